@@ -1,0 +1,96 @@
+# nodeseal: build, tests, fuzzing and the demo.
+#
+#   make                 build/nodeseal
+#   make test            everything CI runs (installs what it needs; root)
+#   make unit            unit tests (prove)
+#   make SAN=1 unit      the same under ASan+UBSan, in build-asan/
+#   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
+#   make demo            three encrypted nodes in network namespaces (root)
+
+CC       ?= cc
+SAN      ?=
+BUILD    ?= $(if $(SAN),build-asan,build)
+FUZZ_SECONDS ?= 60
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual -Wnull-dereference
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -fno-common
+CPPFLAGS += -MMD -MP
+LDLIBS   = -lcrypto
+ifeq ($(SAN),)
+CPPFLAGS += -D_FORTIFY_SOURCE=2
+else
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  = $(wildcard src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c)
+CLI_SRC  = $(wildcard src/cli/*.c)
+TEST_SRC = $(wildcard tests/unit/test_*.c)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+
+.PHONY: all unit test fuzz fuzz-run integration demo bench deps clean
+all: $(BUILD)/nodeseal
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libnodeseal.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/nodeseal: $(CLI_OBJ) $(BUILD)/libnodeseal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libnodeseal.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcjson
+
+unit: $(TESTS) $(BUILD)/nodeseal
+	NS_BUILD=$(BUILD) prove -v -e '' $(TESTS) 2>&1 | grep -v '^ok ' ; exit $${PIPESTATUS[0]}
+
+# Fuzz targets: clang with libFuzzer, ASan and UBSan; the library is compiled
+# into each target so that coverage reaches it.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -DNS_FUZZING
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $^ -lcrypto
+
+fuzz: $(FUZZERS)
+
+fuzz-run: fuzz
+	@for f in $(FUZZERS); do \
+	  name=$$(basename $$f); mkdir -p build-fuzz/corpus-$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      build-fuzz/corpus-$$name tests/fuzz/corpus/$$name 2>build-fuzz/$$name.log \
+	    || { tail -50 build-fuzz/$$name.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::peak_rss' build-fuzz/$$name.log; \
+	done
+
+deps:
+	scripts/install-deps.sh
+
+# The whole suite, as CI runs it.
+test: deps
+	$(MAKE) unit
+	$(MAKE) SAN=1 unit
+	$(MAKE) fuzz-run
+	$(MAKE) integration
+
+integration: $(BUILD)/nodeseal
+	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
+	  NS_BUILD=$(BUILD) pytest-3 -v -p no:cacheprovider tests/integration; \
+	fi
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)
