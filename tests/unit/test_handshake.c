@@ -1,0 +1,205 @@
+/*
+ * test_handshake: the nodeseal handshake's promises.
+ * - two members agree: same handshake hash, each learns the other's node key;
+ * - a stranger (other network key) is refused at the first message, and
+ *   the responder has performed no Diffie-Hellman by then;
+ * - a replayed first message is refused before any DH, a stale one too;
+ * - a full replay cache refuses instead of forgetting;
+ * - another protocol version (prologue) cannot talk to this one;
+ * - messages of the wrong size or out of turn are refused.
+ */
+#include "endpoints.h"
+#include "tap.h"
+
+static struct ep_keys keys;
+
+static void test_agree(void)
+{
+	struct ep_side a, b;
+	int err;
+
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	err = ep_handshake(&a, &b, NULL, NULL, NULL, NULL);
+	ok(err == NS_OK, "members complete the handshake (%s)", ns_strerror(err));
+	ok(memcmp(a.s.handshake_hash, b.s.handshake_hash, 32) == 0, "same handshake hash");
+	ok(memcmp(a.s.peer_key, b.id.node.pub, 32) == 0 &&
+	   memcmp(b.s.peer_key, a.id.node.pub, 32) == 0, "each side learns the other's node key");
+	ep_free(&a);
+	ep_free(&b);
+}
+
+static void test_stranger(void)
+{
+	struct ep_side a, b;
+	uint8_t other[32], msg[128];
+	size_t len;
+	uint64_t dh_before;
+	int err;
+
+	memcpy(other, keys.network, 32);
+	other[31] ^= 1;
+	ep_init(&a, &keys, 1, 0, other);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) == NS_OK && len == NS_HS_MSG1_LEN,
+	   "first message is %d bytes", NS_HS_MSG1_LEN);
+	dh_before = ns_dh_count();
+	err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_ERR_AUTH, "wrong network key refused at the first message (%s)",
+	   ns_strerror(err));
+	ok(ns_dh_count() == dh_before, "responder performed no DH for the stranger (%llu)",
+	   (unsigned long long)(ns_dh_count() - dh_before));
+	ok(ns_handshake_write(&b.hs, msg, sizeof(msg), &len) != NS_OK,
+	   "and refuses to answer afterwards");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* The counter itself works: a member's handshake costs the responder DHs. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_handshake_write(&a.hs, msg, sizeof(msg), &len);
+	dh_before = ns_dh_count();
+	ok(ns_handshake_read(&b.hs, msg, len) == NS_OK && ns_dh_count() == dh_before,
+	   "a member's first message is also read without DH");
+	err = ns_handshake_write(&b.hs, msg, sizeof(msg), &len);
+	dh_before = ns_dh_count() - dh_before;
+	ok(err == NS_OK && dh_before >= 2, "answering it costs DH (%llu counted)",
+	   (unsigned long long)dh_before);
+	ep_free(&a);
+	ep_free(&b);
+}
+
+static void test_replay(void)
+{
+	struct ep_side a, b, c;
+	uint8_t msg1[128], msg[128];
+	size_t len1, len;
+	uint64_t dh_before;
+	int err;
+
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_handshake_write(&a.hs, msg1, sizeof(msg1), &len1);
+	ok(ns_handshake_read(&b.hs, msg1, len1) == NS_OK, "first message accepted once");
+
+	/* A second responder sharing the node's replay cache sees the copy. */
+	ep_init(&c, &keys, 0, 0, NULL);
+	c.hs.replay = &b.replay;
+	dh_before = ns_dh_count();
+	err = ns_handshake_read(&c.hs, msg1, len1);
+	if (err == NS_OK)
+		ns_handshake_write(&c.hs, msg, sizeof(msg), &len);
+	ok(err == NS_ERR_REPLAY, "replayed first message refused (%s)", ns_strerror(err));
+	ok(ns_dh_count() == dh_before, "no DH spent on the replay");
+	ep_free(&c);
+
+	/* The same message, once the window has passed, is stale. */
+	ep_init(&c, &keys, 0, 0, NULL);
+	ns_handshake_set_time(&c.hs, EP_NOW + NS_REPLAY_WINDOW_DEFAULT + 1, 0);
+	err = ns_handshake_read(&c.hs, msg1, len1);
+	ok(err == NS_ERR_STALE, "first message older than the window refused (%s)",
+	   ns_strerror(err));
+	ep_free(&c);
+	ep_init(&c, &keys, 0, 0, NULL);
+	ns_handshake_set_time(&c.hs, EP_NOW - NS_REPLAY_WINDOW_DEFAULT - 1, 0);
+	err = ns_handshake_read(&c.hs, msg1, len1);
+	ok(err == NS_ERR_STALE, "first message from the future refused (%s)", ns_strerror(err));
+	ep_free(&c);
+	ep_free(&a);
+	ep_free(&b);
+}
+
+static void test_cache_full(void)
+{
+	struct ns_replay r;
+	uint8_t e[32] = { 0 };
+	int err = NS_OK, n = 0;
+
+	ok(ns_replay_init(&r, 60, 256) == 0, "small replay cache");
+	while (err == NS_OK && n < 100000) {
+		e[0] = (uint8_t)n;
+		e[1] = (uint8_t)(n >> 8);
+		e[2] = (uint8_t)(n >> 16);
+		err = ns_replay_check(&r, e, 1000, 1000);
+		n++;
+	}
+	ok(err == NS_ERR_BUSY && n > 16 && n <= 257, "full cache refuses after %d entries (%s)",
+	   n - 1, ns_strerror(err));
+	/* All of those are remembered: each is a replay, none is forgotten. */
+	err = NS_OK;
+	for (int i = 0; i < n - 1 && err == NS_OK; i++) {
+		e[0] = (uint8_t)i;
+		e[1] = (uint8_t)(i >> 8);
+		e[2] = (uint8_t)(i >> 16);
+		if (ns_replay_check(&r, e, 1000, 1000) != NS_ERR_REPLAY)
+			err = NS_ERR_INTERNAL;
+	}
+	ok(err == NS_OK, "every entry still refused as a replay");
+	e[0] = 0xff;
+	e[1] = 0xff;
+	e[2] = 0xff;
+	err = ns_replay_check(&r, e, 1200, 1200);
+	ok(err == NS_OK, "expired entries make room again (%s)", ns_strerror(err));
+	ns_replay_free(&r);
+
+	ok(ns_replay_init(&r, 60, 1 << 16) == 0, "growing replay cache");
+	err = NS_OK;
+	for (n = 0; n < 20000 && err == NS_OK; n++) {
+		e[0] = (uint8_t)n;
+		e[1] = (uint8_t)(n >> 8);
+		e[2] = 0xaa;
+		err = ns_replay_check(&r, e, 1000, 1000);
+	}
+	ok(err == NS_OK && r.nslots > 20000, "grows to hold 20000 entries (%zu slots)", r.nslots);
+	ns_replay_free(&r);
+}
+
+static void test_version(void)
+{
+	struct noise_handshake v2;
+	struct ep_side b;
+	uint8_t msg[128], ts[NS_TIMESTAMP_LEN] = { 0 };
+	size_t len;
+	static const char prologue[] = "nodeseal protocol 2";
+
+	ep_init(&b, &keys, 0, 0, NULL);
+	noise_handshake_init(&v2, NS_PROTOCOL_NAME, true);
+	noise_handshake_set_local_static(&v2, keys.node_i);
+	noise_handshake_add_psk(&v2, b.id.psk);
+	noise_handshake_start(&v2, (const uint8_t *)prologue, sizeof(prologue) - 1);
+	noise_handshake_write(&v2, ts, sizeof(ts), msg, sizeof(msg), &len);
+	ok(len == NS_HS_MSG1_LEN && ns_handshake_read(&b.hs, msg, len) == NS_ERR_AUTH,
+	   "a first message bound to another protocol version is refused");
+	noise_handshake_free(&v2);
+	ep_free(&b);
+}
+
+static void test_framing(void)
+{
+	struct ep_side a, b;
+	uint8_t msg[128];
+	size_t len;
+
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_handshake_write(&a.hs, msg, sizeof(msg), &len);
+	ok(ns_handshake_read(&b.hs, msg, len - 1) == NS_ERR_PROTO, "short first message refused");
+	ok(ns_handshake_read(&a.hs, msg, len) == NS_ERR_PROTO,
+	   "a message out of turn is refused");
+	ok(ns_handshake_next_len(&b.hs) == 0 && ns_handshake_next_len(&a.hs) == 0,
+	   "both handshakes are dead after an error");
+	ep_free(&a);
+	ep_free(&b);
+}
+
+int main(void)
+{
+	ep_keys_fixed(&keys, 7);
+	test_agree();
+	test_stranger();
+	test_replay();
+	test_cache_full();
+	test_version();
+	test_framing();
+	return tap_done();
+}
