@@ -162,10 +162,6 @@ class Logger:
             sys.stderr.flush()
 
 
-class ConnAborted(Exception):
-    pass
-
-
 class Conn:
     """One TCP connection (one attempt) and its full bookkeeping."""
 

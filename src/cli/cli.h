@@ -1,0 +1,16 @@
+/* cli.h: subcommands of the nodeseal command, one file each. */
+#ifndef NS_CLI_H
+#define NS_CLI_H
+
+#define NS_VERSION "0.1.0"
+#define NS_STATE_DIR_DEFAULT "/var/lib/nodeseal"
+
+int cmd_genkey(int argc, char **argv);
+int cmd_pubkey(int argc, char **argv);
+
+/* Value of an option from argv ("--name VALUE" or "--name=VALUE"), else
+ * the environment variable, else NULL.  *i is advanced past a value. */
+const char *cli_option(int argc, char **argv, int *i, const char *name, const char *env);
+void cli_usage(void);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * nodeseal.c: the command line, dispatching to one file per subcommand
+ * (the layout of wireguard-tools' wg).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "genkey", cmd_genkey, "print a new network key (base64)" },
+	{ "pubkey", cmd_pubkey, "print this node's public key and fingerprint" },
+};
+
+void cli_usage(void)
+{
+	fprintf(stderr, "usage: nodeseal <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(stderr, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(stderr, "  %-8s %s\n  %-8s %s\n", "version", "print the version", "help",
+	        "print this help");
+	fprintf(stderr, "\nSee nodeseal(8) for options and environment variables.\n");
+}
+
+const char *cli_option(int argc, char **argv, int *i, const char *name, const char *env)
+{
+	size_t len = strlen(name);
+
+	if (*i < argc && strncmp(argv[*i], name, len) == 0) {
+		if (argv[*i][len] == '=')
+			return argv[*i] + len + 1;
+		if (argv[*i][len] == '\0' && *i + 1 < argc)
+			return argv[++*i];
+	}
+	return env != NULL ? getenv(env) : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		cli_usage();
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("nodeseal %s\n", NS_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "nodeseal: unknown command '%s'\n", argv[1]);
+	cli_usage();
+	return 2;
+}
