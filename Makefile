@@ -7,6 +7,7 @@
 #   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make demo            three encrypted nodes in network namespaces (root)
 
+SHELL    := /bin/bash
 CC       ?= cc
 SAN      ?=
 BUILD    ?= $(if $(SAN),build-asan,build)
@@ -35,6 +36,9 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
+# Keep test objects: they are not throwaway intermediates.
+.SECONDARY:
+
 .PHONY: all unit test fuzz fuzz-run integration demo bench deps clean
 all: $(BUILD)/nodeseal
 
@@ -53,12 +57,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libnodeseal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcjson
 
 unit: $(TESTS) $(BUILD)/nodeseal
-	NS_BUILD=$(BUILD) prove -v -e '' $(TESTS) 2>&1 | grep -v '^ok ' ; exit $${PIPESTATUS[0]}
+	set -o pipefail; NS_BUILD=$(BUILD) prove -v -e '' $(TESTS) 2>&1 | grep -v '^ok '
 
 # Fuzz targets: clang with libFuzzer, ASan and UBSan; the library is compiled
 # into each target so that coverage reaches it.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-              -fno-sanitize-recover=all -DNS_FUZZING
+              -fno-sanitize-recover=all
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ -lcrypto
