@@ -3,10 +3,13 @@
 #define NS_CLI_H
 
 #define NS_VERSION "0.1.0"
-#define NS_STATE_DIR_DEFAULT "/var/lib/nodeseal"
 
 int cmd_genkey(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Value of an option from argv ("--name VALUE" or "--name=VALUE"), else
  * the environment variable, else NULL.  *i is advanced past a value. */

@@ -13,6 +13,10 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "run", cmd_run, "protect the node while running COMMAND (entrypoint)" },
+	{ "up", cmd_up, "protect the node until stopped (service)" },
+	{ "down", cmd_down, "stop protecting; remove every rule nodeseal installed" },
+	{ "status", cmd_status, "show connections (--json for scripts)" },
 	{ "genkey", cmd_genkey, "print a new network key (base64)" },
 	{ "pubkey", cmd_pubkey, "print this node's public key and fingerprint" },
 };

@@ -11,26 +11,25 @@
 
 #include "../crypto/crypto.h"
 #include "../keys/keys.h"
+#include "../daemon/config.h"
 #include "cli.h"
 
 int cmd_pubkey(int argc, char **argv)
 {
-	const char *state_dir = NULL;
+	struct ns_config cfg;
+	const char *state_dir;
+	int i = 1;
 	struct ns_dh_keypair kp;
 	char err[512], text[NS_KEY_B64_LEN + 1], fp[NS_FINGERPRINT_LEN + 1];
 	bool created;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *v = cli_option(argc, argv, &i, "--state-dir", NULL);
-		if (v == NULL) {
-			fprintf(stderr, "usage: nodeseal pubkey [--state-dir DIR]\n");
-			return 2;
-		}
-		state_dir = v;
+	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0 || i != argc) {
+		fprintf(stderr, "nodeseal pubkey: %s\nusage: nodeseal pubkey [--state-dir DIR]\n",
+		        i != argc ? "unexpected argument" : err);
+		return 2;
 	}
-	if (state_dir == NULL && (state_dir = getenv("NODESEAL_STATE_DIR")) == NULL)
-		state_dir = NS_STATE_DIR_DEFAULT;
+	state_dir = cfg.state_dir;
 	if (ns_node_key_load_or_create(state_dir, &kp, &created, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nodeseal pubkey: %s\n", err);
 		goto out;

@@ -1,0 +1,213 @@
+/* config.c: options and environment variables, validated. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "config.h"
+
+const char ns_config_usage[] =
+	"options (environment variable in brackets):\n"
+	"  --ports LIST              P2P ports to protect, comma-separated [NODESEAL_PORTS] (7447)\n"
+	"  --network-key KEY         network key, base64 [NODESEAL_NETWORK_KEY]\n"
+	"  --network-key-file PATH   file holding the network key [NODESEAL_NETWORK_KEY_FILE]\n"
+	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
+	" (/var/lib/nodeseal)\n"
+	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
+	"  --iptables auto|legacy|nft  iptables backend [NODESEAL_IPTABLES] (auto)\n"
+	"  --proxy-port N            daemon's ports N (outbound) and N+1 (inbound)"
+	" [NODESEAL_PROXY_PORT] (20051)\n"
+	"  --fwmark N                socket marks N and N+1 [NODESEAL_FWMARK] (0x4e530000)\n"
+	"  --route-table N           policy routing table [NODESEAL_ROUTE_TABLE] (20051)\n"
+	"  --handshake-timeout SEC   [NODESEAL_HANDSHAKE_TIMEOUT] (10)\n"
+	"  --max-pending N           unauthenticated connections at once"
+	" [NODESEAL_MAX_PENDING] (256)\n"
+	"  --max-connections N       [NODESEAL_MAX_CONNECTIONS] (4096)\n"
+	"  --clock-window SEC        accepted clock difference between nodes"
+	" [NODESEAL_CLOCK_WINDOW] (60)\n"
+	"  NODESEAL=off              'run' only executes COMMAND, without protection\n";
+
+__attribute__((format(printf, 3, 4)))
+static int cfg_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_ports(struct ns_config *c, const char *s, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *tok;
+
+	if (strlen(s) >= sizeof(buf))
+		return cfg_error(err, errlen, "ports: list too long");
+	strcpy(buf, s);
+	c->nports = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint32_t p;
+		if (parse_u32(tok, 1, 65535, &p) != 0)
+			return cfg_error(err, errlen, "ports: '%s' is not a port (1-65535)", tok);
+		if (c->nports == NS_MAX_PORTS)
+			return cfg_error(err, errlen, "ports: at most %d", NS_MAX_PORTS);
+		for (int j = 0; j < c->nports; j++)
+			if (c->ports[j] == p)
+				return cfg_error(err, errlen, "ports: %u given twice", p);
+		c->ports[c->nports++] = (uint16_t)p;
+	}
+	if (c->nports == 0)
+		return cfg_error(err, errlen, "ports: none given");
+	return 0;
+}
+
+/* One setting: name of the option, of the variable, and how to apply it. */
+enum kind { K_PORTS, K_STR, K_LEVEL, K_IPT, K_U16, K_U32, K_INT, K_FLAG };
+struct setting {
+	const char *opt, *env;
+	enum kind kind;
+	size_t offset;
+	uint32_t min, max;
+};
+
+#define OFF(f) offsetof(struct ns_config, f)
+static const struct setting settings[] = {
+	{ "--ports", "NODESEAL_PORTS", K_PORTS, 0, 0, 0 },
+	{ "--network-key", "NODESEAL_NETWORK_KEY", K_STR, OFF(network_key), 0, 0 },
+	{ "--network-key-file", "NODESEAL_NETWORK_KEY_FILE", K_STR, OFF(network_key_file), 0, 0 },
+	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
+	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
+	{ "--iptables", "NODESEAL_IPTABLES", K_IPT, OFF(iptables), 0, 0 },
+	{ "--proxy-port", "NODESEAL_PROXY_PORT", K_U16, OFF(proxy_port), 1, 65534 },
+	{ "--fwmark", "NODESEAL_FWMARK", K_U32, OFF(fwmark), 1, 0xfffffffe },
+	{ "--route-table", "NODESEAL_ROUTE_TABLE", K_U32, OFF(route_table), 1, 0x7fffffff },
+	{ "--handshake-timeout", "NODESEAL_HANDSHAKE_TIMEOUT", K_INT, OFF(handshake_timeout), 1,
+	  3600 },
+	{ "--max-pending", "NODESEAL_MAX_PENDING", K_INT, OFF(max_pending), 1, 1000000 },
+	{ "--max-connections", "NODESEAL_MAX_CONNECTIONS", K_INT, OFF(max_conns), 1, 1000000 },
+	{ "--clock-window", "NODESEAL_CLOCK_WINDOW", K_INT, OFF(clock_window), 1, 86400 },
+	{ "--json", NULL, K_FLAG, OFF(json), 0, 0 },
+};
+
+static int apply(struct ns_config *c, const struct setting *s, const char *v, const char *from,
+                 char *err, size_t errlen)
+{
+	char *field = (char *)c + s->offset;
+	uint32_t u;
+	int level;
+
+	switch (s->kind) {
+	case K_PORTS:
+		return parse_ports(c, v, err, errlen);
+	case K_STR:
+		if (v[0] == '\0')
+			return cfg_error(err, errlen, "%s: empty", from);
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case K_LEVEL:
+		if ((level = ns_log_parse_level(v)) < 0)
+			return cfg_error(err, errlen, "%s: '%s' is not error, warn, info or debug", from,
+			                 v);
+		c->log_level = level;
+		return 0;
+	case K_IPT:
+		if (strcmp(v, "auto") != 0 && strcmp(v, "legacy") != 0 && strcmp(v, "nft") != 0)
+			return cfg_error(err, errlen, "%s: '%s' is not auto, legacy or nft", from, v);
+		c->iptables = v;
+		return 0;
+	case K_FLAG:
+		c->json = true;
+		return 0;
+	default:
+		break;
+	}
+	if (parse_u32(v, s->min, s->max, &u) != 0)
+		return cfg_error(err, errlen, "%s: '%s' is not a number from %u to %u", from, v, s->min,
+		                 s->max);
+	if (s->kind == K_U16)
+		*(uint16_t *)(void *)field = (uint16_t)u;
+	else if (s->kind == K_U32)
+		*(uint32_t *)(void *)field = u;
+	else
+		*(int *)(void *)field = (int)u;
+	return 0;
+}
+
+int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+	const char *off = getenv("NODESEAL");
+	size_t n = sizeof(settings) / sizeof(settings[0]);
+
+	memset(c, 0, sizeof(*c));
+	c->ports[0] = 7447;
+	c->nports = 1;
+	c->state_dir = "/var/lib/nodeseal";
+	c->log_level = NS_LOG_INFO;
+	c->iptables = "auto";
+	c->proxy_port = 20051;
+	c->fwmark = 0x4e530000;
+	c->route_table = 20051;
+	c->handshake_timeout = 10;
+	c->max_pending = 256;
+	c->max_conns = 4096;
+	c->clock_window = 60;
+	if (off != NULL) {
+		if (strcmp(off, "off") == 0 || strcmp(off, "0") == 0)
+			c->off = true;
+		else if (strcmp(off, "on") != 0 && strcmp(off, "1") != 0)
+			return cfg_error(err, errlen, "NODESEAL: '%s' is not on or off", off);
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *v = settings[k].env ? getenv(settings[k].env) : NULL;
+		if (v != NULL && apply(c, &settings[k], v, settings[k].env, err, errlen) != 0)
+			return -1;
+	}
+	for (; *i < argc && strcmp(argv[*i], "--") != 0; (*i)++) {
+		const char *a = argv[*i], *v = NULL;
+		size_t k;
+
+		for (k = 0; k < n; k++) {
+			size_t len = strlen(settings[k].opt);
+			if (strncmp(a, settings[k].opt, len) != 0)
+				continue;
+			if (a[len] == '=' && settings[k].kind != K_FLAG) {
+				v = a + len + 1;
+				break;
+			}
+			if (a[len] == '\0') {
+				if (settings[k].kind == K_FLAG)
+					v = "1";
+				else if (*i + 1 < argc)
+					v = argv[++*i];
+				else
+					return cfg_error(err, errlen, "%s needs a value", a);
+				break;
+			}
+		}
+		if (k == n)
+			return cfg_error(err, errlen, "unknown option '%s'", a);
+		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
+			return -1;
+	}
+	for (int p = 0; p < c->nports; p++)
+		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)
+			return cfg_error(err, errlen, "port %u is both protected and the daemon's own",
+			                 c->ports[p]);
+	return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * config.h: the daemon's settings, from the environment (containers are
+ * configured that way) and then from options, which win.
+ */
+#ifndef NS_CONFIG_H
+#define NS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NS_MAX_PORTS 15 /* what one iptables multiport match takes */
+
+struct ns_config {
+	uint16_t ports[NS_MAX_PORTS];
+	int nports;
+	const char *state_dir;
+	const char *network_key;
+	const char *network_key_file;
+	int log_level;
+	const char *iptables;       /* auto, legacy or nft */
+	uint16_t proxy_port;        /* outbound listener (loopback); inbound: +1 */
+	uint32_t fwmark;            /* outbound sockets; delivery sockets: +1 */
+	uint32_t route_table;
+	int handshake_timeout;      /* seconds */
+	int max_pending;            /* connections not yet authenticated */
+	int max_conns;
+	int clock_window;           /* seconds */
+	bool json;                  /* status --json */
+	bool off;                   /* NODESEAL=off */
+};
+
+/*
+ * Fills c from the environment, then from argv[*i ...] up to "--" or the
+ * end; *i is left at the first argument not consumed.  Returns 0, or -1
+ * with one sentence in err.
+ */
+int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
+/* Usage text of the options, for the subcommands' help. */
+extern const char ns_config_usage[];
+
+#endif

@@ -1,0 +1,239 @@
+/* control.c: the control socket (control.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "control.h"
+#include "daemon.h"
+
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int ns_control_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (unix_addr(path, &sa) != 0) {
+		snprintf(err, errlen, "control socket %s: path too long", path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* A socket that answers belongs to a running daemon; one that does
+	 * not was left by a crash. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		snprintf(err, errlen, "nodeseal is already running (control socket %s answers)",
+		         path);
+		return -1;
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0600) != 0 ||
+	    listen(fd, 16) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* A growing output buffer. */
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? o->cap - o->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (o->p != NULL && o->len + (size_t)n < o->cap) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *np = realloc(o->p, o->cap * 2 + (size_t)n + 256);
+		if (np == NULL)
+			return;
+		o->p = np;
+		o->cap = o->cap * 2 + (size_t)n + 256;
+	}
+}
+
+static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
+{
+	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
+	           d->nconns == 1 ? "" : "s");
+	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
+	           "RECEIVED", "AGE", "STATE");
+	for (struct ns_conn *c = d->conns; c; c = c->next)
+		out_printf(o, "%-46s %-16s %-3s %12llu %12llu %7llds %s\n", c->peer_text,
+		           c->fingerprint[0] ? c->fingerprint : "-", c->outbound ? "out" : "in",
+		           (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
+		           (long long)((now - c->started_ms) / 1000), ns_conn_state_name(c));
+}
+
+static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
+{
+	out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->fingerprint);
+	for (struct ns_conn *c = d->conns; c; c = c->next)
+		out_printf(o,
+		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
+		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
+		           c == d->conns ? "" : ",", c->peer_text, c->fingerprint,
+		           c->outbound ? "out" : "in", (unsigned long long)c->bytes_out,
+		           (unsigned long long)c->bytes_in, (double)(now - c->started_ms) / 1000.0,
+		           ns_conn_state_name(c));
+	out_printf(o, "],\"refused\":%llu}\n", (unsigned long long)d->refused);
+}
+
+void ns_control_accept(struct ns_daemon *d)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(d->control.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ns_ctl *ctl;
+
+		if (fd < 0)
+			return;
+		ctl = calloc(1, sizeof(*ctl));
+		if (ctl == NULL) {
+			close(fd);
+			return;
+		}
+		ctl->w.kind = NS_W_CONTROL_CLIENT;
+		ctl->w.fd = fd;
+		ctl->next = d->ctls;
+		d->ctls = ctl;
+		ns_watch_set(d, &ctl->w, EPOLLIN);
+	}
+}
+
+static void ctl_close(struct ns_daemon *d, struct ns_ctl *ctl)
+{
+	struct ns_ctl **pp;
+
+	for (pp = &d->ctls; *pp != ctl; pp = &(*pp)->next)
+		;
+	*pp = ctl->next;
+	ns_watch_drop(d, &ctl->w);
+	free(ctl->out);
+	free(ctl);
+}
+
+static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
+{
+	struct out o = { NULL, 0, 0 };
+	int64_t now = ns_now_ms();
+
+	ctl->in[strcspn(ctl->in, "\r\n")] = '\0';
+	if (strcmp(ctl->in, "status") == 0) {
+		status_text(d, &o, now);
+	} else if (strcmp(ctl->in, "json") == 0) {
+		status_json(d, &o, now);
+	} else if (strcmp(ctl->in, "stop") == 0) {
+		ns_log(NS_LOG_INFO, "stop requested on the control socket");
+		out_printf(&o, "stopping\n");
+		d->stop = true;
+	} else {
+		out_printf(&o, "error: unknown command\n");
+	}
+	ctl->out = o.p;
+	ctl->outlen = o.len;
+}
+
+void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+{
+	struct ns_ctl *ctl = (struct ns_ctl *)w;
+	ssize_t n;
+
+	(void)events;
+	if (ctl->out == NULL) {
+		n = recv(w->fd, ctl->in + ctl->inlen, sizeof(ctl->in) - 1 - ctl->inlen, 0);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			ctl_close(d, ctl);
+			return;
+		}
+		ctl->inlen += (size_t)n;
+		ctl->in[ctl->inlen] = '\0';
+		if (strchr(ctl->in, '\n') == NULL && ctl->inlen < sizeof(ctl->in) - 1)
+			return;
+		ctl_answer(d, ctl);
+	}
+	while (ctl->outoff < ctl->outlen) {
+		n = send(w->fd, ctl->out + ctl->outoff, ctl->outlen - ctl->outoff, MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN) {
+			ns_watch_set(d, w, EPOLLOUT);
+			return;
+		}
+		if (n <= 0)
+			break;
+		ctl->outoff += (size_t)n;
+	}
+	ctl_close(d, ctl);
+}
+
+void ns_control_close_all(struct ns_daemon *d)
+{
+	while (d->ctls != NULL)
+		ctl_close(d, d->ctls);
+}
+
+char *ns_control_request(const char *path, const char *cmd)
+{
+	struct sockaddr_un sa;
+	struct out o = { NULL, 0, 0 };
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (unix_addr(path, &sa) != 0)
+		return NULL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	out_printf(&o, "%s", "");
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		out_printf(&o, "%.*s", (int)n, buf);
+	close(fd);
+	return o.p;
+}

@@ -1,0 +1,35 @@
+/*
+ * control.h: the daemon's control socket, STATE_DIR/control.sock (mode
+ * 0600).  A client sends one line and reads the answer until EOF:
+ *   status   a table of connections, for people
+ *   json     the same as JSON, for scripts
+ *   stop     the daemon tears down and exits
+ */
+#ifndef NS_CONTROL_H
+#define NS_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../relay/conn.h"
+
+struct ns_daemon;
+
+struct ns_ctl {
+	struct ns_watch w;          /* first: events point here */
+	struct ns_ctl *next;
+	char in[64];
+	size_t inlen;
+	char *out;
+	size_t outlen, outoff;
+};
+
+int ns_control_listen(const char *path, char *err, size_t errlen);
+void ns_control_accept(struct ns_daemon *d);
+void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
+void ns_control_close_all(struct ns_daemon *d);
+
+/* Client: sends cmd, returns the malloc'd answer or NULL (errno set). */
+char *ns_control_request(const char *path, const char *cmd);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * daemon.c: the event loop (daemon.h).
+ *
+ * Start-up order matters for the fail-closed promise: keys, listeners and
+ * the control socket first, then the interception rules, then the child.
+ * So the node never runs unprotected, and a failure before the rules leaves
+ * nothing installed.  On the way out the order reverses: the child has
+ * exited before the rules go.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../intercept/intercept.h"
+#include "../keys/keys.h"
+#include "../util/log.h"
+#include "../util/net.h"
+#include "control.h"
+#include "daemon.h"
+
+int64_t ns_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint8_t *ns_pool_get(struct ns_daemon *d)
+{
+	if (d->npool > 0)
+		return d->pool[--d->npool];
+	return malloc(NS_BUF_SIZE);
+}
+
+void ns_pool_put(struct ns_daemon *d, uint8_t *buf)
+{
+	if (d->npool < NS_POOL_KEEP)
+		d->pool[d->npool++] = buf;
+	else
+		free(buf);
+}
+
+void ns_watch_set(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	int op;
+
+	if (w->fd < 0 || w->events == events)
+		return;
+	op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	if (epoll_ctl(d->epfd, op, w->fd, &ev) != 0)
+		ns_log(NS_LOG_ERROR, "epoll_ctl: %s", strerror(errno));
+	w->events = events;
+}
+
+void ns_watch_drop(struct ns_daemon *d, struct ns_watch *w)
+{
+	if (w->fd < 0)
+		return;
+	ns_watch_set(d, w, 0);
+	close(w->fd);
+	w->fd = -1;
+}
+
+void ns_control_path(const char *state_dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/control.sock", state_dir);
+}
+
+/* The checks that give one clear error instead of a half-working daemon. */
+static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+	uint32_t mark = c->fwmark;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||
+	    setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) != 0) {
+		snprintf(err, errlen, "missing privilege: nodeseal needs CAP_NET_ADMIN "
+		         "(as root, or 'docker run --cap-add NET_ADMIN')");
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
+{
+	static const char *const addrs[4] = { "127.0.0.1", "::1", "0.0.0.0", "::" };
+
+	for (int i = 0; i < 4; i++) {
+		bool v6 = i % 2 == 1;
+		uint16_t port = (uint16_t)(d->cfg->proxy_port + (i >= 2));
+
+		d->listen[i].kind = i < 2 ? NS_W_LISTEN_OUT : NS_W_LISTEN_IN;
+		d->listen[i].fd = -1;
+		if (v6 && !ns_intercept_ipv6())
+			continue;
+		d->listen[i].fd = ns_socket_listen(addrs[i], port, err, errlen);
+		if (d->listen[i].fd < 0)
+			return -1;
+		ns_watch_set(d, &d->listen[i], EPOLLIN);
+	}
+	return 0;
+}
+
+int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
+{
+	uint8_t netkey[32];
+	struct ns_dh_keypair node;
+	bool created;
+	sigset_t mask;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->epfd = d->control.fd = d->signals.fd = -1;
+	for (int i = 0; i < 4; i++)
+		d->listen[i].fd = -1;
+	if (check_privileges(cfg, err, errlen) != 0)
+		return -1;
+	if (ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen) != 0)
+		return -1;
+	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
+		ns_wipe(netkey, sizeof(netkey));
+		return -1;
+	}
+	rc = ns_identity_init(&d->id, netkey, node.priv);
+	ns_wipe(netkey, sizeof(netkey));
+	ns_wipe(&node, sizeof(node));
+	if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
+		snprintf(err, errlen, "cannot set up keys");
+		return -1;
+	}
+	ns_fingerprint(d->id.node.pub, d->fingerprint);
+	if (created)
+		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	/* Signals arrive as reads, in the loop, never in a handler. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signals.kind = NS_W_SIGNAL;
+	d->signals.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signals.fd < 0) {
+		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+		return -1;
+	}
+	ns_watch_set(d, &d->signals, EPOLLIN);
+	if (open_listeners(d, err, errlen) != 0)
+		return -1;
+	ns_control_path(cfg->state_dir, d->control_path, sizeof(d->control_path));
+	d->control.kind = NS_W_CONTROL;
+	d->control.fd = ns_control_listen(d->control_path, err, errlen);
+	if (d->control.fd < 0)
+		return -1;
+	ns_watch_set(d, &d->control, EPOLLIN);
+	return 0;
+}
+
+static void start_child(struct ns_daemon *d, char **argv)
+{
+	sigset_t none;
+
+	d->child = fork();
+	if (d->child != 0)
+		return;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execvp(argv[0], argv);
+	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static void on_signal(struct ns_daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signals.fd, &si, sizeof(si)) == sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGCHLD) {
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (pid != d->child)
+					continue;
+				d->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
+				                                    : 128 + WTERMSIG(status);
+				d->child = 0;
+				d->stop = true;
+			}
+		} else if (d->child > 0) {
+			kill(d->child, sig); /* the child decides; its exit ends us */
+		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
+			ns_log(NS_LOG_INFO, "signal %d: stopping", sig);
+			d->stop = true;
+		}
+	}
+}
+
+static void on_accept(struct ns_daemon *d, struct ns_watch *w)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				ns_log(NS_LOG_WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		if (w->kind == NS_W_LISTEN_OUT)
+			ns_conn_outbound(d, fd);
+		else
+			ns_conn_inbound(d, fd);
+	}
+}
+
+int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
+{
+	struct epoll_event events[64];
+	int64_t next_tick = ns_now_ms() + 1000;
+
+	if (ns_intercept_remove(d->cfg, err, errlen) != 0)
+		return -1;
+	if (ns_intercept_install(d->cfg, err, errlen) != 0)
+		return -1;
+	d->installed = true;
+	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s", d->cfg->nports > 1 ? "s" : "",
+	       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "", d->fingerprint);
+	if (child_argv != NULL) {
+		start_child(d, child_argv);
+		if (d->child < 0) {
+			snprintf(err, errlen, "fork: %s", strerror(errno));
+			return -1;
+		}
+	}
+	while (!d->stop) {
+		int n = epoll_wait(d->epfd, events, 64, 1000);
+		int64_t now;
+
+		if (n < 0 && errno != EINTR) {
+			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ns_watch *w = events[i].data.ptr;
+
+			switch (w->kind) {
+			case NS_W_LISTEN_OUT:
+			case NS_W_LISTEN_IN:
+				on_accept(d, w);
+				break;
+			case NS_W_CONTROL:
+				ns_control_accept(d);
+				break;
+			case NS_W_CONTROL_CLIENT:
+				if (w->fd >= 0) /* not closed earlier in this batch */
+					ns_control_event(d, w, events[i].events);
+				break;
+			case NS_W_SIGNAL:
+				on_signal(d);
+				break;
+			case NS_W_LOCAL:
+			case NS_W_REMOTE:
+				if (w->fd >= 0)
+					ns_conn_event(d, w, events[i].events);
+				break;
+			}
+		}
+		ns_conn_reap(d);
+		now = ns_now_ms();
+		if (now >= next_tick) {
+			ns_conn_expire(d, now);
+			next_tick = now + 1000;
+		}
+	}
+	return 0;
+}
+
+void ns_daemon_shutdown(struct ns_daemon *d)
+{
+	char err[512];
+
+	while (d->conns != NULL)
+		ns_conn_close(d, d->conns, true, "nodeseal stopping");
+	ns_conn_reap(d);
+	ns_control_close_all(d);
+	for (int i = 0; i < 4; i++)
+		ns_watch_drop(d, &d->listen[i]);
+	if (d->control.fd >= 0) {
+		ns_watch_drop(d, &d->control);
+		unlink(d->control_path);
+	}
+	if (d->installed && ns_intercept_remove(d->cfg, err, sizeof(err)) != 0)
+		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
+	ns_watch_drop(d, &d->signals);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	while (d->npool > 0)
+		free(d->pool[--d->npool]);
+	ns_replay_free(&d->replay);
+	ns_identity_wipe(&d->id);
+}

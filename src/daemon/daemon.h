@@ -1,0 +1,67 @@
+/*
+ * daemon.h: the event loop and what it owns: listeners, connections, the
+ * control socket, signals and, for "nodeseal run", the child process.
+ * Single-threaded, epoll, level-triggered.
+ */
+#ifndef NS_DAEMON_H
+#define NS_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../proto/proto.h"
+#include "../relay/conn.h"
+#include "config.h"
+
+#define NS_POOL_KEEP 64
+
+struct ns_ctl;
+
+struct ns_daemon {
+	const struct ns_config *cfg;
+	struct ns_identity id;
+	struct ns_replay replay;
+	char fingerprint[17];
+	int epfd;
+	struct ns_watch listen[4];      /* out v4, out v6, in v4, in v6 (fd -1 if absent) */
+	struct ns_watch control, signals;
+	char control_path[4200];
+	struct ns_conn *conns;
+	struct ns_conn *graveyard;      /* closed, freed after the event batch */
+	struct ns_ctl *ctls;            /* control clients */
+	int nconns, npending;
+	uint64_t next_id;
+	uint64_t refused;               /* handshakes refused, for the log limiter */
+	int64_t log_window_ms;
+	int log_in_window;
+	uint8_t *pool[NS_POOL_KEEP];
+	int npool;
+	pid_t child;
+	int child_status;
+	bool stop;
+	bool installed;
+};
+
+int64_t ns_now_ms(void);
+/* Loads keys, opens listeners and the control socket. */
+int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen);
+/* Interception on; then, with argv, starts the child.  Runs until a stop
+ * signal, a "stop" on the control socket, or the child's exit. */
+int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen);
+/* Closes everything and removes the interception. */
+void ns_daemon_shutdown(struct ns_daemon *d);
+
+/* Buffer pool (NS_BUF_SIZE bytes each). */
+#define NS_BUF_SIZE (2 * NS_RECORD_MAX_WIRE)
+uint8_t *ns_pool_get(struct ns_daemon *d);
+void ns_pool_put(struct ns_daemon *d, uint8_t *buf);
+
+/* Registers or updates a watch's interest (0: none). */
+void ns_watch_set(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
+void ns_watch_drop(struct ns_daemon *d, struct ns_watch *w);
+
+/* Control socket path for a state directory. */
+void ns_control_path(const char *state_dir, char *out, size_t cap);
+
+#endif

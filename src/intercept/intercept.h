@@ -1,0 +1,34 @@
+/*
+ * intercept.h: the kernel's side of proxy mode, set up with iptables and ip.
+ *
+ * nat OUTPUT:      outbound TCP to a protected port of another host goes to
+ *                  the daemon's loopback listener (REDIRECT), except the
+ *                  daemon's own sockets (marked).
+ * nat PREROUTING:  inbound TCP to a protected local port goes to the
+ *                  daemon's inbound listener (REDIRECT).
+ * mangle OUTPUT:   the node's replies on connections the daemon delivered
+ *                  from a peer's address carry the delivery mark, and a
+ *                  policy rule routes that mark to lo, back to the daemon.
+ *
+ * Everything lives in chains named NODESEAL_* plus one jump per built-in
+ * chain, installed in one iptables-restore per family.  Removal reads
+ * iptables-save and deletes exactly what is there, so it also clears what a
+ * crashed daemon left.  The rules stay while the daemon is down: with
+ * nobody listening, intercepted connections are refused, never passed on.
+ */
+#ifndef NS_INTERCEPT_H
+#define NS_INTERCEPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../daemon/config.h"
+
+#define NS_RULE_PREF 20051
+
+bool ns_intercept_ipv6(void);
+int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen);
+/* Removes every NODESEAL chain, jump and policy rule; 0 if none remain. */
+int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen);
+
+#endif

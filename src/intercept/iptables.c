@@ -1,0 +1,392 @@
+/* iptables.c: installing and removing proxy mode's rules (intercept.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/exec.h"
+#include "../util/log.h"
+#include "intercept.h"
+
+#define RULES_MAX 8192
+#define SAVE_MAX (1 << 20)
+
+struct family {
+	const char *name;    /* for messages */
+	bool v6;
+	char restore[48], save[48];
+};
+
+static const char *backend_suffix(const char *backend)
+{
+	return strcmp(backend, "legacy") == 0 ? "-legacy" : strcmp(backend, "nft") == 0 ? "-nft" : "";
+}
+
+static void family_init(struct family *f, const char *backend, bool v6)
+{
+	const char *base = v6 ? "ip6tables" : "iptables";
+	const char *sfx = backend_suffix(backend);
+
+	f->name = v6 ? "IPv6" : "IPv4";
+	f->v6 = v6;
+	snprintf(f->restore, sizeof(f->restore), "%s%s-restore", base, sfx);
+	snprintf(f->save, sizeof(f->save), "%s%s-save", base, sfx);
+}
+
+bool ns_intercept_ipv6(void)
+{
+	return access("/proc/net/if_inet6", F_OK) == 0;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int icp_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+static int run(char *const argv[], const char *input, char *out, size_t cap, char *err,
+               size_t errlen)
+{
+	char errout[512];
+	int rc = ns_exec(argv, input, out, cap, errout, sizeof(errout));
+
+	if (rc == 0)
+		return 0;
+	trim(errout);
+	if (rc < 0 || rc == 127)
+		return icp_error(err, errlen, "cannot run %s: %s", argv[0],
+		                 rc < 0 ? strerror(errno) : "not found");
+	return icp_error(err, errlen, "%s failed (status %d): %s", argv[0], rc,
+	                 errout[0] ? errout : "no message");
+}
+
+/* The rules of one family, as iptables-restore input. */
+static void rules_text(const struct ns_config *c, char *out, size_t cap)
+{
+	char ports[128] = "";
+	size_t n = 0;
+	uint32_t mark_out = c->fwmark, mark_in = c->fwmark + 1;
+
+	for (int i = 0; i < c->nports; i++)
+		n += (size_t)snprintf(ports + n, sizeof(ports) - n, "%s%u", i ? "," : "", c->ports[i]);
+	snprintf(out, cap,
+	         "*nat\n"
+	         ":NODESEAL_OUT - [0:0]\n"
+	         ":NODESEAL_IN - [0:0]\n"
+	         "-A NODESEAL_OUT -m mark --mark 0x%x -j RETURN\n"
+	         "-A NODESEAL_OUT -m mark --mark 0x%x -j RETURN\n"
+	         "-A NODESEAL_OUT -m addrtype --dst-type LOCAL -j RETURN\n"
+	         "-A NODESEAL_OUT -p tcp -m multiport --dports %s -j REDIRECT --to-ports %u\n"
+	         "-A NODESEAL_IN -i lo -j RETURN\n"
+	         "-A NODESEAL_IN -m addrtype ! --dst-type LOCAL -j RETURN\n"
+	         "-A NODESEAL_IN -p tcp -m multiport --dports %s -j REDIRECT --to-ports %u\n"
+	         "-I OUTPUT 1 -p tcp -j NODESEAL_OUT\n"
+	         "-I PREROUTING 1 -p tcp -j NODESEAL_IN\n"
+	         "COMMIT\n"
+	         "*mangle\n"
+	         ":NODESEAL_MARK - [0:0]\n"
+	         "-A NODESEAL_MARK -m connmark --mark 0x%x -j MARK --set-mark 0x%x\n"
+	         "-A NODESEAL_MARK -m mark --mark 0x%x -j CONNMARK --set-mark 0x%x\n"
+	         "-I OUTPUT 1 -p tcp -j NODESEAL_MARK\n"
+	         "COMMIT\n",
+	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
+	         mark_in, mark_in);
+}
+
+/* Appends to out the commands that delete our chains and jumps found in
+ * one table of saved; returns how many things it will delete. */
+static int removal_for_table(const char *saved, const char *table, char *out, size_t cap)
+{
+	char marker[32], line[1024];
+	const char *p, *end;
+	size_t n = strlen(out);
+	int count = 0;
+	bool in_table = false;
+
+	snprintf(marker, sizeof(marker), "*%s", table);
+	n += (size_t)snprintf(out + n, cap - n, "*%s\n", table);
+	/* Jumps first, then flush every chain, then delete them. */
+	for (int pass = 0; pass < 3; pass++) {
+		in_table = false;
+		for (p = saved; *p; p = *end ? end + 1 : end) {
+			size_t len;
+			end = strchr(p, '\n');
+			if (end == NULL)
+				end = p + strlen(p);
+			len = (size_t)(end - p);
+			if (len >= sizeof(line))
+				continue;
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (line[0] == '*') {
+				in_table = strcmp(line, marker) == 0;
+				continue;
+			}
+			if (!in_table)
+				continue;
+			if (pass == 0 && strncmp(line, "-A ", 3) == 0 &&
+			    strncmp(line + 3, "NODESEAL_", 9) != 0 && strstr(line, "-j NODESEAL_")) {
+				n += (size_t)snprintf(out + n, cap - n, "-D %s\n", line + 3);
+				count++;
+			} else if (pass > 0 && strncmp(line, ":NODESEAL_", 10) == 0) {
+				char *sp = strchr(line, ' ');
+				if (sp)
+					*sp = '\0';
+				n += (size_t)snprintf(out + n, cap - n, "%s %s\n", pass == 1 ? "-F" : "-X",
+				                      line + 1);
+				count++;
+			}
+		}
+	}
+	n += (size_t)snprintf(out + n, cap - n, "COMMIT\n");
+	return count;
+}
+
+/* Deletes our chains and jumps from one backend's tables; a backend whose
+ * tools are not installed has nothing of ours. */
+static int tables_remove(struct family *f, char *err, size_t errlen)
+{
+	char *saved = malloc(SAVE_MAX), cmds[RULES_MAX] = "", noflush[] = "--noflush";
+	char *save_argv[] = { f->save, NULL };
+	char *restore_argv[] = { f->restore, noflush, NULL };
+	int count = 0, rc = -1, st;
+
+	if (saved == NULL)
+		return icp_error(err, errlen, "out of memory");
+	st = ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0);
+	if (st == 127 || (st < 0 && errno == ENOENT)) {
+		rc = 0;
+		goto out;
+	}
+	if (st != 0) {
+		icp_error(err, errlen, "%s failed (status %d)", f->save, st);
+		goto out;
+	}
+	count += removal_for_table(saved, "nat", cmds, sizeof(cmds));
+	count += removal_for_table(saved, "mangle", cmds, sizeof(cmds));
+	if (count > 0 && run(restore_argv, cmds, NULL, 0, err, errlen) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(saved);
+	return rc;
+}
+
+static void routing_remove(const struct ns_config *c, bool v6)
+{
+	char fam[] = "-4", pref[16], mark[16], tbl[16], ignore[256];
+	char ip[] = "ip", rule[] = "rule", del[] = "del", pref_k[] = "pref", fwmark[] = "fwmark";
+	char lookup[] = "lookup", route[] = "route", flush[] = "flush", table[] = "table";
+
+	if (v6)
+		fam[1] = '6';
+	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
+	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
+	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
+	for (int i = 0; i < 64; i++) {
+		char *argv[] = { ip, fam, rule, del, pref_k, pref, fwmark, mark, lookup, tbl, NULL };
+		if (run(argv, NULL, NULL, 0, ignore, sizeof(ignore)) != 0)
+			break;
+	}
+	{
+		char *argv[] = { ip, fam, route, flush, table, tbl, NULL };
+		(void)run(argv, NULL, NULL, 0, ignore, sizeof(ignore));
+	}
+}
+
+
+/*
+ * Tables nodeseal brought into being.  iptables-restore creates the nat and
+ * mangle tables when they are missing; with the nft backend they can be
+ * deleted again, so that removal leaves iptables-save exactly as it was.
+ * The list lives in the state directory, for a "down" after a crash.
+ * (The legacy backend cannot drop a table the kernel has made: there an
+ * empty table stays, which docs/SECURITY.md says.)
+ */
+static void created_path(const struct ns_config *c, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/iptables-created", c->state_dir);
+}
+
+static bool family_is_nft(struct family *f)
+{
+	char version[256], v[] = "-V";
+	char *argv[] = { f->save, v, NULL };
+
+	return ns_exec(argv, NULL, version, sizeof(version), NULL, 0) == 0 &&
+	       strstr(version, "nf_tables") != NULL;
+}
+
+/* Appends "ip nat" and the like for tables missing before install. */
+static void note_missing_tables(const struct ns_config *c, struct family *f)
+{
+	static const char *const tables[] = { "nat", "mangle" };
+	char *saved = malloc(SAVE_MAX), path[4200];
+	char *argv[] = { f->save, NULL };
+	FILE *out;
+
+	if (saved == NULL)
+		return;
+	if (ns_exec(argv, NULL, saved, SAVE_MAX, NULL, 0) == 0 && family_is_nft(f)) {
+		created_path(c, path, sizeof(path));
+		out = fopen(path, "a");
+		for (int i = 0; out != NULL && i < 2; i++) {
+			char marker[16];
+			snprintf(marker, sizeof(marker), "*%s\n", tables[i]);
+			if (strstr(saved, marker) == NULL)
+				fprintf(out, "%s %s\n", f->v6 ? "ip6" : "ip", tables[i]);
+		}
+		if (out != NULL)
+			fclose(out);
+	}
+	free(saved);
+}
+
+/* True if the saved dump shows table with no rules and no chains of its own. */
+static bool table_empty(const char *saved, const char *table)
+{
+	char marker[32];
+	const char *p, *end;
+
+	snprintf(marker, sizeof(marker), "*%s\n", table);
+	p = strstr(saved, marker);
+	if (p == NULL)
+		return false;
+	end = strstr(p, "\nCOMMIT");
+	for (const char *l = strchr(p, '\n'); l != NULL && l < end; l = strchr(l + 1, '\n')) {
+		if (strncmp(l + 1, "-A ", 3) == 0)
+			return false;
+		if (l[1] == ':' && strstr(l, " ACCEPT ") != strchr(l, ' '))
+			return false; /* a user chain ("-") or a non-ACCEPT policy */
+	}
+	return true;
+}
+
+static void drop_created_tables(const struct ns_config *c)
+{
+	char path[4200], line[64], *saved[2] = { NULL, NULL }, nft[] = "nft", del[] = "delete";
+	char tbl[] = "table";
+	FILE *in;
+
+	created_path(c, path, sizeof(path));
+	in = fopen(path, "r");
+	if (in == NULL)
+		return;
+	while (fgets(line, sizeof(line), in) != NULL) {
+		char fam[8], name[24];
+		int v6;
+
+		if (sscanf(line, "%7s %23s", fam, name) != 2)
+			continue;
+		v6 = strcmp(fam, "ip6") == 0;
+		if (saved[v6] == NULL) {
+			struct family f;
+			family_init(&f, "nft", v6);
+			char *argv[] = { f.save, NULL };
+			saved[v6] = malloc(SAVE_MAX);
+			if (saved[v6] == NULL || ns_exec(argv, NULL, saved[v6], SAVE_MAX, NULL, 0) != 0)
+				continue;
+		}
+		if (table_empty(saved[v6], name)) {
+			char *argv[] = { nft, del, tbl, fam, name, NULL };
+			char ignore[256];
+			(void)run(argv, NULL, NULL, 0, ignore, sizeof(ignore));
+		}
+	}
+	fclose(in);
+	free(saved[0]);
+	free(saved[1]);
+	unlink(path);
+}
+
+static int family_install(const struct ns_config *c, struct family *f, char *err,
+                          size_t errlen)
+{
+	char rules[RULES_MAX], fam[] = "-4", pref[16], mark[16], tbl[16], noflush[] = "--noflush";
+	char ip[] = "ip", rule[] = "rule", add[] = "add", pref_k[] = "pref", fwmark[] = "fwmark";
+	char lookup[] = "lookup", route[] = "route", local[] = "local", dev[] = "dev", lo[] = "lo";
+	char table[] = "table", any4[] = "0.0.0.0/0", any6[] = "::/0";
+	char *restore_argv[] = { f->restore, noflush, NULL };
+
+	if (f->v6)
+		fam[1] = '6';
+	note_missing_tables(c, f);
+	rules_text(c, rules, sizeof(rules));
+	if (run(restore_argv, rules, NULL, 0, err, errlen) != 0)
+		return -1;
+	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
+	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
+	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
+	{
+		char *argv[] = { ip, fam, rule, add, pref_k, pref, fwmark, mark, lookup, tbl, NULL };
+		if (run(argv, NULL, NULL, 0, err, errlen) != 0)
+			return -1;
+	}
+	{
+		char *argv[] = { ip, fam, route, add, local, f->v6 ? any6 : any4, dev, lo, table, tbl,
+		                 NULL };
+		if (run(argv, NULL, NULL, 0, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
+{
+	static const char *const backends[] = { "legacy", "nft", "auto" };
+	int rc = 0;
+
+	(void)c->iptables; /* removal sweeps every backend: it may differ from up's */
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++) {
+		for (int b = 0; b < 3; b++) {
+			struct family f;
+			char e[512];
+			family_init(&f, backends[b], v6);
+			if (tables_remove(&f, e, sizeof(e)) != 0 && rc == 0) {
+				snprintf(err, errlen, "%s", e);
+				rc = -1;
+			}
+		}
+		routing_remove(c, v6);
+	}
+	if (rc == 0)
+		drop_created_tables(c);
+	return rc;
+}
+
+int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
+{
+	struct family f;
+	char ignore[512];
+
+	family_init(&f, c->iptables, false);
+	if (family_install(c, &f, err, errlen) != 0)
+		goto fail;
+	if (ns_intercept_ipv6()) {
+		/* With IPv6 up and no way to intercept it, P2P over IPv6 would
+		 * pass in clear: that is an error, not a warning. */
+		family_init(&f, c->iptables, true);
+		if (family_install(c, &f, err, errlen) != 0)
+			goto fail;
+	}
+	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);
+	return 0;
+fail:
+	(void)ns_intercept_remove(c, ignore, sizeof(ignore));
+	return -1;
+}

@@ -1,0 +1,581 @@
+/*
+ * conn.c: the relay, one connection at a time (conn.h).
+ *
+ * Each event runs the connection's pumps until a socket would block; the
+ * pumps then say which readiness they wait for, and only that is watched.
+ * A direction holds at most one buffer, so a slow reader stops the other
+ * side being read (back-pressure), and an idle connection holds none.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "../daemon/daemon.h"
+#include "../keys/keys.h"
+#include "../util/log.h"
+#include "../util/net.h"
+#include "conn.h"
+
+#define PUMP_ROUNDS 16 /* per event and direction: fairness between conns */
+
+/* What the pumps ask for, per side. */
+struct wants {
+	uint32_t local, remote;
+};
+
+const char *ns_conn_state_name(const struct ns_conn *c)
+{
+	switch (c->state) {
+	case NS_C_CONNECTING: return "connecting";
+	case NS_C_HANDSHAKE: return "handshake";
+	case NS_C_DELIVERING: return "delivering";
+	case NS_C_RELAY: return "relay";
+	}
+	return "?";
+}
+
+static bool conn_pending(const struct ns_conn *c)
+{
+	return c->state != NS_C_RELAY;
+}
+
+static void buf_release(struct ns_daemon *d, struct ns_buf *b)
+{
+	if (b->data != NULL)
+		ns_pool_put(d, b->data);
+	b->data = NULL;
+	b->start = b->end = 0;
+}
+
+static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
+{
+	struct ns_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->id = ++d->next_id;
+	c->outbound = outbound;
+	c->local.kind = NS_W_LOCAL;
+	c->remote.kind = NS_W_REMOTE;
+	c->local.conn = c->remote.conn = c;
+	c->local.fd = c->remote.fd = -1;
+	c->started_ms = ns_now_ms();
+	c->deadline_ms = c->started_ms + (int64_t)d->cfg->handshake_timeout * 1000;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	d->npending++;
+	return c;
+}
+
+/* A refused stranger is one line per connection, but a flood of them
+ * must not flood the log: at most 10 lines per 10 seconds. */
+static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char *reason)
+{
+	int64_t now = ns_now_ms();
+
+	d->refused++;
+	if (now - d->log_window_ms > 10000) {
+		if (d->log_in_window > 10)
+			ns_log(NS_LOG_INFO, "%d more failed handshakes in the last 10 s",
+			       d->log_in_window - 10);
+		d->log_window_ms = now;
+		d->log_in_window = 0;
+	}
+	if (d->log_in_window++ < 10)
+		ns_log(NS_LOG_INFO, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
+		       reason);
+}
+
+void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason)
+{
+	int64_t ms = ns_now_ms() - c->started_ms;
+
+	if (conn_pending(c)) {
+		d->npending--;
+		if (c->state != NS_C_DELIVERING)
+			log_refused(d, c, reason);
+		else
+			ns_log(NS_LOG_INFO, "close in %s fingerprint=%s: %s", c->peer_text, c->fingerprint,
+			       reason);
+	} else {
+		ns_log(NS_LOG_INFO,
+		       "close %s %s fingerprint=%s sent=%llu received=%llu duration=%lld.%03llds %s",
+		       c->outbound ? "out" : "in", c->peer_text, c->fingerprint,
+		       (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
+		       (long long)(ms / 1000), (long long)(ms % 1000), reason);
+	}
+	if (abort) {
+		ns_socket_reset(c->local.fd);
+		ns_socket_reset(c->remote.fd);
+	}
+	ns_watch_drop(d, &c->local);
+	ns_watch_drop(d, &c->remote);
+	if (c->hs) {
+		ns_handshake_free(c->hs);
+		free(c->hs);
+	}
+	if (c->has_session)
+		ns_session_free(&c->session);
+	buf_release(d, &c->up);
+	buf_release(d, &c->down);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	d->nconns--;
+	/* Freed after the event batch: a later event may name its watches. */
+	c->next = d->graveyard;
+	d->graveyard = c;
+}
+
+void ns_conn_reap(struct ns_daemon *d)
+{
+	while (d->graveyard != NULL) {
+		struct ns_conn *c = d->graveyard;
+		d->graveyard = c->next;
+		ns_wipe(c, sizeof(*c));
+		free(c);
+	}
+}
+
+static int conn_admit(struct ns_daemon *d, int fd)
+{
+	if (d->npending >= d->cfg->max_pending || d->nconns >= d->cfg->max_conns) {
+		d->refused++;
+		ns_log(NS_LOG_DEBUG, "connection refused: %d pending, %d open", d->npending,
+		       d->nconns);
+		ns_socket_reset(fd);
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+void ns_conn_outbound(struct ns_daemon *d, int fd)
+{
+	struct ns_conn *c;
+	char err[128];
+
+	if (conn_admit(d, fd) != 0 || (c = conn_new(d, true)) == NULL) {
+		close(fd);
+		return;
+	}
+	c->local.fd = fd;
+	if (ns_original_dst(fd, &c->peer) != 0) {
+		snprintf(c->peer_text, sizeof(c->peer_text), "?");
+		ns_conn_close(d, c, true, "no original destination (not redirected?)");
+		return;
+	}
+	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
+	/* Only redirected connections to a protected port are served: a
+	 * direct connection to the listener must not make it connect to
+	 * itself or anywhere else. */
+	if (!ns_port_protected(d->cfg, ns_addr_port(&c->peer)) || ns_addr_is_loopback(&c->peer)) {
+		ns_conn_close(d, c, true, "destination is not a protected port of another host");
+		return;
+	}
+	c->remote.fd = ns_socket_connect(&c->peer, NULL, false, d->cfg->fwmark, err, sizeof(err));
+	if (c->remote.fd < 0) {
+		ns_conn_close(d, c, true, err);
+		return;
+	}
+	ns_socket_tune(c->local.fd);
+	c->state = NS_C_CONNECTING;
+	ns_watch_set(d, &c->remote, EPOLLOUT);
+}
+
+void ns_conn_inbound(struct ns_daemon *d, int fd)
+{
+	struct ns_conn *c;
+	socklen_t len = sizeof(c->peer);
+
+	if (conn_admit(d, fd) != 0 || (c = conn_new(d, false)) == NULL) {
+		close(fd);
+		return;
+	}
+	c->remote.fd = fd;
+	if (getpeername(fd, (struct sockaddr *)&c->peer, &len) != 0) {
+		ns_conn_close(d, c, true, "getpeername failed");
+		return;
+	}
+	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
+	if (ns_original_dst(fd, &c->target) != 0 ||
+	    !ns_port_protected(d->cfg, ns_addr_port(&c->target))) {
+		ns_conn_close(d, c, true, "not a redirected connection to a protected port");
+		return;
+	}
+	ns_socket_tune(fd);
+	c->state = NS_C_HANDSHAKE;
+	c->hs = malloc(sizeof(*c->hs));
+	if (c->hs == NULL || ns_handshake_init(c->hs, false, &d->id, &d->replay) != NS_OK) {
+		free(c->hs);
+		c->hs = NULL;
+		ns_conn_close(d, c, true, "out of memory");
+		return;
+	}
+	ns_watch_set(d, &c->remote, EPOLLIN);
+}
+
+static void hs_clock(struct ns_handshake *hs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns_handshake_set_time(hs, ts.tv_sec, (uint32_t)ts.tv_nsec);
+}
+
+/* Starts the connection to the local node, from the peer's address. */
+static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
+{
+	c->local.fd = ns_socket_connect(&c->target, &c->peer, true, d->cfg->fwmark + 1, err,
+	                                errlen);
+	if (c->local.fd < 0)
+		return -1;
+	c->state = NS_C_DELIVERING;
+	return 0;
+}
+
+static void conn_established(struct ns_daemon *d, struct ns_conn *c)
+{
+	ns_fingerprint(c->session.peer_key, c->fingerprint);
+	ns_handshake_free(c->hs);
+	free(c->hs);
+	c->hs = NULL;
+	c->state = NS_C_RELAY;
+	d->npending--;
+	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s", c->outbound ? "out" : "in", c->peer_text,
+	       c->fingerprint);
+}
+
+/* Handshake: returns 0 to go on, 1 when done, -1 after closing c. */
+static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+{
+	for (;;) {
+		ssize_t n;
+		int err;
+
+		if (c->hs_out_off < c->hs_out_len) {
+			n = send(c->remote.fd, c->hs_out + c->hs_out_off, c->hs_out_len - c->hs_out_off,
+			         MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				w->remote |= EPOLLOUT;
+				return 0;
+			}
+			if (n <= 0) {
+				ns_conn_close(d, c, true, "peer gone during handshake");
+				return -1;
+			}
+			c->hs_out_off += (size_t)n;
+			continue;
+		}
+		if (ns_handshake_done(c->hs)) {
+			if (ns_handshake_finish(c->hs, &c->session) != NS_OK) {
+				ns_conn_close(d, c, true, "handshake finish failed");
+				return -1;
+			}
+			c->has_session = true;
+			return 1;
+		}
+		if (ns_handshake_writing(c->hs)) {
+			hs_clock(c->hs);
+			err = ns_handshake_write(c->hs, c->hs_out, sizeof(c->hs_out), &c->hs_out_len);
+			if (err != NS_OK) {
+				ns_conn_close(d, c, true, ns_strerror(err));
+				return -1;
+			}
+			c->hs_out_off = 0;
+			continue;
+		}
+		/* Read exactly the message: the bytes after it are records. */
+		n = recv(c->remote.fd, c->hs_in + c->hs_in_have,
+		         ns_handshake_next_len(c->hs) - c->hs_in_have, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			w->remote |= EPOLLIN;
+			return 0;
+		}
+		if (n <= 0) {
+			ns_conn_close(d, c, true,
+			              n == 0 ? "peer closed during handshake (not a nodeseal peer?)"
+			                     : "peer reset during handshake");
+			return -1;
+		}
+		c->hs_in_have += (size_t)n;
+		if (c->hs_in_have < ns_handshake_next_len(c->hs))
+			continue;
+		hs_clock(c->hs);
+		err = ns_handshake_read(c->hs, c->hs_in, c->hs_in_have);
+		c->hs_in_have = 0;
+		if (err != NS_OK) {
+			ns_conn_close(d, c, true, ns_strerror(err));
+			return -1;
+		}
+	}
+}
+
+/* node -> peer.  0 to go on, -1 after closing c. */
+static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+{
+	struct ns_buf *b = &c->up;
+
+	for (int round = 0; round < PUMP_ROUNDS && !c->up_done; round++) {
+		ssize_t n;
+
+		if (b->end > b->start) {
+			n = send(c->remote.fd, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				w->remote |= EPOLLOUT;
+				return 0;
+			}
+			if (n < 0) {
+				ns_conn_close(d, c, true, "peer connection lost");
+				return -1;
+			}
+			b->start += (size_t)n;
+			continue;
+		}
+		if (c->close_sent) {
+			shutdown(c->remote.fd, SHUT_WR);
+			c->up_done = true;
+			break;
+		}
+		if (b->data == NULL && (b->data = ns_pool_get(d)) == NULL) {
+			ns_conn_close(d, c, true, "out of memory");
+			return -1;
+		}
+		b->start = b->end = 0;
+		if (c->local_eof) {
+			if (ns_record_seal(&c->session.tx, NS_RECORD_CLOSE, NULL, 0, b->data) != NS_OK) {
+				ns_conn_close(d, c, true, "seal failed");
+				return -1;
+			}
+			b->end = ns_record_wire_len(0);
+			c->close_sent = true;
+			continue;
+		}
+		n = recv(c->local.fd, b->data + NS_RECORD_HDR_LEN, NS_RECORD_MAX, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			buf_release(d, b);
+			w->local |= EPOLLIN;
+			return 0;
+		}
+		if (n < 0) {
+			ns_conn_close(d, c, true, "node reset the connection");
+			return -1;
+		}
+		if (n == 0) {
+			c->local_eof = true;
+			continue;
+		}
+		if (ns_record_seal(&c->session.tx, NS_RECORD_DATA, b->data + NS_RECORD_HDR_LEN,
+		                   (size_t)n, b->data) != NS_OK) {
+			ns_conn_close(d, c, true, "seal failed");
+			return -1;
+		}
+		b->end = ns_record_wire_len((size_t)n);
+		c->bytes_out += (uint64_t)n;
+	}
+	if (b->start == b->end)
+		buf_release(d, b);
+	if (!c->up_done && w->local == 0 && w->remote == 0)
+		w->remote |= EPOLLOUT; /* out of rounds: come back when writable */
+	return 0;
+}
+
+/* peer -> node.  0 to go on, -1 after closing c. */
+static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+{
+	struct ns_buf *b = &c->down;
+
+	for (int round = 0; round < PUMP_ROUNDS && !c->down_done; round++) {
+		size_t used, plen;
+		uint8_t *p, type;
+		ssize_t n;
+		int rc;
+
+		if (c->pend_len > 0) {
+			n = send(c->local.fd, c->pend, c->pend_len, MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				w->local |= EPOLLOUT;
+				return 0;
+			}
+			if (n < 0) {
+				ns_conn_close(d, c, true, "node connection lost");
+				return -1;
+			}
+			c->pend += n;
+			c->pend_len -= (size_t)n;
+			c->bytes_in += (uint64_t)n;
+			continue;
+		}
+		if (c->pend_wire > 0) {
+			b->start += c->pend_wire;
+			c->pend_wire = 0;
+		}
+		if (c->close_seen && !c->local_shut) {
+			shutdown(c->local.fd, SHUT_WR);
+			c->local_shut = true;
+		}
+		if (b->data == NULL && (b->data = ns_pool_get(d)) == NULL) {
+			ns_conn_close(d, c, true, "out of memory");
+			return -1;
+		}
+		rc = ns_record_open(&c->session.rx, b->data + b->start, b->end - b->start, &used, &p,
+		                    &plen, &type);
+		if (rc < 0) {
+			ns_conn_close(d, c, true, ns_strerror(rc));
+			return -1;
+		}
+		if (rc == 1) {
+			c->pend = p;
+			c->pend_len = plen;
+			c->pend_wire = used;
+			if (type == NS_RECORD_CLOSE)
+				c->close_seen = true;
+			continue;
+		}
+		/* Need more: make room for the whole record, then read. */
+		if (b->start == b->end) {
+			b->start = b->end = 0;
+		} else if (NS_BUF_SIZE - b->start < used) {
+			memmove(b->data, b->data + b->start, b->end - b->start);
+			b->end -= b->start;
+			b->start = 0;
+		}
+		n = recv(c->remote.fd, b->data + b->end, NS_BUF_SIZE - b->end, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (b->start == b->end)
+				buf_release(d, b);
+			w->remote |= EPOLLIN;
+			return 0;
+		}
+		if (n < 0) {
+			ns_conn_close(d, c, true, "peer reset the connection");
+			return -1;
+		}
+		if (n == 0) {
+			rc = b->end > b->start ? NS_ERR_TRUNCATED : ns_record_eof(&c->session.rx);
+			if (rc != NS_OK) {
+				ns_conn_close(d, c, true, ns_strerror(rc));
+				return -1;
+			}
+			c->down_done = true;
+			break;
+		}
+		b->end += (size_t)n;
+	}
+	if (c->down_done || b->start == b->end) {
+		buf_release(d, b);
+		c->pend = NULL;
+	}
+	if (!c->down_done && w->local == 0 && w->remote == 0)
+		w->local |= EPOLLOUT; /* out of rounds: come back when writable */
+	return 0;
+}
+
+static int connect_result(int fd)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+		return errno;
+	return soerr;
+}
+
+/* Runs c as far as it goes without blocking, then sets what it waits for. */
+static void conn_run(struct ns_daemon *d, struct ns_conn *c)
+{
+	struct wants w = { 0, 0 }, wu = { 0, 0 }, wd = { 0, 0 };
+	char err[160];
+	int rc;
+
+	if (c->state == NS_C_CONNECTING) {
+		rc = connect_result(c->remote.fd);
+		if (rc == EINPROGRESS || rc == EALREADY) {
+			ns_watch_set(d, &c->remote, EPOLLOUT);
+			return;
+		}
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "connect to peer: %s", strerror(rc));
+			ns_conn_close(d, c, true, err);
+			return;
+		}
+		c->state = NS_C_HANDSHAKE;
+		c->hs = malloc(sizeof(*c->hs));
+		if (c->hs == NULL || ns_handshake_init(c->hs, true, &d->id, NULL) != NS_OK) {
+			free(c->hs);
+			c->hs = NULL;
+			ns_conn_close(d, c, true, "out of memory");
+			return;
+		}
+	}
+	if (c->state == NS_C_HANDSHAKE) {
+		rc = pump_handshake(d, c, &w);
+		if (rc < 0)
+			return;
+		if (rc == 0) {
+			ns_watch_set(d, &c->remote, w.remote);
+			return;
+		}
+		if (c->outbound) {
+			conn_established(d, c);
+		} else if (deliver_start(d, c, err, sizeof(err)) != 0) {
+			ns_conn_close(d, c, true, err);
+			return;
+		} else {
+			ns_watch_set(d, &c->remote, 0);
+			ns_watch_set(d, &c->local, EPOLLOUT);
+			return;
+		}
+	}
+	if (c->state == NS_C_DELIVERING) {
+		rc = connect_result(c->local.fd);
+		if (rc == EINPROGRESS || rc == EALREADY) {
+			ns_watch_set(d, &c->local, EPOLLOUT);
+			return;
+		}
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "delivery to the node: %s", strerror(rc));
+			ns_conn_close(d, c, true, err);
+			return;
+		}
+		ns_socket_tune(c->local.fd);
+		conn_established(d, c);
+	}
+	if (pump_up(d, c, &wu) < 0 || pump_down(d, c, &wd) < 0)
+		return;
+	if (c->up_done && c->down_done) {
+		ns_conn_close(d, c, false, "closed");
+		return;
+	}
+	ns_watch_set(d, &c->local, wu.local | wd.local);
+	ns_watch_set(d, &c->remote, wu.remote | wd.remote);
+}
+
+void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+{
+	(void)events; /* the pumps find errors themselves, in order */
+	conn_run(d, w->conn);
+}
+
+void ns_conn_expire(struct ns_daemon *d, int64_t now_ms)
+{
+	struct ns_conn *c = d->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (conn_pending(c) && now_ms >= c->deadline_ms)
+			ns_conn_close(d, c, true, "handshake timed out");
+	}
+}

@@ -1,0 +1,84 @@
+/*
+ * conn.h: one intercepted connection, from accept to close.
+ *
+ * Outbound (the local node connected out; this side initiates):
+ *   CONNECTING -> HANDSHAKE -> RELAY
+ * Inbound (a peer connected in; this side responds):
+ *   HANDSHAKE -> DELIVERING (connecting to the node, from the peer's
+ *   address) -> RELAY
+ * The node is reached only after the peer has authenticated, so a stranger
+ * never gets a connection to it.  Every failure closes both sockets with a
+ * reset, so neither end mistakes a cut for a clean end of stream.
+ */
+#ifndef NS_CONN_H
+#define NS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../proto/proto.h"
+
+struct ns_daemon;
+struct ns_conn;
+
+enum ns_watch_kind { NS_W_LISTEN_OUT, NS_W_LISTEN_IN, NS_W_CONTROL, NS_W_CONTROL_CLIENT,
+                     NS_W_SIGNAL, NS_W_LOCAL, NS_W_REMOTE };
+
+/* What an epoll event points at. */
+struct ns_watch {
+	enum ns_watch_kind kind;
+	struct ns_conn *conn;
+	int fd;
+	uint32_t events;            /* registered interest */
+};
+
+enum ns_conn_state { NS_C_CONNECTING, NS_C_HANDSHAKE, NS_C_DELIVERING, NS_C_RELAY };
+
+/* A buffer from the daemon's pool; data is NULL while none is held. */
+struct ns_buf {
+	uint8_t *data;
+	size_t start, end;
+};
+
+struct ns_conn {
+	struct ns_conn *prev, *next;
+	uint64_t id;
+	bool outbound;
+	enum ns_conn_state state;
+	struct ns_watch local, remote;  /* plaintext side (node), sealed side (peer) */
+	struct sockaddr_storage peer;   /* the other node */
+	struct sockaddr_storage target; /* inbound: the node's own address */
+	int64_t started_ms, deadline_ms;
+	char peer_text[64];
+	char fingerprint[17];
+
+	/* handshake */
+	struct ns_handshake *hs;
+	uint8_t hs_in[NS_HS_MSG2_LEN], hs_out[NS_HS_MSG2_LEN];
+	size_t hs_in_have, hs_out_len, hs_out_off;
+
+	/* relay */
+	struct ns_session session;
+	bool has_session;
+	struct ns_buf up;               /* node -> peer: sealed records to write */
+	struct ns_buf down;             /* peer -> node: records, opened in place */
+	uint8_t *pend;                  /* opened payload not yet written */
+	size_t pend_len, pend_wire;
+	bool local_eof, close_sent, up_done, close_seen, local_shut, down_done;
+	uint64_t bytes_out, bytes_in;   /* payload bytes: to the peer, to the node */
+};
+
+/* Takes an accepted socket from the loopback (node connecting out) or the
+ * inbound listener (peer connecting in). */
+void ns_conn_outbound(struct ns_daemon *d, int fd);
+void ns_conn_inbound(struct ns_daemon *d, int fd);
+void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
+/* Closes connections whose handshake has run out of time. */
+void ns_conn_expire(struct ns_daemon *d, int64_t now_ms);
+void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason);
+/* Frees the connections closed since the last call. */
+void ns_conn_reap(struct ns_daemon *d);
+const char *ns_conn_state_name(const struct ns_conn *c);
+
+#endif
