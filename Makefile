@@ -90,6 +90,10 @@ test: deps
 	$(MAKE) fuzz-run
 	$(MAKE) integration
 
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
 integration: $(BUILD)/nodeseal
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
 	  NS_BUILD=$(BUILD) pytest-3 -v -p no:cacheprovider tests/integration; \
