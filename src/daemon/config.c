@@ -53,27 +53,28 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-static int parse_ports(struct ns_config *c, const char *s, char *err, size_t errlen)
+static int parse_ports(struct ns_config *c, const char *s, const char *from, char *err,
+                       size_t errlen)
 {
 	char buf[256], *save = NULL, *tok;
 
 	if (strlen(s) >= sizeof(buf))
-		return cfg_error(err, errlen, "ports: list too long");
+		return cfg_error(err, errlen, "%s: list too long", from);
 	strcpy(buf, s);
 	c->nports = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		uint32_t p;
 		if (parse_u32(tok, 1, 65535, &p) != 0)
-			return cfg_error(err, errlen, "ports: '%s' is not a port (1-65535)", tok);
+			return cfg_error(err, errlen, "%s: '%s' is not a port (1-65535)", from, tok);
 		if (c->nports == NS_MAX_PORTS)
-			return cfg_error(err, errlen, "ports: at most %d", NS_MAX_PORTS);
+			return cfg_error(err, errlen, "%s: at most %d ports", from, NS_MAX_PORTS);
 		for (int j = 0; j < c->nports; j++)
 			if (c->ports[j] == p)
-				return cfg_error(err, errlen, "ports: %u given twice", p);
+				return cfg_error(err, errlen, "%s: port %u given twice", from, p);
 		c->ports[c->nports++] = (uint16_t)p;
 	}
 	if (c->nports == 0)
-		return cfg_error(err, errlen, "ports: none given");
+		return cfg_error(err, errlen, "%s: no port given", from);
 	return 0;
 }
 
@@ -114,7 +115,7 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 
 	switch (s->kind) {
 	case K_PORTS:
-		return parse_ports(c, v, err, errlen);
+		return parse_ports(c, v, from, err, errlen);
 	case K_STR:
 		if (v[0] == '\0')
 			return cfg_error(err, errlen, "%s: empty", from);

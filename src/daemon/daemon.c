@@ -171,14 +171,16 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		return -1;
 	}
 	ns_watch_set(d, &d->signals, EPOLLIN);
-	if (open_listeners(d, err, errlen) != 0)
-		return -1;
+	/* The control socket first: a second daemon on the same state
+	 * directory is told so, rather than that a port is taken. */
 	ns_control_path(cfg->state_dir, d->control_path, sizeof(d->control_path));
 	d->control.kind = NS_W_CONTROL;
 	d->control.fd = ns_control_listen(d->control_path, err, errlen);
 	if (d->control.fd < 0)
 		return -1;
 	ns_watch_set(d, &d->control, EPOLLIN);
+	if (open_listeners(d, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -313,12 +315,14 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_control_close_all(d);
 	for (int i = 0; i < 4; i++)
 		ns_watch_drop(d, &d->listen[i]);
+	/* Rules before the control socket: "nodeseal down" waits for the
+	 * socket to go, and then finds the rules gone too. */
+	if (d->installed && ns_intercept_remove(d->cfg, err, sizeof(err)) != 0)
+		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
 	if (d->control.fd >= 0) {
 		ns_watch_drop(d, &d->control);
 		unlink(d->control_path);
 	}
-	if (d->installed && ns_intercept_remove(d->cfg, err, sizeof(err)) != 0)
-		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
 	ns_watch_drop(d, &d->signals);
 	if (d->epfd >= 0)
 		close(d->epfd);

@@ -159,7 +159,7 @@ static int removal_for_table(const char *saved, const char *table, char *out, si
 
 /* Deletes our chains and jumps from one backend's tables; a backend whose
  * tools are not installed has nothing of ours. */
-static int tables_remove(struct family *f, char *err, size_t errlen)
+static int tables_remove_once(struct family *f, char *err, size_t errlen)
 {
 	char *saved = malloc(SAVE_MAX), cmds[RULES_MAX] = "", noflush[] = "--noflush";
 	char *save_argv[] = { f->save, NULL };
@@ -184,6 +184,17 @@ static int tables_remove(struct family *f, char *err, size_t errlen)
 	rc = 0;
 out:
 	free(saved);
+	return rc;
+}
+
+/* Another process (a stopping daemon, a second "down") may be removing
+ * the same rules: a failed restore is retried from a fresh dump. */
+static int tables_remove(struct family *f, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	for (int attempt = 0; attempt < 3 && rc != 0; attempt++)
+		rc = tables_remove_once(f, err, errlen);
 	return rc;
 }
 

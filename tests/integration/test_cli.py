@@ -1,0 +1,174 @@
+"""
+The command line's promises, each in a fresh network namespace:
+bad settings, a malformed key, missing privileges or missing iptables give
+one clear error and a non-zero exit, and leave nothing installed.
+"""
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NODESEAL = os.path.join(ROOT, os.environ.get("NS_BUILD", "build"), "nodeseal")
+
+
+def snapshot(ns):
+    """iptables/ip6tables (both backends) and ip rules, counters and comments aside."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, "sh", "-c",
+         "iptables-nft-save; ip6tables-nft-save; iptables-legacy-save; ip6tables-legacy-save;"
+         " ip rule; ip -6 rule"],
+        capture_output=True, text=True, check=True).stdout
+    lines = [re.sub(r"\[\d+:\d+\]", "", l) for l in out.splitlines() if not l.startswith("#")]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def ns(tmp_path):
+    name = "nscli-" + uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    yield name
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def nodeseal(ns, *args, env=None, prefix=()):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("NODESEAL")}
+    e.update(env or {})
+    return subprocess.run(["ip", "netns", "exec", ns, *prefix, NODESEAL, *args],
+                          capture_output=True, text=True, env=e, timeout=30)
+
+
+@pytest.fixture
+def key(tmp_path):
+    k = tmp_path / "network.key"
+    k.write_text(subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                                check=True).stdout)
+    return str(k)
+
+
+def run_fails(ns, tmp_path, args, env=None, code=1, message=None, prefix=()):
+    before = snapshot(ns)
+    r = nodeseal(ns, "run", "--state-dir", str(tmp_path / "state"), *args, "--", "true",
+                 env=env, prefix=prefix)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    if message:
+        assert re.search(message, r.stderr), r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 3, "one clear error, not a cascade: " + r.stderr
+    assert snapshot(ns) == before, "something was left installed"
+    return r
+
+
+def test_no_network_key(ns, tmp_path):
+    run_fails(ns, tmp_path, [], message="no network key: set NODESEAL_NETWORK_KEY")
+
+
+def test_malformed_key_file_named(ns, tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_text("hello\n")
+    run_fails(ns, tmp_path, ["--network-key-file", str(bad)],
+              message=re.escape(str(bad)) + ".*44 characters")
+
+
+def test_missing_key_file(ns, tmp_path):
+    run_fails(ns, tmp_path, ["--network-key-file", str(tmp_path / "nope")],
+              message="nope: cannot open: No such file")
+
+
+def test_bad_inline_key_from_environment(ns, tmp_path):
+    run_fails(ns, tmp_path, [], env={"NODESEAL_NETWORK_KEY": "short"},
+              message="network key \\(inline\\)")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--ports", "70000"], "ports: '70000' is not a port"),
+    (["--ports", "7447,7447"], "given twice"),
+    (["--log-level", "loud"], "not error, warn, info or debug"),
+    (["--iptables", "ipfw"], "not auto, legacy or nft"),
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["--proxy-port", "7447"], "both protected and the daemon's own"),
+])
+def test_bad_options(ns, tmp_path, key, args, message):
+    run_fails(ns, tmp_path, ["--network-key-file", key, *args], code=2, message=message)
+
+
+def test_bad_environment(ns, tmp_path, key):
+    run_fails(ns, tmp_path, ["--network-key-file", key], env={"NODESEAL_PORTS": "x"}, code=2,
+              message="NODESEAL_PORTS: 'x' is not a port")
+
+
+def test_without_net_admin(ns, tmp_path, key):
+    os.chmod(tmp_path, 0o755)
+    os.chmod(key, 0o644)
+    run_fails(ns, tmp_path, ["--network-key-file", key],
+              prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "--inh-caps=-all", "--bounding-set=-all"),
+              message="CAP_NET_ADMIN")
+
+
+def test_without_iptables(ns, tmp_path, key):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink("/usr/sbin/ip", bindir / "ip")
+    run_fails(ns, tmp_path, ["--network-key-file", key], env={"PATH": str(bindir)},
+              message="cannot run iptables")
+
+
+def test_already_running(ns, tmp_path, key):
+    state = str(tmp_path / "state")
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--network-key-file", key,
+                           "--state-dir", state], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        r = nodeseal(ns, "run", "--network-key-file", key, "--state-dir", state, "--", "true")
+        assert r.returncode == 1 and "already running" in r.stderr, r.stderr
+        assert nodeseal(ns, "status", "--state-dir", state).returncode == 0, "first one survives"
+    finally:
+        assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
+        up.wait(timeout=10)
+
+
+def test_off_runs_command_only(ns, tmp_path):
+    before = snapshot(ns)
+    r = nodeseal(ns, "run", "--", "sh", "-c", "echo child; exit 5", env={"NODESEAL": "off"})
+    assert r.returncode == 5 and r.stdout == "child\n"
+    assert snapshot(ns) == before
+
+
+def test_run_exit_status_and_signal(ns, tmp_path, key):
+    state = str(tmp_path / "state")
+    r = nodeseal(ns, "run", "--network-key-file", key, "--state-dir", state, "--", "sh", "-c",
+                 "exit 7")
+    assert r.returncode == 7, r.stderr
+    # A signal to nodeseal reaches the child; the child's death by it is the exit status.
+    p = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "run", "--network-key-file", key,
+                          "--state-dir", state, "--", "sleep", "30"], stderr=subprocess.PIPE)
+    for _ in range(100):
+        if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+            break
+        subprocess.run(["sleep", "0.05"])
+    p.send_signal(15)
+    assert p.wait(timeout=10) == 128 + 15
+
+
+def test_status_when_not_running(ns, tmp_path):
+    r = nodeseal(ns, "status", "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 1 and "not running" in r.stderr
+
+
+def test_genkey_and_pubkey(tmp_path):
+    keys = {subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True).stdout
+            for _ in range(3)}
+    assert len(keys) == 3 and all(re.fullmatch(r"[A-Za-z0-9+/]{43}=\n", k) for k in keys)
+    r1 = subprocess.run([NODESEAL, "pubkey", "--state-dir", str(tmp_path / "s")],
+                        capture_output=True, text=True)
+    r2 = subprocess.run([NODESEAL, "pubkey", "--state-dir", str(tmp_path / "s")],
+                        capture_output=True, text=True)
+    assert r1.returncode == 0 and r1.stdout == r2.stdout
+    assert re.fullmatch(r"public-key [A-Za-z0-9+/]{43}=\nfingerprint [0-9a-f]{16}\n", r1.stdout)
+    assert oct(os.stat(tmp_path / "s" / "node.key").st_mode & 0o777) == "0o600"
