@@ -194,6 +194,8 @@ static void start_child(struct ns_daemon *d, char **argv)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	/* The node has no business with the network key. */
+	unsetenv("NODESEAL_NETWORK_KEY");
 	execvp(argv[0], argv);
 	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

@@ -172,3 +172,11 @@ def test_genkey_and_pubkey(tmp_path):
     assert r1.returncode == 0 and r1.stdout == r2.stdout
     assert re.fullmatch(r"public-key [A-Za-z0-9+/]{43}=\nfingerprint [0-9a-f]{16}\n", r1.stdout)
     assert oct(os.stat(tmp_path / "s" / "node.key").st_mode & 0o777) == "0o600"
+
+
+def test_child_does_not_see_network_key(ns, tmp_path):
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True).stdout.strip()
+    r = nodeseal(ns, "run", "--state-dir", str(tmp_path / "state"), "--", "sh", "-c",
+                 'echo "key=${NODESEAL_NETWORK_KEY:-unset}"', env={"NODESEAL_NETWORK_KEY": k})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "key=unset\n"
