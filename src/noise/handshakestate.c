@@ -30,6 +30,15 @@ int noise_handshake_set_local_static(struct noise_handshake *hs, const uint8_t *
 	return 0;
 }
 
+int noise_handshake_set_local_keypair(struct noise_handshake *hs, const struct ns_dh_keypair *kp)
+{
+	if (hs->state != NOISE_HS_NEW || kp->id != hs->proto.dh)
+		return -1;
+	hs->s = *kp;
+	hs->has_s = true;
+	return 0;
+}
+
 int noise_handshake_set_remote_static(struct noise_handshake *hs, const uint8_t *pub)
 {
 	if (hs->state != NOISE_HS_NEW)

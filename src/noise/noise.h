@@ -101,6 +101,8 @@ struct noise_handshake {
 int noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, bool initiator);
 /* Setters, all before noise_handshake_start(). */
 int noise_handshake_set_local_static(struct noise_handshake *hs, const uint8_t *priv);
+/* The same with the public half already known: no scalar multiplication. */
+int noise_handshake_set_local_keypair(struct noise_handshake *hs, const struct ns_dh_keypair *kp);
 int noise_handshake_set_remote_static(struct noise_handshake *hs, const uint8_t *pub);
 int noise_handshake_set_fixed_ephemeral(struct noise_handshake *hs, const uint8_t *priv);
 int noise_handshake_add_psk(struct noise_handshake *hs, const uint8_t psk[NS_KEY_LEN]);

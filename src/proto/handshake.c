@@ -51,9 +51,11 @@ int ns_handshake_init(struct ns_handshake *h, bool initiator, const struct ns_id
 	memset(h, 0, sizeof(*h));
 	if (!initiator && replay == NULL)
 		return NS_ERR_INTERNAL;
+	/* Nothing here costs a scalar multiplication: a stranger's connection
+	 * must be cheap until its first message has been authenticated. */
 	h->replay = replay;
 	if (noise_handshake_init(&h->noise, NS_PROTOCOL_NAME, initiator) != 0 ||
-	    noise_handshake_set_local_static(&h->noise, id->node.priv) != 0 ||
+	    noise_handshake_set_local_keypair(&h->noise, &id->node) != 0 ||
 	    noise_handshake_add_psk(&h->noise, id->psk) != 0)
 		return NS_ERR_INTERNAL;
 	return NS_OK;
