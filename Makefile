@@ -103,3 +103,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)
+bench: all ; BENCH_NODESEAL=$(CURDIR)/$(BUILD)/nodeseal bench/run.sh

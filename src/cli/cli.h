@@ -16,4 +16,11 @@ int cmd_status(int argc, char **argv);
 const char *cli_option(int argc, char **argv, int *i, const char *name, const char *env);
 void cli_usage(void);
 
+struct ns_config;
+/* Loads the settings of subcommand cmd from the environment and argv.
+ * Returns -1 to go on (*i at the first argument left), else the exit code:
+ * 0 after --help, 2 after a bad setting (both printed). */
+int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
+               struct ns_config *cfg, int *i);
+
 #endif

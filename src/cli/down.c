@@ -15,10 +15,12 @@ int cmd_down(int argc, char **argv)
 {
 	struct ns_config cfg;
 	char err[512], path[4200], *answer;
-	int i = 1;
+	int i, rc;
 
-	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0 || i != argc) {
-		fprintf(stderr, "nodeseal down: %s\n", i != argc ? "unexpected argument" : err);
+	if ((rc = cli_config("down", "nodeseal down [options]", argc, argv, &cfg, &i)) >= 0)
+		return rc;
+	if (i != argc) {
+		fprintf(stderr, "nodeseal down: unexpected argument '%s'\n", argv[i]);
 		return 2;
 	}
 	ns_control_path(cfg.state_dir, path, sizeof(path));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../daemon/config.h"
 #include "cli.h"
 
 static const struct {
@@ -42,6 +43,23 @@ const char *cli_option(int argc, char **argv, int *i, const char *name, const ch
 			return argv[++*i];
 	}
 	return env != NULL ? getenv(env) : NULL;
+}
+
+int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
+               struct ns_config *cfg, int *i)
+{
+	char err[512];
+
+	*i = 1;
+	if (ns_config_load(cfg, argc, argv, i, err, sizeof(err)) != 0) {
+		fprintf(stderr, "nodeseal %s: %s\n", cmd, err);
+		return 2;
+	}
+	if (cfg->help) {
+		printf("usage: %s\n\n%s", synopsis, ns_config_usage);
+		return 0;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)

@@ -18,18 +18,21 @@ int cmd_pubkey(int argc, char **argv)
 {
 	struct ns_config cfg;
 	const char *state_dir;
-	int i = 1;
+	int i;
 	struct ns_dh_keypair kp;
 	char err[512], text[NS_KEY_B64_LEN + 1], fp[NS_FINGERPRINT_LEN + 1];
 	bool created;
-	int rc = 1;
+	int rc;
 
-	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0 || i != argc) {
-		fprintf(stderr, "nodeseal pubkey: %s\nusage: nodeseal pubkey [--state-dir DIR]\n",
-		        i != argc ? "unexpected argument" : err);
+	if ((rc = cli_config("pubkey", "nodeseal pubkey [--state-dir DIR]", argc, argv, &cfg,
+	                     &i)) >= 0)
+		return rc;
+	if (i != argc) {
+		fprintf(stderr, "nodeseal pubkey: unexpected argument '%s'\n", argv[i]);
 		return 2;
 	}
 	state_dir = cfg.state_dir;
+	rc = 1;
 	if (ns_node_key_load_or_create(state_dir, &kp, &created, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nodeseal pubkey: %s\n", err);
 		goto out;

@@ -46,13 +46,11 @@ static int daemon_main(const struct ns_config *cfg, char **child_argv)
 int cmd_run(int argc, char **argv)
 {
 	struct ns_config cfg;
-	char err[512];
-	int i = 1;
+	int i, rc;
 
-	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0) {
-		fprintf(stderr, "nodeseal run: %s\n", err);
-		return 2;
-	}
+	if ((rc = cli_config("run", "nodeseal run [options] -- COMMAND [ARGS...]", argc, argv, &cfg,
+	                     &i)) >= 0)
+		return rc;
 	if (i + 1 >= argc || strcmp(argv[i], "--") != 0) {
 		fprintf(stderr, "usage: nodeseal run [options] -- COMMAND [ARGS...]\n\n%s",
 		        ns_config_usage);
@@ -69,12 +67,12 @@ int cmd_run(int argc, char **argv)
 int cmd_up(int argc, char **argv)
 {
 	struct ns_config cfg;
-	char err[512];
-	int i = 1;
+	int i, rc;
 
-	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0 || i != argc) {
-		fprintf(stderr, "nodeseal up: %s\n\nusage: nodeseal up [options]\n\n%s",
-		        i != argc ? "unexpected argument" : err, ns_config_usage);
+	if ((rc = cli_config("up", "nodeseal up [options]", argc, argv, &cfg, &i)) >= 0)
+		return rc;
+	if (i != argc) {
+		fprintf(stderr, "nodeseal up: unexpected argument '%s'\n", argv[i]);
 		return 2;
 	}
 	if (cfg.off) {

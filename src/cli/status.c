@@ -9,11 +9,14 @@
 int cmd_status(int argc, char **argv)
 {
 	struct ns_config cfg;
-	char err[512], path[4200], *answer;
-	int i = 1;
+	char path[4200], *answer;
+	int i, rc;
 
-	if (ns_config_load(&cfg, argc, argv, &i, err, sizeof(err)) != 0 || i != argc) {
-		fprintf(stderr, "nodeseal status: %s\n", i != argc ? "unexpected argument" : err);
+	if ((rc = cli_config("status", "nodeseal status [--json] [options]", argc, argv, &cfg,
+	                     &i)) >= 0)
+		return rc;
+	if (i != argc) {
+		fprintf(stderr, "nodeseal status: unexpected argument '%s'\n", argv[i]);
 		return 2;
 	}
 	ns_control_path(cfg.state_dir, path, sizeof(path));

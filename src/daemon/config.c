@@ -183,6 +183,11 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		const char *a = argv[*i], *v = NULL;
 		size_t k;
 
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			c->help = true;
+			return 0;
+		}
+
 		for (k = 0; k < n; k++) {
 			size_t len = strlen(settings[k].opt);
 			if (strncmp(a, settings[k].opt, len) != 0)

@@ -28,6 +28,7 @@ struct ns_config {
 	int clock_window;           /* seconds */
 	bool json;                  /* status --json */
 	bool off;                   /* NODESEAL=off */
+	bool help;                  /* --help given: print usage, exit 0 */
 };
 
 /*

@@ -180,3 +180,22 @@ def test_child_does_not_see_network_key(ns, tmp_path):
                  'echo "key=${NODESEAL_NETWORK_KEY:-unset}"', env={"NODESEAL_NETWORK_KEY": k})
     assert r.returncode == 0, r.stderr
     assert r.stdout == "key=unset\n"
+
+
+@pytest.mark.parametrize("cmd", ["run", "up", "down", "status", "pubkey"])
+def test_help(cmd):
+    r = subprocess.run([NODESEAL, cmd, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("usage: nodeseal " + cmd), r
+
+
+def test_bad_switch_value_named():
+    env = dict(os.environ, NODESEAL="/usr/bin/nodeseal")
+    r = subprocess.run([NODESEAL, "up"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "NODESEAL: '/usr/bin/nodeseal' is not on or off" in r.stderr
+
+
+def test_pubkey_unusable_state_dir(tmp_path):
+    (tmp_path / "file").write_text("x")
+    r = subprocess.run([NODESEAL, "pubkey", "--state-dir", str(tmp_path / "file" / "sub")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot create" in r.stderr, r
