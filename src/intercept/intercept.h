@@ -9,6 +9,9 @@
  * mangle OUTPUT:   the node's replies on connections the daemon delivered
  *                  from a peer's address carry the delivery mark, and a
  *                  policy rule routes that mark to lo, back to the daemon.
+ * filter OUTPUT/INPUT: the guard.  Every packet (not only a connection's
+ *                  first, which is all nat sees) to a protected port is
+ *                  refused unless it is the daemon's or was redirected.
  *
  * Everything lives in chains named NODESEAL_* plus one jump per built-in
  * chain, installed in one iptables-restore per family.  Removal reads

@@ -103,9 +103,26 @@ static void rules_text(const struct ns_config *c, char *out, size_t cap)
 	         "-A NODESEAL_MARK -m connmark --mark 0x%x -j MARK --set-mark 0x%x\n"
 	         "-A NODESEAL_MARK -m mark --mark 0x%x -j CONNMARK --set-mark 0x%x\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_MARK\n"
+	         "COMMIT\n"
+	         /* The guard: nat sees only a connection's first packet, so a
+	          * packet whose conntrack entry escaped the REDIRECT (a 4-tuple
+	          * reused from one of the daemon's own connections, say) would
+	          * pass.  filter sees every packet: nothing unmarked leaves for
+	          * a protected port, nothing unredirected arrives at one. */
+	         "*filter\n"
+	         ":NODESEAL_GUARD_OUT - [0:0]\n"
+	         ":NODESEAL_GUARD_IN - [0:0]\n"
+	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
+	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
+	         "-A NODESEAL_GUARD_OUT -m addrtype --dst-type LOCAL -j RETURN\n"
+	         "-A NODESEAL_GUARD_OUT -p tcp -m multiport --dports %s -j REJECT --reject-with tcp-reset\n"
+	         "-A NODESEAL_GUARD_IN -i lo -j RETURN\n"
+	         "-A NODESEAL_GUARD_IN -p tcp -m multiport --dports %s -j DROP\n"
+	         "-I OUTPUT 1 -p tcp -j NODESEAL_GUARD_OUT\n"
+	         "-I INPUT 1 -p tcp -j NODESEAL_GUARD_IN\n"
 	         "COMMIT\n",
 	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
-	         mark_in, mark_in);
+	         mark_in, mark_in, mark_out, mark_in, ports, ports);
 }
 
 /* Appends to out the commands that delete our chains and jumps found in
@@ -179,6 +196,7 @@ static int tables_remove_once(struct family *f, char *err, size_t errlen)
 	}
 	count += removal_for_table(saved, "nat", cmds, sizeof(cmds));
 	count += removal_for_table(saved, "mangle", cmds, sizeof(cmds));
+	count += removal_for_table(saved, "filter", cmds, sizeof(cmds));
 	if (count > 0 && run(restore_argv, cmds, NULL, 0, err, errlen) != 0)
 		goto out;
 	rc = 0;
@@ -246,7 +264,7 @@ static bool family_is_nft(struct family *f)
 /* Appends "ip nat" and the like for tables missing before install. */
 static void note_missing_tables(const struct ns_config *c, struct family *f)
 {
-	static const char *const tables[] = { "nat", "mangle" };
+	static const char *const tables[] = { "nat", "mangle", "filter" };
 	char *saved = malloc(SAVE_MAX), path[4200];
 	char *argv[] = { f->save, NULL };
 	FILE *out;
@@ -256,7 +274,7 @@ static void note_missing_tables(const struct ns_config *c, struct family *f)
 	if (ns_exec(argv, NULL, saved, SAVE_MAX, NULL, 0) == 0 && family_is_nft(f)) {
 		created_path(c, path, sizeof(path));
 		out = fopen(path, "a");
-		for (int i = 0; out != NULL && i < 2; i++) {
+		for (int i = 0; out != NULL && i < 3; i++) {
 			char marker[16];
 			snprintf(marker, sizeof(marker), "*%s\n", tables[i]);
 			if (strstr(saved, marker) == NULL)
