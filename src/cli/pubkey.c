@@ -19,7 +19,7 @@ int cmd_pubkey(int argc, char **argv)
 	struct ns_config cfg;
 	const char *state_dir;
 	int i;
-	struct ns_dh_keypair kp;
+	struct ns_dh_keypair kp = { 0 };
 	char err[512], text[NS_KEY_B64_LEN + 1], fp[NS_FINGERPRINT_LEN + 1];
 	bool created;
 	int rc;
@@ -44,6 +44,6 @@ int cmd_pubkey(int argc, char **argv)
 	printf("public-key %s\nfingerprint %s\n", text, fp);
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
-	ns_wipe(&kp, sizeof(kp));
+	ns_dh_keypair_free(&kp);
 	return rc;
 }

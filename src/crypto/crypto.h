@@ -31,11 +31,15 @@ struct ns_dh_keypair {
 	enum ns_dh_id id;
 	uint8_t priv[NS_DH_MAXLEN];
 	uint8_t pub[NS_DH_MAXLEN];
+	void *pkey;   /* libcrypto's key object, kept: building it costs a scalar
+	               * multiplication (it derives the public key) */
 };
 size_t ns_dh_len(enum ns_dh_id id);
 int ns_dh_generate(enum ns_dh_id id, struct ns_dh_keypair *kp);
 int ns_dh_from_private(enum ns_dh_id id, const uint8_t *priv, struct ns_dh_keypair *kp);
 int ns_dh(const struct ns_dh_keypair *kp, const uint8_t *peer_pub, uint8_t *out);
+/* Frees the key object and wipes the pair. */
+void ns_dh_keypair_free(struct ns_dh_keypair *kp);
 /* Number of DH operations this process has performed (tests, statistics). */
 uint64_t ns_dh_count(void);
 

@@ -31,11 +31,15 @@ int ns_dh_from_private(enum ns_dh_id id, const uint8_t *priv, struct ns_dh_keypa
 	pk = EVP_PKEY_new_raw_private_key(dh_nid(id), NULL, priv, len);
 	if (pk == NULL)
 		goto out;
+	EVP_PKEY_free(kp->pkey);
+	kp->pkey = NULL;
 	kp->id = id;
 	if (EVP_PKEY_get_raw_public_key(pk, kp->pub, &publen) != 1 || publen != len)
 		goto out;
 	if (kp->priv != priv)
 		memcpy(kp->priv, priv, len);
+	kp->pkey = pk;
+	pk = NULL;
 	rc = 0;
 out:
 	EVP_PKEY_free(pk);
@@ -62,7 +66,9 @@ int ns_dh(const struct ns_dh_keypair *kp, const uint8_t *peer_pub, uint8_t *out)
 	int rc = -1;
 
 	dh_count++;
-	mine = EVP_PKEY_new_raw_private_key(dh_nid(kp->id), NULL, kp->priv, len);
+	mine = kp->pkey;
+	if (mine == NULL)
+		mine = EVP_PKEY_new_raw_private_key(dh_nid(kp->id), NULL, kp->priv, len);
 	theirs = EVP_PKEY_new_raw_public_key(dh_nid(kp->id), NULL, peer_pub, len);
 	if (mine == NULL || theirs == NULL)
 		goto out;
@@ -77,7 +83,14 @@ out:
 	if (rc != 0)
 		ns_wipe(out, len);
 	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(mine);
+	if (mine != kp->pkey)
+		EVP_PKEY_free(mine);
 	EVP_PKEY_free(theirs);
 	return rc;
+}
+
+void ns_dh_keypair_free(struct ns_dh_keypair *kp)
+{
+	EVP_PKEY_free(kp->pkey);
+	ns_wipe(kp, sizeof(*kp));
 }

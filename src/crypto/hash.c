@@ -56,23 +56,39 @@ out:
 	return rc;
 }
 
+/* An HMAC context with its digest already set, per hash: duplicating it
+ * skips the parameter parsing and digest fetch of a fresh one. */
+static EVP_MAC_CTX *hmac_template(enum ns_hash_id id)
+{
+	static EVP_MAC_CTX *templates[4];
+	OSSL_PARAM params[2];
+
+	if ((unsigned)id >= 4 || hash_fetch(id) == NULL)
+		return NULL;
+	if (templates[id] != NULL)
+		return templates[id];
+	if (hash_hmac == NULL && (hash_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return NULL;
+	templates[id] = EVP_MAC_CTX_new(hash_hmac);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, hash_names[id], 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (templates[id] != NULL && EVP_MAC_CTX_set_params(templates[id], params) != 1) {
+		EVP_MAC_CTX_free(templates[id]);
+		templates[id] = NULL;
+	}
+	return templates[id];
+}
+
 int ns_hmac(enum ns_hash_id id, const uint8_t *key, size_t keylen,
             const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t *out)
 {
-	EVP_MAC_CTX *ctx = NULL;
-	OSSL_PARAM params[2];
+	EVP_MAC_CTX *tmpl = hmac_template(id), *ctx;
 	size_t outlen = 0;
 	int rc = -1;
 
-	if (hash_hmac == NULL)
-		hash_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (hash_hmac == NULL || hash_fetch(id) == NULL)
+	if (tmpl == NULL || (ctx = EVP_MAC_CTX_dup(tmpl)) == NULL)
 		return -1;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	                                             hash_names[id], 0);
-	params[1] = OSSL_PARAM_construct_end();
-	ctx = EVP_MAC_CTX_new(hash_hmac);
-	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1)
+	if (EVP_MAC_init(ctx, key, keylen, NULL) != 1)
 		goto out;
 	if (alen > 0 && EVP_MAC_update(ctx, a, alen) != 1)
 		goto out;

@@ -119,7 +119,7 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
 {
 	uint8_t netkey[32];
-	struct ns_dh_keypair node;
+	struct ns_dh_keypair node = { 0 };
 	bool created;
 	sigset_t mask;
 	int rc;
@@ -139,7 +139,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	}
 	rc = ns_identity_init(&d->id, netkey, node.priv);
 	ns_wipe(netkey, sizeof(netkey));
-	ns_wipe(&node, sizeof(node));
+	ns_dh_keypair_free(&node);
 	if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
 		snprintf(err, errlen, "cannot set up keys");
 		return -1;

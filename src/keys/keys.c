@@ -128,7 +128,7 @@ static int state_dir_make(const char *dir, char *err, size_t errlen)
 static int node_key_create(const char *dir, const char *path, char *err, size_t errlen)
 {
 	char tmp[4200], text[NS_KEY_B64_LEN + 2];
-	struct ns_dh_keypair kp;
+	struct ns_dh_keypair kp = { 0 };
 	int fd, rc = -1;
 
 	snprintf(tmp, sizeof(tmp), "%s/.node.key.%ld", dir, (long)getpid());
@@ -165,7 +165,7 @@ static int node_key_create(const char *dir, const char *path, char *err, size_t 
 	}
 	rc = 0;
 out:
-	ns_wipe(&kp, sizeof(kp));
+	ns_dh_keypair_free(&kp);
 	ns_wipe(text, sizeof(text));
 	return rc;
 }
@@ -179,6 +179,7 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 	int rc;
 
 	*created = false;
+	memset(kp, 0, sizeof(*kp));
 	if (state_dir_make(state_dir, err, errlen) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, NS_NODE_KEY_FILE);

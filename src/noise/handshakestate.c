@@ -36,6 +36,7 @@ int noise_handshake_set_local_keypair(struct noise_handshake *hs, const struct n
 		return -1;
 	hs->s = *kp;
 	hs->has_s = true;
+	hs->s_borrowed = true;
 	return 0;
 }
 
@@ -289,6 +290,9 @@ const uint8_t *noise_handshake_remote_static(const struct noise_handshake *hs)
 void noise_handshake_free(struct noise_handshake *hs)
 {
 	noise_symmetric_free(&hs->ss);
+	ns_dh_keypair_free(&hs->e);
+	if (!hs->s_borrowed)
+		ns_dh_keypair_free(&hs->s);
 	ns_wipe(hs, sizeof(*hs));
 	hs->state = NOISE_HS_FAILED;
 }

@@ -92,6 +92,7 @@ struct noise_handshake {
 	bool psk_mode;
 	int msg;                        /* index of the next message */
 	bool has_s, has_e, has_rs, has_re, fixed_e;
+	bool s_borrowed;                /* s (and its key object) belongs to the caller */
 	struct ns_dh_keypair s, e;
 	uint8_t rs[NS_DH_MAXLEN], re[NS_DH_MAXLEN];
 	uint8_t psk[NOISE_MAX_PSKS][NS_KEY_LEN];

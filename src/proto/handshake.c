@@ -34,6 +34,7 @@ int ns_identity_init(struct ns_identity *id, const uint8_t network_key[NS_KEY_LE
 	static const char label[] = "nodeseal protocol 1 handshake psk";
 
 	/* Key separation: the network key itself never enters a cipher. */
+	memset(id, 0, sizeof(*id));
 	if (ns_hmac(NS_HASH_SHA256, network_key, NS_KEY_LEN, (const uint8_t *)label,
 	            sizeof(label) - 1, NULL, 0, id->psk) != 0)
 		return -1;
@@ -42,6 +43,7 @@ int ns_identity_init(struct ns_identity *id, const uint8_t network_key[NS_KEY_LE
 
 void ns_identity_wipe(struct ns_identity *id)
 {
+	ns_dh_keypair_free(&id->node);
 	ns_wipe(id, sizeof(*id));
 }
 

@@ -63,7 +63,7 @@ static void test_files(void)
 {
 	char dir[] = "/tmp/nodeseal-test-keys.XXXXXX", path[512], sdir[256], err[1024];
 	uint8_t key[32];
-	struct ns_dh_keypair kp1, kp2;
+	struct ns_dh_keypair kp1 = { 0 }, kp2 = { 0 };
 	struct stat st;
 	bool created;
 
@@ -92,6 +92,7 @@ static void test_files(void)
 	ok(stat(sdir, &st) == 0 && (st.st_mode & 0777) == 0700, "state directory mode 0700");
 	ok(ns_node_key_load_or_create(sdir, &kp2, &created, err, sizeof(err)) == 0 && !created &&
 	   memcmp(kp1.pub, kp2.pub, 32) == 0, "reloaded unchanged");
+	ns_dh_keypair_free(&kp2);
 	chmod(path, 0640);
 	ok(ns_node_key_load_or_create(sdir, &kp2, &created, err, sizeof(err)) != 0 &&
 	   strstr(err, "0640") && strstr(err, path), "group-readable node key refused: %s", err);
@@ -111,6 +112,8 @@ static void test_files(void)
 		ns_fingerprint(kp1.pub, fp);
 		ok(strlen(fp) == 16 && strspn(fp, "0123456789abcdef") == 16, "fingerprint %s", fp);
 	}
+	ns_dh_keypair_free(&kp1);
+	ns_dh_keypair_free(&kp2);
 	{
 		char cmd[512];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
