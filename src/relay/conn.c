@@ -327,6 +327,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 {
 	struct ns_buf *b = &c->up;
+	bool drained = false;
 
 	for (int round = 0; round < PUMP_ROUNDS && !c->up_done; round++) {
 		ssize_t n;
@@ -343,6 +344,13 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			}
 			b->start += (size_t)n;
 			continue;
+		}
+		if (drained) {
+			/* The last read came up short: the socket is empty, and
+			 * epoll (level-triggered) says when it is not. */
+			buf_release(d, b);
+			w->local |= EPOLLIN;
+			return 0;
 		}
 		if (c->close_sent) {
 			shutdown(c->remote.fd, SHUT_WR);
@@ -384,6 +392,7 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		}
 		b->end = ns_record_wire_len((size_t)n);
 		c->bytes_out += (uint64_t)n;
+		drained = n < NS_RECORD_MAX;
 	}
 	if (b->start == b->end)
 		buf_release(d, b);
@@ -396,9 +405,10 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 {
 	struct ns_buf *b = &c->down;
+	bool drained = false;
 
 	for (int round = 0; round < PUMP_ROUNDS && !c->down_done; round++) {
-		size_t used, plen;
+		size_t used, plen, space;
 		uint8_t *p, type;
 		ssize_t n;
 		int rc;
@@ -444,6 +454,12 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 				c->close_seen = true;
 			continue;
 		}
+		if (drained) {
+			if (b->start == b->end)
+				buf_release(d, b);
+			w->remote |= EPOLLIN;
+			return 0;
+		}
 		/* Need more: make room for the whole record, then read. */
 		if (b->start == b->end) {
 			b->start = b->end = 0;
@@ -452,7 +468,8 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			b->end -= b->start;
 			b->start = 0;
 		}
-		n = recv(c->remote.fd, b->data + b->end, NS_BUF_SIZE - b->end, 0);
+		space = NS_BUF_SIZE - b->end;
+		n = recv(c->remote.fd, b->data + b->end, space, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			if (b->start == b->end)
 				buf_release(d, b);
@@ -473,6 +490,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			break;
 		}
 		b->end += (size_t)n;
+		drained = (size_t)n < space;
 	}
 	if (c->down_done || b->start == b->end) {
 		buf_release(d, b);
@@ -493,12 +511,24 @@ static int connect_result(int fd)
 	return soerr;
 }
 
-/* Runs c as far as it goes without blocking, then sets what it waits for. */
-static void conn_run(struct ns_daemon *d, struct ns_conn *c)
+/*
+ * Runs c as far as it goes without blocking, then sets what it waits for.
+ * The two directions are independent: an event runs only the pump it
+ * concerns (both when the relay starts, or on an error or hang-up).
+ */
+static void conn_run(struct ns_daemon *d, struct ns_conn *c, struct ns_watch *w_ev,
+                     uint32_t events)
 {
 	struct wants w = { 0, 0 }, wu = { 0, 0 }, wd = { 0, 0 };
+	bool run_up = true, run_down = true;
 	char err[160];
 	int rc;
+
+	if (c->state == NS_C_RELAY && !(events & (EPOLLERR | EPOLLHUP))) {
+		bool local = w_ev == &c->local;
+		run_up = (events & (local ? EPOLLIN : EPOLLOUT)) != 0;
+		run_down = (events & (local ? EPOLLOUT : EPOLLIN)) != 0;
+	}
 
 	if (c->state == NS_C_CONNECTING) {
 		rc = connect_result(c->remote.fd);
@@ -553,20 +583,29 @@ static void conn_run(struct ns_daemon *d, struct ns_conn *c)
 		ns_socket_tune(c->local.fd);
 		conn_established(d, c);
 	}
-	if (pump_up(d, c, &wu) < 0 || pump_down(d, c, &wd) < 0)
-		return;
+	if (run_up) {
+		if (pump_up(d, c, &wu) < 0)
+			return;
+		c->up_wants[0] = wu.local;
+		c->up_wants[1] = wu.remote;
+	}
+	if (run_down) {
+		if (pump_down(d, c, &wd) < 0)
+			return;
+		c->down_wants[0] = wd.local;
+		c->down_wants[1] = wd.remote;
+	}
 	if (c->up_done && c->down_done) {
 		ns_conn_close(d, c, false, "closed");
 		return;
 	}
-	ns_watch_set(d, &c->local, wu.local | wd.local);
-	ns_watch_set(d, &c->remote, wu.remote | wd.remote);
+	ns_watch_set(d, &c->local, c->up_wants[0] | c->down_wants[0]);
+	ns_watch_set(d, &c->remote, c->up_wants[1] | c->down_wants[1]);
 }
 
 void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
 {
-	(void)events; /* the pumps find errors themselves, in order */
-	conn_run(d, w->conn);
+	conn_run(d, w->conn, w, events);
 }
 
 void ns_conn_expire(struct ns_daemon *d, int64_t now_ms)

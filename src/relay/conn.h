@@ -66,6 +66,7 @@ struct ns_conn {
 	uint8_t *pend;                  /* opened payload not yet written */
 	size_t pend_len, pend_wire;
 	bool local_eof, close_sent, up_done, close_seen, local_shut, down_done;
+	uint32_t up_wants[2], down_wants[2]; /* what each pump waits for: local, remote */
 	uint64_t bytes_out, bytes_in;   /* payload bytes: to the peer, to the node */
 };
 
