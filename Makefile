@@ -40,7 +40,7 @@ FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all unit test fuzz fuzz-run integration demo bench deps clean
+.PHONY: all unit test fuzz fuzz-run integration integration-asan demo bench deps clean
 all: $(BUILD)/nodeseal
 
 $(BUILD)/%.o: %.c
@@ -95,9 +95,21 @@ demo: deps
 	scripts/demo.sh
 
 integration: $(BUILD)/nodeseal
-	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
-	  NS_BUILD=$(BUILD) pytest-3 -v -p no:cacheprovider tests/integration; \
-	fi
+	NS_BUILD=$(BUILD) pytest-3 -v -p no:cacheprovider tests/integration
+
+# The integration suite against the ASan+UBSan daemon.  The sanitizers write
+# to log files rather than to a stderr a test may not read: any log is a
+# failure.
+SANLOG = $(CURDIR)/build-asan/sanitizer
+integration-asan:
+	$(MAKE) SAN=1 build-asan/nodeseal
+	rm -f $(SANLOG).*
+	ASAN_OPTIONS=log_path=$(SANLOG):detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(SANLOG):print_stacktrace=1 \
+	  NS_BUILD=build-asan pytest-3 -v -p no:cacheprovider tests/integration
+	@if ls $(SANLOG).* >/dev/null 2>&1; then \
+	  echo "sanitizer reports:"; cat $(SANLOG).*; exit 1; \
+	else echo "sanitizers: no report from any nodeseal process"; fi
 
 clean:
 	rm -rf build build-asan build-fuzz
