@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -38,17 +40,58 @@ int64_t ns_now_ms(void)
 
 uint8_t *ns_pool_get(struct ns_daemon *d)
 {
-	if (d->npool > 0)
-		return d->pool[--d->npool];
-	return malloc(NS_BUF_SIZE);
+	uint8_t *b = d->npool > 0 ? d->pool[--d->npool] : malloc(NS_BUF_SIZE);
+
+	if (b != NULL)
+		d->bufs_out++;
+	return b;
 }
 
 void ns_pool_put(struct ns_daemon *d, uint8_t *buf)
 {
+	d->bufs_out--;
+	d->trim = true;
 	if (d->npool < NS_POOL_KEEP)
 		d->pool[d->npool++] = buf;
 	else
 		free(buf);
+}
+
+/* Once no connection holds a buffer, keep a few and give the rest of the
+ * memory a burst took back to the system (glibc would otherwise keep it). */
+static void pool_trim(struct ns_daemon *d)
+{
+	if (!d->trim || d->bufs_out != 0)
+		return;
+	while (d->npool > 4)
+		free(d->pool[--d->npool]);
+	malloc_trim(0);
+	d->trim = false;
+}
+
+/* Out of descriptors: accept would fail at once, again and again, with
+ * the listener still readable.  The listeners rest a moment instead. */
+static void accept_pause(struct ns_daemon *d, int err)
+{
+	int64_t now = ns_now_ms();
+
+	for (int i = 0; i < 4; i++)
+		ns_watch_set(d, &d->listen[i], 0);
+	d->accept_paused_until = now + 250;
+	if (now - d->fd_log_ms > 10000) {
+		ns_log(NS_LOG_WARN, "accept: %s; new connections wait (%d open)", strerror(err),
+		       d->nconns);
+		d->fd_log_ms = now;
+	}
+}
+
+static void accept_resume(struct ns_daemon *d, int64_t now)
+{
+	if (d->accept_paused_until == 0 || now < d->accept_paused_until)
+		return;
+	d->accept_paused_until = 0;
+	for (int i = 0; i < 4; i++)
+		ns_watch_set(d, &d->listen[i], EPOLLIN);
 }
 
 void ns_watch_set(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
@@ -131,6 +174,14 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		d->listen[i].fd = -1;
 	if (check_privileges(cfg, err, errlen) != 0)
 		return -1;
+	{
+		/* Two descriptors a connection: take all the system allows. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen) != 0)
 		return -1;
 	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
@@ -234,7 +285,9 @@ static void on_accept(struct ns_daemon *d, struct ns_watch *w)
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(d, errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				ns_log(NS_LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
@@ -250,8 +303,8 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	struct epoll_event events[64];
 	int64_t next_tick = ns_now_ms() + 1000;
 
-	if (ns_intercept_remove(d->cfg, err, errlen) != 0)
-		return -1;
+	/* Install replaces any rules a crashed daemon left, in one commit:
+	 * removing them first would open a window without interception. */
 	if (ns_intercept_install(d->cfg, err, errlen) != 0)
 		return -1;
 	d->installed = true;
@@ -265,7 +318,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		}
 	}
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, events, 64, 1000);
+		int n = epoll_wait(d->epfd, events, 64, d->accept_paused_until ? 100 : 1000);
 		int64_t now;
 
 		if (n < 0 && errno != EINTR) {
@@ -299,8 +352,10 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		}
 		ns_conn_reap(d);
 		now = ns_now_ms();
+		accept_resume(d, now);
 		if (now >= next_tick) {
 			ns_conn_expire(d, now);
+			pool_trim(d);
 			next_tick = now + 1000;
 		}
 	}

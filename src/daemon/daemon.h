@@ -37,6 +37,10 @@ struct ns_daemon {
 	int log_in_window;
 	uint8_t *pool[NS_POOL_KEEP];
 	int npool;
+	int bufs_out;                   /* buffers held by connections */
+	bool trim;                      /* memory to give back once idle */
+	int64_t accept_paused_until;    /* out of descriptors: listeners rest */
+	int64_t fd_log_ms;
 	pid_t child;
 	int child_status;
 	bool stop;

@@ -126,8 +126,10 @@ static void rules_text(const struct ns_config *c, char *out, size_t cap)
 }
 
 /* Appends to out the commands that delete our chains and jumps found in
- * one table of saved; returns how many things it will delete. */
-static int removal_for_table(const char *saved, const char *table, char *out, size_t cap)
+ * one table of saved (only the jumps, bare, with jumps_only); returns how
+ * many things it will delete. */
+static int removal_for_table(const char *saved, const char *table, char *out, size_t cap,
+                             bool jumps_only)
 {
 	char marker[32], line[1024];
 	const char *p, *end;
@@ -136,9 +138,10 @@ static int removal_for_table(const char *saved, const char *table, char *out, si
 	bool in_table = false;
 
 	snprintf(marker, sizeof(marker), "*%s", table);
-	n += (size_t)snprintf(out + n, cap - n, "*%s\n", table);
+	if (!jumps_only)
+		n += (size_t)snprintf(out + n, cap - n, "*%s\n", table);
 	/* Jumps first, then flush every chain, then delete them. */
-	for (int pass = 0; pass < 3; pass++) {
+	for (int pass = 0; pass < (jumps_only ? 1 : 3); pass++) {
 		in_table = false;
 		for (p = saved; *p; p = *end ? end + 1 : end) {
 			size_t len;
@@ -170,7 +173,8 @@ static int removal_for_table(const char *saved, const char *table, char *out, si
 			}
 		}
 	}
-	n += (size_t)snprintf(out + n, cap - n, "COMMIT\n");
+	if (!jumps_only)
+		n += (size_t)snprintf(out + n, cap - n, "COMMIT\n");
 	return count;
 }
 
@@ -194,9 +198,9 @@ static int tables_remove_once(struct family *f, char *err, size_t errlen)
 		icp_error(err, errlen, "%s failed (status %d)", f->save, st);
 		goto out;
 	}
-	count += removal_for_table(saved, "nat", cmds, sizeof(cmds));
-	count += removal_for_table(saved, "mangle", cmds, sizeof(cmds));
-	count += removal_for_table(saved, "filter", cmds, sizeof(cmds));
+	count += removal_for_table(saved, "nat", cmds, sizeof(cmds), false);
+	count += removal_for_table(saved, "mangle", cmds, sizeof(cmds), false);
+	count += removal_for_table(saved, "filter", cmds, sizeof(cmds), false);
 	if (count > 0 && run(restore_argv, cmds, NULL, 0, err, errlen) != 0)
 		goto out;
 	rc = 0;
@@ -343,31 +347,87 @@ static void drop_created_tables(const struct ns_config *c)
 	unlink(path);
 }
 
+/*
+ * The rules as one iptables-restore input that replaces whatever nodeseal
+ * rules are already there (left by a crash, or by another version) in the
+ * same commit: the old jumps are deleted, the chains redeclared (which
+ * flushes them) and filled.  There is no moment without interception, as
+ * there would be with a removal followed by an install.
+ */
+static int replacement_text(const struct ns_config *c, struct family *f, char *out, size_t cap,
+                            char *err, size_t errlen)
+{
+	char *saved = malloc(SAVE_MAX), *rules = malloc(RULES_MAX);
+	char *argv[] = { f->save, NULL };
+	const char *p;
+	size_t n = 0;
+	int rc = -1;
+
+	if (saved == NULL || rules == NULL) {
+		icp_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if (run(argv, NULL, saved, SAVE_MAX, err, errlen) != 0)
+		goto out;
+	rules_text(c, rules, RULES_MAX);
+	out[0] = '\0';
+	for (p = rules; *p != '\0';) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+		if (n + len + 1 >= cap) {
+			icp_error(err, errlen, "rules too long");
+			goto out;
+		}
+		memcpy(out + n, p, len);
+		n += len;
+		out[n] = '\0';
+		if (p[0] == '*') {
+			char table[16];
+			snprintf(table, sizeof(table), "%.*s", (int)(len - 2), p + 1);
+			removal_for_table(saved, table, out, cap, true);
+			n = strlen(out);
+		}
+		p += len;
+	}
+	rc = 0;
+out:
+	free(saved);
+	free(rules);
+	return rc;
+}
+
 static int family_install(const struct ns_config *c, struct family *f, char *err,
                           size_t errlen)
 {
 	char rules[RULES_MAX], fam[] = "-4", pref[16], mark[16], tbl[16], noflush[] = "--noflush";
 	char ip[] = "ip", rule[] = "rule", add[] = "add", pref_k[] = "pref", fwmark[] = "fwmark";
 	char lookup[] = "lookup", route[] = "route", local[] = "local", dev[] = "dev", lo[] = "lo";
-	char table[] = "table", any4[] = "0.0.0.0/0", any6[] = "::/0";
+	char table[] = "table", any4[] = "0.0.0.0/0", any6[] = "::/0", replace[] = "replace";
 	char *restore_argv[] = { f->restore, noflush, NULL };
 
 	if (f->v6)
 		fam[1] = '6';
 	note_missing_tables(c, f);
-	rules_text(c, rules, sizeof(rules));
-	if (run(restore_argv, rules, NULL, 0, err, errlen) != 0)
+	if (replacement_text(c, f, rules, sizeof(rules), err, errlen) != 0 ||
+	    run(restore_argv, rules, NULL, 0, err, errlen) != 0)
 		return -1;
 	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
 	{
+		/* Added only when missing: after a crash the rule is there, and
+		 * taking it away even for a moment would send the node's replies
+		 * on delivered connections out to the wire. */
+		char list[] = "list", shown[512];
+		char *show[] = { ip, fam, rule, list, pref_k, pref, NULL };
 		char *argv[] = { ip, fam, rule, add, pref_k, pref, fwmark, mark, lookup, tbl, NULL };
-		if (run(argv, NULL, NULL, 0, err, errlen) != 0)
+		if (run(show, NULL, shown, sizeof(shown), err, errlen) != 0)
+			return -1;
+		if (strstr(shown, "lookup") == NULL && run(argv, NULL, NULL, 0, err, errlen) != 0)
 			return -1;
 	}
 	{
-		char *argv[] = { ip, fam, route, add, local, f->v6 ? any6 : any4, dev, lo, table, tbl,
+		char *argv[] = { ip, fam, route, replace, local, f->v6 ? any6 : any4, dev, lo, table, tbl,
 		                 NULL };
 		if (run(argv, NULL, NULL, 0, err, errlen) != 0)
 			return -1;

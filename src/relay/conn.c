@@ -162,11 +162,68 @@ static int conn_admit(struct ns_daemon *d, int fd)
 	return 0;
 }
 
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+	return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+/*
+ * A connection of our own that came back to our listener.  conntrack
+ * decides NAT per 4-tuple: if the port the kernel gave one of our sockets
+ * last served an application connection that was redirected and then reset,
+ * its entry may still stand, and our SYN follows it into our own listener.
+ * The looped connection is reset, and ours connects again from a new port.
+ */
+static struct ns_conn *own_loop(struct ns_daemon *d, int fd)
+{
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
+
+	if (getpeername(fd, (struct sockaddr *)&from, &len) != 0)
+		return NULL;
+	for (struct ns_conn *c = d->conns; c != NULL; c = c->next)
+		if (c->outbound && c->state == NS_C_CONNECTING && same_addr(&c->own, &from))
+			return c;
+	return NULL;
+}
+
+static int outbound_connect(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
+{
+	socklen_t len = sizeof(c->own);
+
+	c->remote.fd = ns_socket_connect(&c->peer, NULL, false, d->cfg->fwmark, err, errlen);
+	if (c->remote.fd < 0)
+		return -1;
+	if (getsockname(c->remote.fd, (struct sockaddr *)&c->own, &len) != 0)
+		memset(&c->own, 0, sizeof(c->own));
+	ns_watch_set(d, &c->remote, EPOLLOUT);
+	return 0;
+}
+
 void ns_conn_outbound(struct ns_daemon *d, int fd)
 {
-	struct ns_conn *c;
+	struct ns_conn *c, *looped;
 	char err[128];
 
+	if ((looped = own_loop(d, fd)) != NULL) {
+		ns_socket_reset(fd);
+		close(fd);
+		looped->retries++;
+		ns_watch_drop(d, &looped->remote);
+		ns_log(NS_LOG_DEBUG, "out %s: own connection looped back (stale conntrack entry); "
+		       "connecting again", looped->peer_text);
+		if (looped->retries > 3 || outbound_connect(d, looped, err, sizeof(err)) != 0)
+			ns_conn_close(d, looped, true, "own connection kept looping back");
+		return;
+	}
 	if (conn_admit(d, fd) != 0 || (c = conn_new(d, true)) == NULL) {
 		close(fd);
 		return;
@@ -185,14 +242,10 @@ void ns_conn_outbound(struct ns_daemon *d, int fd)
 		ns_conn_close(d, c, true, "destination is not a protected port of another host");
 		return;
 	}
-	c->remote.fd = ns_socket_connect(&c->peer, NULL, false, d->cfg->fwmark, err, sizeof(err));
-	if (c->remote.fd < 0) {
-		ns_conn_close(d, c, true, err);
-		return;
-	}
 	ns_socket_tune(c->local.fd);
 	c->state = NS_C_CONNECTING;
-	ns_watch_set(d, &c->remote, EPOLLOUT);
+	if (outbound_connect(d, c, err, sizeof(err)) != 0)
+		ns_conn_close(d, c, true, err);
 }
 
 void ns_conn_inbound(struct ns_daemon *d, int fd)

@@ -49,6 +49,8 @@ struct ns_conn {
 	struct ns_watch local, remote;  /* plaintext side (node), sealed side (peer) */
 	struct sockaddr_storage peer;   /* the other node */
 	struct sockaddr_storage target; /* inbound: the node's own address */
+	struct sockaddr_storage own;    /* outbound: our socket's address, to spot loops */
+	int retries;                    /* outbound: connects redone after a loop */
 	int64_t started_ms, deadline_ms;
 	char peer_text[64];
 	char fingerprint[17];
