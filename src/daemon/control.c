@@ -115,7 +115,11 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		           c->outbound ? "out" : "in", (unsigned long long)c->bytes_out,
 		           (unsigned long long)c->bytes_in, (double)(now - c->started_ms) / 1000.0,
 		           ns_conn_state_name(c));
-	out_printf(o, "],\"refused\":%llu}\n", (unsigned long long)d->refused);
+	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)d->refused);
+	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
+		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
+		           (unsigned long long)d->refused_by[i]);
+	out_printf(o, "}}\n");
 }
 
 void ns_control_accept(struct ns_daemon *d)

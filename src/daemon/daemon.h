@@ -15,6 +15,8 @@
 #include "config.h"
 
 #define NS_POOL_KEEP 64
+#define NS_REFUSAL_KINDS 6
+extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
 struct ns_ctl;
 
@@ -32,7 +34,8 @@ struct ns_daemon {
 	struct ns_ctl *ctls;            /* control clients */
 	int nconns, npending;
 	uint64_t next_id;
-	uint64_t refused;               /* handshakes refused, for the log limiter */
+	uint64_t refused;               /* connections refused or failed before relaying */
+	uint64_t refused_by[NS_REFUSAL_KINDS]; /* handshakes failed, by ns_refusal_kinds */
 	int64_t log_window_ms;
 	int log_in_window;
 	uint8_t *pool[NS_POOL_KEEP];

@@ -115,14 +115,20 @@ static void rules_text(const struct ns_config *c, char *out, size_t cap)
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m addrtype --dst-type LOCAL -j RETURN\n"
+	         /* the kernel's resets for connections already gone carry no
+	          * payload, and the far end must see them */
+	         "-A NODESEAL_GUARD_OUT -p tcp --tcp-flags RST RST -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -p tcp -m multiport --dports %s -j REJECT --reject-with tcp-reset\n"
+	         /* and nothing from one: a connection in clear from before
+	          * nodeseal started, the node serving, dies here */
+	         "-A NODESEAL_GUARD_OUT -p tcp -m multiport --sports %s -j REJECT --reject-with tcp-reset\n"
 	         "-A NODESEAL_GUARD_IN -i lo -j RETURN\n"
 	         "-A NODESEAL_GUARD_IN -p tcp -m multiport --dports %s -j DROP\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_GUARD_OUT\n"
 	         "-I INPUT 1 -p tcp -j NODESEAL_GUARD_IN\n"
 	         "COMMIT\n",
 	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
-	         mark_in, mark_in, mark_out, mark_in, ports, ports);
+	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports);
 }
 
 /* Appends to out the commands that delete our chains and jumps found in

@@ -76,6 +76,26 @@ static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
 	return c;
 }
 
+const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
+	"authentication", "replay", "clock", "busy", "timeout", "other",
+};
+
+/* The reason a handshake failed, as a counter's index. */
+static int refusal_kind(const char *reason)
+{
+	if (strcmp(reason, ns_strerror(NS_ERR_AUTH)) == 0)
+		return 0;
+	if (strcmp(reason, ns_strerror(NS_ERR_REPLAY)) == 0)
+		return 1;
+	if (strcmp(reason, ns_strerror(NS_ERR_STALE)) == 0)
+		return 2;
+	if (strcmp(reason, ns_strerror(NS_ERR_BUSY)) == 0)
+		return 3;
+	if (strcmp(reason, "handshake timed out") == 0)
+		return 4;
+	return 5;
+}
+
 /* A refused stranger is one line per connection, but a flood of them
  * must not flood the log: at most 10 lines per 10 seconds. */
 static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char *reason)
@@ -83,9 +103,10 @@ static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char
 	int64_t now = ns_now_ms();
 
 	d->refused++;
+	d->refused_by[refusal_kind(reason)]++;
 	if (now - d->log_window_ms > 10000) {
 		if (d->log_in_window > 10)
-			ns_log(NS_LOG_INFO, "%d more failed handshakes in the last 10 s",
+			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",
 			       d->log_in_window - 10);
 		d->log_window_ms = now;
 		d->log_in_window = 0;
@@ -198,8 +219,19 @@ static struct ns_conn *own_loop(struct ns_daemon *d, int fd)
 static int outbound_connect(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
 {
 	socklen_t len = sizeof(c->own);
+	struct sockaddr_storage from = c->own;
 
-	c->remote.fd = ns_socket_connect(&c->peer, NULL, false, d->cfg->fwmark, err, errlen);
+	/* After a loop, from another port than the one whose stale entry
+	 * sent us round: the kernel, left to itself, may pick it again. */
+	if (c->retries > 0) {
+		uint16_t port = ns_next_ephemeral_port(ns_addr_port(&c->own), c->retries);
+		if (from.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&from)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&from)->sin_port = htons(port);
+	}
+	c->remote.fd = ns_socket_connect(&c->peer, c->retries > 0 ? &from : NULL, false,
+	                                 d->cfg->fwmark, err, errlen);
 	if (c->remote.fd < 0)
 		return -1;
 	if (getsockname(c->remote.fd, (struct sockaddr *)&c->own, &len) != 0)
@@ -359,7 +391,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 		}
 		if (n <= 0) {
 			ns_conn_close(d, c, true,
-			              n == 0 ? "peer closed during handshake (not a nodeseal peer?)"
+			              n == 0 ? "peer closed during handshake"
 			                     : "peer reset during handshake");
 			return -1;
 		}

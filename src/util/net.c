@@ -116,12 +116,15 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 	}
 	if (from != NULL) {
 		struct sockaddr_storage src = *from;
-		if (src.ss_family == AF_INET6)
+		/* A transparent socket takes a peer's address, with a port of
+		 * the kernel's choosing; otherwise from's port is meant. */
+		if (transparent && src.ss_family == AF_INET6)
 			((struct sockaddr_in6 *)&src)->sin6_port = 0;
-		else
+		else if (transparent)
 			((struct sockaddr_in *)&src)->sin_port = 0;
 		if (bind(fd, (struct sockaddr *)&src, addr_len(&src)) != 0) {
-			snprintf(err, errlen, "bind to the peer's address: %s", strerror(errno));
+			snprintf(err, errlen, "bind to %s address: %s", transparent ? "the peer's" : "our",
+			         strerror(errno));
 			goto fail;
 		}
 	}
@@ -134,6 +137,23 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 fail:
 	close(fd);
 	return -1;
+}
+
+uint16_t ns_next_ephemeral_port(uint16_t port, int step)
+{
+	unsigned lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535) {
+			lo = 32768;
+			hi = 60999;
+		}
+		fclose(f);
+	}
+	if (port < lo || port > hi)
+		port = (uint16_t)lo;
+	return (uint16_t)(lo + (port - lo + (unsigned)step) % (hi - lo + 1));
 }
 
 int ns_socket_listen(const char *addr, uint16_t port, char *err, size_t errlen)

@@ -22,6 +22,8 @@ bool ns_port_protected(const struct ns_config *c, uint16_t port);
  */
 int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_storage *from,
                       bool transparent, uint32_t mark, char *err, size_t errlen);
+/* The next port after port in the kernel's ephemeral range, wrapping. */
+uint16_t ns_next_ephemeral_port(uint16_t port, int step);
 /* A non-blocking listener on addr (a literal) and port. */
 int ns_socket_listen(const char *addr, uint16_t port, char *err, size_t errlen);
 /* Non-blocking, no Nagle delay, keepalive. */

@@ -1,0 +1,1080 @@
+"""An attacker on the path between two nodeseal daemons (issue 4, parts 1-2).
+
+Run as root, from the repository root:
+
+    NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_attack.py
+
+Topology (three namespaces of this module's own, nothing in the caller's):
+
+    A 10.81.1.1/24 --- ra 10.81.1.254 [R] rb 10.81.2.254 --- 10.81.2.1/24 B
+    gw 10.81.1.254        ip_forward=1, FORWARD -p tcp -> NFQUEUE 0     gw 10.81.2.254
+
+`nodeseal up` runs in A and in B (same network key).  R queues every
+forwarded TCP segment (no bypass) to tests/tools/tamper.c, which the test
+compiles into its temp dir and drives over a pipe: before each trial it arms
+one attack for the next connection, and it reports what it did.  A trial is
+one TCP connection from a client in A to a server in B on port 7447
+(tests/tools/attack_app.py): each side sends 6000 bytes derived from the
+trial id, the other side compares every byte it receives with what was sent,
+and counts mismatches.  What is asserted, per trial:
+
+  * corrupted bytes delivered to either application == 0 (always), and no
+    message fails its SHA-256;
+  * an applied attack (other than "drop") ends the connection: it does not
+    complete at both ends, and nodeseal (A's or B's) records the failure
+    (a log line with an error reason, or its "refused" counter);
+  * an application whose stream was cut sees a reset, never a clean end;
+  * an applied "drop" (one segment, once) does no harm: both ends complete;
+  * an attack that was not applied leaves a complete transfer;
+  * each attack fires at most once, and in at least 90% of its trials;
+  * another session's first message in place of this one's is refused by
+    B as "replayed handshake".
+
+Attack kinds (see tamper.c): flip, rand, replay (an earlier segment of the
+same connection), xreplay (the same stream offsets of another connection),
+inject (forged record headers, plain text), trunc (FIN + drop the rest, or a
+RST), drop (one segment once).  Offsets cover msg1 (c2s 0-59), msg3 (c2s
+60-123), msg2 (s2c 0-95) and the records after them; the summary says where
+the applied attacks landed.  The daemons run with --handshake-timeout 3: a
+handshake whose other end an attacker reset waits for it.
+
+One tcpdump on R captures all trials; the summary searches each trial's
+reassembled TCP payload for the application's plaintext marker (and checks
+that the same scan finds it in a plain connection on port 7448).
+
+The replay tests capture one whole session on R and replay the initiator's
+side of it from R (R's own traffic is not forwarded, so the tamper tool is
+not involved) against B: nothing reaches B's application, and B's nodeseal
+refuses the first message as "replayed handshake".  Then the first message
+alone, 200 times.
+
+Two tests at the end reproduce, deterministically, what the trials hit now
+and then: a stale conntrack entry whose NAT decision sticks to a new
+connection on the same port.  The daemon looping into its own listener that
+way is detected and the daemon reconnects from another port (a passing test);
+a node connection landing on a stale entry of the daemon's is refused by the
+guard (fails closed; an xfail(strict) test records the limitation).
+
+Processes are stopped by PID; namespaces are named nsatk-<pid>-<hex>-{a,r,b}
+and removed at teardown (and, if a run was killed, by the next run).
+"""
+
+import collections
+import json
+import os
+import queue
+import random
+import re
+import secrets
+import shutil
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+PYTHON = "/usr/bin/python3"
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+TOOLS = os.path.join(REPO, "tests", "tools")
+APP = os.path.join(TOOLS, "attack_app.py")
+TAMPER_SRC = os.path.join(TOOLS, "tamper.c")
+
+PORT = 7447
+PLAIN_PORT = 7448
+A_IP, RA_IP, RB_IP, B_IP = "10.81.1.1", "10.81.1.254", "10.81.2.254", "10.81.2.1"
+MARKER = b"NSATK-PLAINTEXT-MARKER"
+
+C2S_LEN = 6000          # bytes the client sends per trial
+S2C_LEN = 6000          # bytes the server sends back
+MAX_OFF = 4096          # attack offsets stay below this (the streams are longer)
+C2S_HS = 124            # msg1 (60) + msg3 (64)
+S2C_HS = 96             # msg2
+TRIAL_TIMEOUT = 6.0     # client's limit for one connection
+# An attacker who resets one end of a handshake leaves the other end waiting
+# for its handshake timeout (default 10 s): shorter here, to keep trials short.
+HANDSHAKE_TIMEOUT = 3
+SERVER_WAIT = 10        # for the server's side of a trial to end (its own limit: 10 s)
+CMD_TIMEOUT = 15
+NS_PREFIX = "nsatk"
+
+# xreplay trials that put another session's first message in place of this
+# one's; they come first, in a fresh window of B's refusal log (10 lines per
+# 10 s), so that each one's reason is in the log.
+XREPLAY_MSG1 = 10
+KINDS = ["flip", "rand", "replay", "xreplay", "inject", "trunc", "drop"]
+RESULTS = collections.OrderedDict()   # kind -> list of trial records
+REFUSAL_TIMES = []                    # when B last refused something (log rate limit)
+
+
+# ------------------------------------------------------------------ helpers
+
+def nodeseal_path():
+    build = os.environ.get("NS_BUILD", "build")
+    if not os.path.isabs(build):
+        build = os.path.join(REPO, build)
+    return os.path.join(build, "nodeseal")
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("NODESEAL")}
+
+
+def sh(argv, timeout=CMD_TIMEOUT, check=True, input=None):
+    try:
+        r = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout, env=clean_env(),
+                           stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("timed out after %ss: %s" % (timeout, " ".join(argv)))
+    if check and r.returncode != 0:
+        raise AssertionError("%s -> exit %d\n%s%s" % (" ".join(argv), r.returncode, r.stdout,
+                                                     r.stderr))
+    return r
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_pid(pid, sig=signal.SIGTERM, grace=3.0):
+    """Signal one process by PID; SIGKILL it if it outlives grace."""
+    if pid <= 1 or pid == os.getpid() or not pid_alive(pid):
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end and pid_alive(pid):
+        time.sleep(0.02)
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def netns_list():
+    r = sh(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def netns_pids(ns):
+    r = sh(["ip", "netns", "pids", ns], check=False)
+    return [int(x) for x in r.stdout.split() if x.isdigit()]
+
+
+def delete_netns(ns):
+    for pid in netns_pids(ns):
+        kill_pid(pid)
+    sh(["ip", "netns", "del", ns], check=False)
+
+
+def cleanup_stale():
+    """Namespaces of earlier runs whose pytest is gone."""
+    pat = re.compile(r"^%s-(\d+)-[0-9a-f]+-[arb]$" % NS_PREFIX)
+    for ns in netns_list():
+        m = pat.match(ns)
+        if m and not pid_alive(int(m.group(1))):
+            delete_netns(ns)
+
+
+class Proc:
+    """A child in a namespace: stdin pipe, stdout lines read by a thread."""
+
+    def __init__(self, bed, ns, argv, name, json_lines=False, pipe=True):
+        self.name = name
+        self.errpath = os.path.join(bed.dir, name + ".stderr")
+        self.err = open(self.errpath, "w")
+        self.lines = queue.Queue()
+        self.json = json_lines
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv),
+                                  stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stderr=self.err, env=clean_env(), text=True, bufsize=1)
+        self.pid = self.p.pid
+        if pipe:
+            threading.Thread(target=self._reader, daemon=True).start()
+        bed.procs.append(self)
+
+    def _reader(self):
+        for line in self.p.stdout:
+            self.on_line(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def on_line(self, line):
+        self.lines.put(json.loads(line) if self.json else line)
+
+    def stderr(self, n=3000):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def send(self, line):
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise AssertionError("%s is gone (exit %s):\n%s" % (self.name, self.p.poll(),
+                                                               self.stderr()))
+
+    def get(self, timeout):
+        try:
+            item = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("%s: no answer within %ss\n%s" % (self.name, timeout,
+                                                                  self.stderr()))
+        if item is None:
+            self.lines.put(None)
+            raise AssertionError("%s exited (%s):\n%s" % (self.name, self.p.poll(), self.stderr()))
+        return item
+
+    def request(self, line, timeout=CMD_TIMEOUT):
+        self.send(line)
+        return self.get(timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.stdin:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.p.wait(1.5 if sig == signal.SIGTERM else 0)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_pid(self.pid, sig)
+        try:
+            self.p.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.err.close()
+
+
+class Tamper(Proc):
+    """tests/tools/tamper.c: replies in a queue, events (conn/applied) by trial."""
+
+    def __init__(self, *a, **kw):
+        self.events = collections.defaultdict(list)
+        self.ev_lock = threading.Lock()
+        super().__init__(*a, **kw)
+
+    def on_line(self, line):
+        w = line.split()
+        if w and w[0] in ("conn", "applied"):
+            with self.ev_lock:
+                self.events[int(w[1])].append(line)
+        else:
+            self.lines.put(line)
+
+    def trial_events(self, tid):
+        with self.ev_lock:
+            return list(self.events.get(tid, []))
+
+    def expect(self, cmd, prefix):
+        line = self.request(cmd)
+        assert line.startswith(prefix), "tamper: %r -> %r" % (cmd, line)
+        return line
+
+
+class Capture:
+    def __init__(self, bed, name, iface, filt):
+        self.path = os.path.join(bed.dir, name + ".pcap")
+        self.proc = Proc(bed, bed.r, ["tcpdump", "-i", iface, "-n", "-s", "0", "-U",
+                                      "--immediate-mode", "-B", "65536", "-w",
+                                      self.path, filt], "tcpdump-" + name, pipe=False)
+        end = time.monotonic() + 10
+        while "listening on" not in self.proc.stderr():
+            assert self.proc.p.poll() is None, "tcpdump died:\n" + self.proc.stderr()
+            assert time.monotonic() < end, "tcpdump not listening:\n" + self.proc.stderr()
+            time.sleep(0.05)
+        self.dropped = None
+
+    def stop(self):
+        if self.proc.p.poll() is None:
+            time.sleep(0.3)   # the last packets through the ring buffer
+            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc.stop()
+        m = re.search(r"(\d+) packets? dropped by kernel", self.proc.stderr())
+        self.dropped = int(m.group(1)) if m else None
+
+
+class LogTail:
+    """A nodeseal daemon's stderr, read from a mark on."""
+
+    def __init__(self, path):
+        self.path = path
+        self.pos = 0
+
+    def mark(self):
+        self.pos = os.path.getsize(self.path)
+        return self.pos
+
+    def since(self, pos=None):
+        with open(self.path, "rb") as f:
+            f.seek(self.pos if pos is None else pos)
+            return f.read().decode(errors="replace").splitlines()
+
+
+FAILED_RE = re.compile(r"\] failed (in|out) (\S+): (.*)$")
+CLOSE_RE = re.compile(r"\] close (in|out) (\S+) fingerprint=\S+ sent=\d+ received=\d+ "
+                      r"duration=\S+ (.*)$")
+CLOSE_DELIVERING_RE = re.compile(r"\] close in (\S+) fingerprint=\S*: (.*)$")
+OPEN_RE = re.compile(r"\] open (in|out) (\S+) fingerprint=")
+
+
+def log_failures(lines):
+    """(reason, line) of every failure a daemon logged in lines."""
+    out = []
+    for line in lines:
+        m = FAILED_RE.search(line) or CLOSE_DELIVERING_RE.search(line)
+        if m:
+            out.append((m.groups()[-1], line))
+            continue
+        m = CLOSE_RE.search(line)
+        if m and m.group(3) != "closed":
+            out.append((m.group(3), line))
+    return out
+
+
+# ------------------------------------------------------------------ the bed
+
+class Bed:
+    def __init__(self, tmpdir):
+        self.dir = tmpdir
+        self.tag = "%s-%d-%s" % (NS_PREFIX, os.getpid(), secrets.token_hex(2))
+        self.a, self.r, self.b = (self.tag + "-a", self.tag + "-r", self.tag + "-b")
+        self.procs = []
+        self.created = []
+
+    def ns(self, ns, *argv, **kw):
+        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
+
+    def setup(self):
+        cleanup_stale()
+        for ns in (self.a, self.r, self.b):
+            sh(["ip", "netns", "add", ns])
+            self.created.append(ns)
+            # no IPv6 addresses on the links: only the addresses below exist
+            self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
+            "netns", self.a])
+        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
+            "netns", self.b])
+        for ns, dev, addr in ((self.a, "eth0", A_IP), (self.r, "ra", RA_IP),
+                              (self.r, "rb", RB_IP), (self.b, "eth0", B_IP)):
+            sh(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        sh(["ip", "-n", self.a, "route", "add", "default", "via", RA_IP])
+        sh(["ip", "-n", self.b, "route", "add", "default", "via", RB_IP])
+        self.ns(self.r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+    def spawn(self, ns, argv, name, **kw):
+        return Proc(self, ns, argv, name, **kw)
+
+    def teardown(self):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        for ns in self.created:
+            delete_netns(ns)
+        self.created = []
+
+
+class Ctx:
+    """Everything the tests share: the bed, the daemons, the apps, the tool."""
+
+    def __init__(self, bed, seal):
+        self.bed = bed
+        self.seal = seal
+        self.next_tid = 1
+        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
+        self.nsname = {"A": bed.a, "B": bed.b}
+        self.lingering = []         # (trial, status A, status B) when a wait timed out
+        self.lingering_base = 0
+
+    def tid(self):
+        t = self.next_tid
+        self.next_tid += 1
+        return t
+
+    def status(self, node):
+        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
+                        self.state[node], timeout=10, check=False)
+        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
+        return json.loads(r.stdout)
+
+    def wait_idle(self, timeout=12.0):
+        """Both daemons without connections (so every close is logged), or
+        none but those that outlived this wait before (a connection the
+        attacker black-holed lives until TCP gives up); their status then."""
+        end = time.monotonic() + timeout
+        while True:
+            sa, sb = self.status("A"), self.status("B")
+            n = len(sa["connections"]) + len(sb["connections"])
+            if n <= self.lingering_base:
+                self.lingering_base = n
+                return sa, sb
+            if time.monotonic() > end:
+                self.lingering.append((self.next_tid - 1, sa, sb))
+                self.lingering_base = n
+                return sa, sb
+            time.sleep(0.02)
+
+
+# ------------------------------------------------------------------ pcap
+
+def pcap_packets(path):
+    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        raise AssertionError("%s: not a pcap file" % path)
+    (linktype,) = struct.unpack(e + "I", data[20:24])
+    pos = 24
+    while pos + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(e + "IIII", data[pos:pos + 16])
+        pos += 16
+        pkt = data[pos:pos + incl]
+        pos += incl
+        if len(pkt) < incl:
+            break
+        if linktype == 1:
+            proto, l3 = struct.unpack(">H", pkt[12:14])[0], 14
+        elif linktype == 113:
+            proto, l3 = struct.unpack(">H", pkt[14:16])[0], 16
+        elif linktype == 276:
+            proto, l3 = struct.unpack(">H", pkt[0:2])[0], 20
+        elif linktype in (12, 101, 228):
+            proto, l3 = 0x0800, 0
+        else:
+            raise AssertionError("%s: link type %d not handled" % (path, linktype))
+        ip = pkt[l3:]
+        if proto != 0x0800 or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 15) * 4
+        tot = struct.unpack(">H", ip[2:4])[0]
+        tcp = ip[ihl:tot]
+        if len(tcp) < 20:
+            continue
+        thl = (tcp[12] >> 4) * 4
+        src = "%d.%d.%d.%d" % tuple(ip[12:16])
+        dst = "%d.%d.%d.%d" % tuple(ip[16:20])
+        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
+
+
+def pcap_streams(path):
+    """Reassembled payload per TCP connection and direction:
+    {(src, sport, dst, dport): [stream, ...]} (one stream per SYN seen), each
+    stream a dict: data (bytearray, by sequence number), bytes (payload bytes
+    in packets, copies included), marker (MARKER in any one packet)."""
+    flows = collections.defaultdict(list)
+    for src, sport, dst, dport, seq, flags, pay in pcap_packets(path):
+        key = (src, sport, dst, dport)
+        if flags & 0x02:
+            if not flows[key] or flows[key][-1]["isn"] != seq:
+                flows[key].append({"isn": seq, "data": bytearray(), "bytes": 0, "marker": False})
+            continue
+        if not flows[key]:
+            flows[key].append({"isn": (seq - 1) & 0xffffffff, "data": bytearray(), "bytes": 0,
+                               "marker": False})
+        st = flows[key][-1]
+        if not pay:
+            continue
+        off = (seq - st["isn"] - 1) & 0xffffffff
+        if off > (1 << 24):
+            continue
+        buf = st["data"]
+        if len(buf) < off + len(pay):
+            buf.extend(b"\0" * (off + len(pay) - len(buf)))
+        buf[off:off + len(pay)] = pay
+        st["bytes"] += len(pay)
+        st["marker"] = st["marker"] or MARKER in pay
+    return flows
+
+
+def stream_has_marker(st):
+    return st["marker"] or MARKER in st["data"]
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("test_attack.py needs root (network namespaces, iptables, NFQUEUE)",
+                    pytrace=False)
+    src = nodeseal_path()
+    if not os.access(src, os.X_OK):
+        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
+                    pytrace=False)
+    tmp = str(tmp_path_factory.mktemp("attack"))
+    # our own copies: others may rebuild build/ while this runs
+    seal = os.path.join(tmp, "nodeseal")
+    shutil.copy2(src, seal)
+    tamper_bin = os.path.join(tmp, "tamper")
+    r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue", "-lmnl"],
+           timeout=120, check=False)
+    assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
+
+    bed = Bed(tmp)
+    c = None
+    try:
+        bed.setup()
+        c = Ctx(bed, seal)
+        # the attacker: every forwarded TCP segment goes through it, no bypass
+        c.tamper = Tamper(bed, bed.r, [tamper_bin, "-q", "0", "-p", str(PORT)], "tamper")
+        assert c.tamper.get(10) == "ready"
+        bed.ns(bed.r, "iptables", "-A", "FORWARD", "-p", "tcp", "-j", "NFQUEUE",
+               "--queue-num", "0")
+        # the network key and both daemons
+        keyfile = os.path.join(tmp, "network.key")
+        with open(keyfile, "w") as f:
+            f.write(sh([seal, "genkey"]).stdout)
+        os.chmod(keyfile, 0o600)
+        c.logs = {}
+        for node in ("A", "B"):
+            os.makedirs(c.state[node], exist_ok=True)
+            p = bed.spawn(c.nsname[node], [seal, "up", "--network-key-file", keyfile,
+                                           "--state-dir", c.state[node],
+                                           "--handshake-timeout", str(HANDSHAKE_TIMEOUT)],
+                          "nodeseal-" + node, pipe=False)
+            end = time.monotonic() + 15
+            while bed.ns(c.nsname[node], seal, "status", "--state-dir", c.state[node],
+                         check=False, timeout=5).returncode != 0:
+                assert p.p.poll() is None, "nodeseal up in %s exited:\n%s" % (node, p.stderr())
+                assert time.monotonic() < end, "nodeseal up in %s not ready" % node
+                time.sleep(0.05)
+            c.logs[node] = LogTail(p.errpath)
+            setattr(c, "seal_" + node, p)
+        # the applications
+        c.server = bed.spawn(bed.b, [PYTHON, APP, "server", "--listen", "0.0.0.0:%d" % PORT,
+                                     "--plain-port", str(PLAIN_PORT)], "server", json_lines=True)
+        c.client = bed.spawn(bed.a, [PYTHON, APP, "client", "--connect", "%s:%d" % (B_IP, PORT)],
+                             "client", json_lines=True)
+        assert c.server.get(10) == {"ready": True}
+        assert c.client.get(10) == {"ready": True}
+        # one capture on R for all trials; first flow: the positive control,
+        # plaintext on an unprotected port
+        c.capture = Capture(bed, "trials", "any", "tcp")
+        ctl = c.client.request("plain 0 %d %d" % (C2S_LEN, PLAIN_PORT))
+        assert ctl.get("send_end") == "ok", ctl
+        sa, sb = c.wait_idle()
+        c.refused = {"A": sa["refused"], "B": sb["refused"]}
+        yield c
+    finally:
+        for node in ("A", "B"):
+            p = getattr(c, "seal_" + node, None)
+            if p is not None:
+                try:
+                    p.stop()   # SIGTERM: the daemon removes its rules
+                    bed.ns(bed.b if node == "B" else bed.a, seal, "down", "--state-dir",
+                           os.path.join(tmp, "state" + node), check=False, timeout=20)
+                except Exception as e:   # the namespaces go anyway
+                    print("teardown of nodeseal in %s: %s" % (node, e))
+        bed.teardown()
+
+
+# ------------------------------------------------------------------ trials
+
+def run_trial(c, kind, direction, off, arg):
+    """One connection under one armed attack; returns its record."""
+    tid = c.tid()
+    c.tamper.expect("arm %d %s %s %d %d" % (tid, kind, direction, off, arg), "armed %d" % tid)
+    assert c.server.request("expect %d %d %d" % (tid, C2S_LEN, S2C_LEN)) == {"ok": tid}
+    before = {n: c.logs[n].mark() for n in ("A", "B")}
+    refused0 = c.refused
+    t0 = time.monotonic()
+    cli = c.client.request("run %d %d %d %s" % (tid, C2S_LEN, S2C_LEN, TRIAL_TIMEOUT),
+                           timeout=TRIAL_TIMEOUT + 10)
+    assert cli.get("tid") == tid, cli
+    # every close logged before anything is read from the logs
+    lingered = len(c.lingering)
+    sa, sb = c.wait_idle()
+    lingered = len(c.lingering) > lingered
+    opened_b = any(OPEN_RE.search(l) for l in c.logs["B"].since(before["B"]))
+    # B delivered to the server only if B logged "open in"
+    srv = c.server.request("report %d %s" % (tid, SERVER_WAIT if opened_b else 0),
+                           timeout=SERVER_WAIT + 10)
+    c.refused = {"A": sa["refused"], "B": sb["refused"]}
+    end = c.tamper.expect("end %d" % tid, "end %d " % tid)
+    events = c.tamper.trial_events(tid)
+    lines = {n: c.logs[n].since(before[n]) for n in ("A", "B")}
+    fails = {n: log_failures(lines[n]) for n in ("A", "B")}
+    refused = {n: c.refused[n] - refused0[n] for n in ("A", "B")}
+    if refused["B"]:
+        REFUSAL_TIMES.append(time.monotonic())
+    conns = srv["conns"]
+    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
+    rec = {
+        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
+        "applied": sum(1 for e in events if e.startswith("applied")),
+        "events": [e for e in events if e.startswith("applied")],
+        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
+        "client": cli, "server": conns,
+        "client_complete": bool(cli.get("complete")),
+        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
+        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
+        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+        "reasons": sorted(set("%s: %s" % (n, f[0]) for n in ("A", "B") for f in fails[n])),
+        "refused": refused,
+        "ns_failure": bool(fails["A"] or fails["B"] or refused["A"] or refused["B"]),
+        "opened_b": opened_b,
+        "lingered": lingered,
+        "seconds": round(time.monotonic() - t0, 3),
+        # connections R saw for this trial (0: nothing left A)
+        "wire_conns": int(re.search(r" conns=(\d+)", end).group(1)),
+        # outbound connections A's daemon made (more than one: its own
+        # outbound connection came back into it, see test_stale_nat_*)
+        "a_outbound": len([l for l in lines["A"] if re.search(r"\] (open|failed) out ", l)])
+                      + max(0, refused["A"] - len([l for l in lines["A"]
+                                                   if re.search(r"\] failed out ", l)])),
+    }
+    rec["hung"] = hanging(rec)
+    rec["closed"] = rec["ns_failure"] and not (rec["client_complete"] and rec["server_complete"])
+    return rec
+
+
+def trial_plan(kind):
+    """(direction, offset, arg) of each trial of kind: fixed points at the
+    handshake messages' fields and the first records, then seeded random
+    offsets (about a third of them in the handshake)."""
+    rnd = random.Random("nodeseal-attack-" + kind)
+    c2s_points = [0, 1, 31, 32, 43, 44, 59, 60, 90, 107, 108, 123, 124, 130, 142, 143, 150,
+                  1500, 3000]
+    s2c_points = [0, 31, 32, 63, 64, 79, 80, 95, 96, 100, 114, 115, 200, 1500, 3000]
+
+    def rand_off(direction):
+        hs = C2S_HS if direction == "c2s" else S2C_HS
+        return rnd.randrange(0, hs) if rnd.random() < 0.33 else rnd.randrange(hs, MAX_OFF)
+
+    def mix(n, points_c2s=c2s_points, points_s2c=s2c_points, lo=0):
+        out = [("c2s", o) for o in points_c2s if o >= lo] + [("s2c", o) for o in points_s2c if o >= lo]
+        while len(out) < n:
+            d = "c2s" if len(out) % 2 == 0 else "s2c"
+            o = rand_off(d)
+            if o >= lo:
+                out.append((d, o))
+        return out[:n]
+
+    if kind == "flip":
+        return [(d, o, rnd.randrange(8)) for d, o in mix(150)]
+    if kind == "rand":
+        return [(d, o, rnd.choice([1, 2, 3, 8, 16, 64, 300])) for d, o in mix(80)]
+    if kind == "replay":
+        # needs an earlier segment in the same direction: after msg1 / msg2
+        pts_c = [o for o in c2s_points if o >= 60]
+        pts_s = [o for o in s2c_points if o >= 96]
+        out = [("c2s", o) for o in pts_c] + [("s2c", o) for o in pts_s]
+        while len(out) < 60:
+            d = "c2s" if len(out) % 2 == 0 else "s2c"
+            out.append((d, rnd.randrange(60 if d == "c2s" else 96, MAX_OFF)))
+        return [(d, o, 0) for d, o in out]
+    if kind == "xreplay":
+        # another session's msg1 (a genuine first message: B must call it a
+        # replay), msg2, msg3, records
+        out = [("c2s", 0)] * XREPLAY_MSG1 + [("s2c", 0)] * 6 + [("c2s", 60)] * 6 + mix(48)
+        return [(d, o, 0) for d, o in out]
+    if kind == "inject":
+        out = [("c2s", 124), ("s2c", 96)] * 6 + [("c2s", 0), ("s2c", 0)] * 3 + mix(42)
+        return [(d, o, i % 3) for i, (d, o) in enumerate(out)]
+    if kind == "trunc":
+        return [(d, o, i % 2) for i, (d, o) in enumerate(mix(80))]
+    if kind == "drop":
+        return [(d, o, 0) for d, o in mix(40)]
+    raise ValueError(kind)
+
+
+def hanging(rec):
+    """The application ends of a trial that had not ended when asked (the
+    client after TRIAL_TIMEOUT, the server after SERVER_WAIT more)."""
+    out = []
+    if rec["client"].get("end") == "timeout":
+        out.append("client")
+    if any(not x.get("done") or x.get("end") == "timeout" for x in rec["server"]):
+        out.append("server")
+    return out
+
+
+def region(rec):
+    """Which message an applied attack hit: msg1/msg3 (c2s), msg2 (s2c), or
+    the records after them."""
+    m = re.search(r" dir=(\S+) off=(\d+)", rec["events"][0])
+    d, off = m.group(1), int(m.group(2))
+    if d == "c2s":
+        return "msg1" if off < 60 else "msg3" if off < C2S_HS else "records-c2s"
+    return "msg2" if off < S2C_HS else "records-s2c"
+
+
+def refused_locally(rec):
+    """The node's connection never left A: refused at connect() and R saw
+    no connection (nodeseal's guard rejects a connection to the port that was
+    not redirected: see test_stale_nat_entry_refuses_node_connection)."""
+    return (not rec["client"].get("connected") and rec["wire_conns"] == 0 and
+            rec["client"].get("end") == "error:ECONNREFUSED")
+
+
+def fmt_violation(rec, why):
+    hint = ""
+    if rec.get("a_outbound", 0) > 1:
+        hint = (" [A's daemon made %d outbound connections for this one client connection:"
+                " its own outbound connection was redirected back into it, see"
+                " test_stale_nat_entry_loops_daemon_into_itself]" % rec["a_outbound"])
+    return "tid %d %s %s off=%d arg=%d: %s%s; applied=%s client=%s server=%s reasons=%s" % (
+        rec["tid"], rec["kind"], rec["dir"], rec["off"], rec["arg"], why, hint, rec["events"],
+        json.dumps(rec["client"], sort_keys=True), json.dumps(rec["server"], sort_keys=True),
+        rec["reasons"])
+
+
+# ------------------------------------------------------------------ replay (part 2)
+
+def _refusal_window_fresh():
+    """B rate-limits refusal lines (10 per 10 s): wait until a new window."""
+    if REFUSAL_TIMES:
+        wait = REFUSAL_TIMES[-1] + 10.5 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _replay_from_r(c, data, count, name, timeout=3.0):
+    path = os.path.join(c.bed.dir, name + ".bin")
+    with open(path, "wb") as f:
+        f.write(data)
+    r = c.bed.ns(c.bed.r, PYTHON, APP, "replay", "--to", "%s:%d" % (B_IP, PORT), "--data", path,
+                 "--count", str(count), "--timeout", str(timeout),
+                 timeout=count * (timeout + 1) + 30)
+    return json.loads(r.stdout)["results"]
+
+
+def _record_session(c):
+    """One clean session A -> B, captured on R; the initiator's stream bytes."""
+    cap = Capture(c.bed, "session", "ra", "tcp port %d" % PORT)
+    try:
+        rec = run_trial(c, "none", "c2s", 0, 0)
+    finally:
+        cap.stop()
+    assert rec["client_complete"] and rec["server_complete"] and not rec["ns_failure"], rec
+    assert rec["tuple"], rec
+    (ip, port), (dip, dport) = [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1]))
+                                for t in rec["tuple"]]
+    streams = pcap_streams(cap.path).get((ip, port, dip, dport))
+    assert streams, "session %s not in the capture" % (rec["tuple"],)
+    st = streams[-1]
+    data = bytes(st["data"])
+    # msg1 + msg3 + at least one DATA record carrying C2S_LEN bytes + CLOSE
+    assert len(data) >= 60 + 64 + C2S_LEN + 35 + 35, len(data)
+    assert MARKER not in data
+    return rec, data
+
+
+def test_replay_recorded_session(ctx):
+    """Replay the initiator's side of a recorded session from a fresh
+    connection: refused as a replay at the first message, nothing delivered."""
+    c = ctx
+    rec, data = _record_session(c)
+    _refusal_window_fresh()
+    c.wait_idle()
+    pos = c.logs["B"].mark()
+    accepted0 = c.server.request("stats")["accepted"]
+    refused0 = c.status("B")["refused"]
+    results = _replay_from_r(c, data, 1, "session-c2s")
+    sa, sb = c.wait_idle()
+    lines = c.logs["B"].since(pos)
+    accepted1 = c.server.request("stats")["accepted"]
+    (res,) = results
+    print("\nreplayed %d recorded initiator bytes (session tid %d) from %s: %s"
+          % (len(data), rec["tid"], RB_IP, res))
+    print("B's log:\n  " + "\n  ".join(lines))
+    assert res["received"] == 0, res          # no message 2, no byte of anything
+    assert res["end"] in ("reset", "eof"), res
+    assert accepted1 == accepted0, "B's application got a connection from the replay"
+    assert not [l for l in lines if OPEN_RE.search(l)], lines
+    mine = [l for l in lines if ("failed in %s:" % RB_IP) in l]
+    assert mine, "B logged nothing about the replayed session:\n" + "\n".join(lines)
+    expect = "failed in %s: replayed handshake" % res["local"]
+    assert any(l.endswith(expect) for l in mine), (
+        "B did not refuse the replay as 'replayed handshake' (%r):\n%s" % (expect, "\n".join(lines)))
+    assert all(l.endswith(": replayed handshake") for l in mine), mine
+    assert sb["refused"] - refused0 == 1
+    REFUSAL_TIMES.append(time.monotonic())
+    c.first_message = data[:60]
+    c.session_time = time.time()
+
+
+def test_replay_first_message_200_times(ctx):
+    c = ctx
+    msg1 = getattr(c, "first_message", None)
+    if msg1 is None or time.time() - c.session_time > 40:
+        _, data = _record_session(c)
+        msg1 = data[:60]
+    c.wait_idle()
+    pos = c.logs["B"].mark()
+    accepted0 = c.server.request("stats")["accepted"]
+    refused0 = c.status("B")["refused"]
+    n = 200
+    t0 = time.monotonic()
+    results = _replay_from_r(c, msg1, n, "msg1", timeout=3.0)
+    took = time.monotonic() - t0
+    sa, sb = c.wait_idle()
+    REFUSAL_TIMES.append(time.monotonic())
+    lines = c.logs["B"].since(pos)
+    accepted1 = c.server.request("stats")["accepted"]
+    ends = collections.Counter(r["end"] for r in results)
+    mine = [l for l in lines if ("failed in %s:" % RB_IP) in l]
+    print("\n%d replays of one first message in %.1fs: ends %s, bytes back %d, B refused +%d, "
+          "B log lines about them %d (rate-limited to 10 per 10 s), reasons %s"
+          % (n, took, dict(ends), sum(r["received"] for r in results), sb["refused"] - refused0,
+             len(mine), sorted(set(l.rsplit(": ", 1)[-1] for l in mine))))
+    assert len(results) == n
+    assert all(r["received"] == 0 for r in results), [r for r in results if r["received"]][:5]
+    assert all(r["end"] in ("reset", "eof") for r in results), ends
+    assert sb["refused"] - refused0 == n, "B refused %d of %d" % (sb["refused"] - refused0, n)
+    assert accepted1 == accepted0, "B's application got a connection from a replay"
+    assert not [l for l in lines if OPEN_RE.search(l)], lines
+    assert mine, "B logged no refusal at all:\n" + "\n".join(lines)
+    assert all(l.endswith(": replayed handshake") for l in mine), mine
+
+
+# ------------------------------------------------------------------ attacks (part 1)
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_attack(ctx, kind):
+    c = ctx
+    sa, sb = c.wait_idle()
+    c.refused = {"A": sa["refused"], "B": sb["refused"]}
+    recs = []
+    RESULTS[kind] = recs
+    if kind == "xreplay":
+        _refusal_window_fresh()
+    t0 = time.monotonic()
+    for direction, off, arg in trial_plan(kind):
+        recs.append(run_trial(c, kind, direction, off, arg))
+    bad = []
+    if kind == "xreplay":
+        # a genuine first message of an earlier session: the replay cache
+        # refuses it, before any DH (and not the tag, not the clock)
+        # (the very first has no earlier session when run alone)
+        msg1 = [r for r in recs[:XREPLAY_MSG1] if r["applied"]]
+        why = [[x for x in r["reasons"] if x.startswith("B: ")] for r in msg1]
+        print("\nxreplay of another session's first message: B's reasons %s" % why)
+        assert len(msg1) >= XREPLAY_MSG1 - 1
+        assert all(w == ["B: replayed handshake"] for w in why), why
+    for r in recs:
+        if r["corrupted"] or r["bad_digests"]:
+            bad.append(fmt_violation(r, "CORRUPTED BYTES DELIVERED"))
+        if len(r["server"]) > 1 or any(s["tid"] != r["tid"] for s in r["server"]):
+            bad.append(fmt_violation(r, "unexpected server connections"))
+        if refused_locally(r):
+            continue   # never reached the wire: counted in the summary
+        for side, x in [("client", r["client"])] + [("server", x) for x in r["server"]]:
+            if side in r["hung"]:
+                continue   # no end at all: counted in the summary, see hanging()
+            if not x.get("complete") and not x.get("saw_reset"):
+                bad.append(fmt_violation(r, "the %s saw its cut stream end without a reset"
+                                         % side))
+        if r["applied"] > 1:
+            bad.append(fmt_violation(r, "the attack fired more than once"))
+        if not r["applied"]:
+            if not (r["client_complete"] and r["server_complete"]):
+                bad.append(fmt_violation(r, "not applied, yet the transfer failed"))
+        elif kind == "drop":
+            if not (r["client_complete"] and r["server_complete"]) or r["ns_failure"]:
+                bad.append(fmt_violation(r, "one dropped segment broke the transfer"))
+        elif not r["closed"]:
+            bad.append(fmt_violation(r, "attack applied but nodeseal did not close the connection"))
+    applied = sum(1 for r in recs if r["applied"])
+    recs_wire = [r for r in recs if not refused_locally(r)]
+    print("\n%s: %d trials in %.1fs, %d applied, %d closed by nodeseal" % (
+        kind, len(recs), time.monotonic() - t0, applied, sum(1 for r in recs if r["closed"])))
+    assert not bad, "%d violations:\n%s" % (len(bad), "\n".join(bad[:20]))
+    assert applied > 0, "no %s attack was applied" % kind
+    # each trial's attack should land: only a rare one may find nothing to do
+    assert applied >= 0.9 * len(recs_wire), "only %d of %d %s attacks applied" % (
+        applied, len(recs_wire), kind)
+
+
+def test_attack_summary(ctx):
+    c = ctx
+    c.capture.stop()
+    streams = pcap_streams(c.capture.path)
+    # positive control: the scan sees plaintext where there is plaintext
+    ctl = [st for k, sts in streams.items() if k[3] == PLAIN_PORT for st in sts]
+    assert ctl and any(stream_has_marker(st) for st in ctl), (
+        "capture/scan blind: the marker of the plain connection on port %d was not found"
+        % PLAIN_PORT)
+    by_tuple = collections.defaultdict(list)
+    for k, sts in streams.items():
+        if PORT in (k[1], k[3]):
+            ends = tuple(sorted(["%s:%d" % (k[0], k[1]), "%s:%d" % (k[2], k[3])]))
+            by_tuple[ends].extend(sts)
+    wire_bytes = sum(st["bytes"] for sts in by_tuple.values() for st in sts)
+    any_marker = [k for k, sts in by_tuple.items() if any(stream_has_marker(st) for st in sts)]
+
+    rows = []
+    app_bytes = 0
+    for kind, recs in RESULTS.items():
+        seen = 0
+        for r in recs:
+            app_bytes += r["client"].get("received", 0) + sum(s.get("received", 0)
+                                                               for s in r["server"])
+            if r["tuple"] and any(stream_has_marker(st)
+                                  for st in by_tuple.get(tuple(sorted(r["tuple"])), [])):
+                seen += 1
+        reasons = collections.Counter(x.split(": ", 1)[1] for r in recs for x in r["reasons"])
+        rows.append((kind, len(recs), sum(1 for r in recs if r["applied"]),
+                     sum(1 for r in recs if r["closed"]),
+                     sum(1 for r in recs if r["client_complete"] and r["server_complete"]),
+                     sum(r["corrupted"] for r in recs), seen,
+                     "; ".join("%s x%d" % (k, v) for k, v in reasons.most_common(4))))
+    head = ("kind", "trials", "applied", "closed by nodeseal", "intact", "corrupted bytes delivered",
+            "plaintext seen")
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *[r[:7] for r in rows])]
+    out = ["", "attack summary (capture: %d TCP payload bytes on port %d, %s dropped by tcpdump; "
+           "applications received %d bytes)" % (wire_bytes, PORT, c.capture.dropped, app_bytes)]
+    out.append("  ".join(str(h).ljust(w) for h, w in zip(head, widths)))
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append("  ".join(str(x).ljust(w) for x, w in zip(r[:7], widths)))
+    tot = ("total", sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows),
+           sum(r[4] for r in rows), sum(r[5] for r in rows), sum(r[6] for r in rows))
+    out.append("  ".join(str(x).ljust(w) for x, w in zip(tot, widths)))
+    out.append("")
+    out.append("where the applied attacks hit: %s" % "; ".join(
+        "%s %s" % (kind, " ".join("%s=%d" % kv for kv in sorted(
+            collections.Counter(region(r) for r in recs if r["applied"]).items())))
+        for kind, recs in RESULTS.items()))
+    hung = [r for recs in RESULTS.values() for r in recs if r["hung"]]
+    out.append("trials whose application was left waiting (no end, no reset): %d%s" % (
+        len(hung), "".join("\n  trial %d %s %s off=%d arg=%d: %s waiting; %s; nodeseal: %s" % (
+            r["tid"], r["kind"], r["dir"], r["off"], r["arg"], "+".join(r["hung"]),
+            r["events"][0].split(" ", 3)[3] if r["events"] else "-", r["reasons"])
+            for r in hung[:10])))
+    loc = [r for recs in RESULTS.values() for r in recs if refused_locally(r)]
+    out.append("trials whose client connection A refused locally (never on the wire): %d%s" % (
+        len(loc), " (tids %s)" % [r["tid"] for r in loc] if loc else ""))
+    loops = [r for recs in RESULTS.values() for r in recs if r["a_outbound"] > 1]
+    out.append("trials where A made more than one outbound connection: %d%s" % (
+        len(loops), " (tids %s)" % [r["tid"] for r in loops] if loops else ""))
+    out.append("connections a daemon still held %ds after their trial: %d%s" % (
+        12, len(c.lingering), "".join("\n  after trial %d: A %s B %s" % (t, a["connections"],
+                                                                      b["connections"])
+                                      for t, a, b in c.lingering[:5])))
+    out.append("nodeseal's reasons (A: initiator's daemon, B: responder's), most frequent:")
+    for r in rows:
+        out.append("  %-8s %s" % (r[0], r[7] or "-"))
+    text = "\n".join(out)
+    print(text)
+    with open(os.path.join(c.bed.dir, "attack-summary.txt"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(c.bed.dir, "attack-trials.json"), "w") as f:
+        json.dump(RESULTS, f, indent=1, sort_keys=True)
+
+    assert RESULTS, "no attack trials ran"
+    assert c.capture.dropped == 0, "tcpdump dropped %s packets" % c.capture.dropped
+    assert not any_marker, "plaintext marker on the wire in %s" % any_marker[:5]
+    assert wire_bytes >= app_bytes, "capture saw %d payload bytes, applications %d" % (
+        wire_bytes, app_bytes)
+    assert all(r[5] == 0 for r in rows)
+
+
+# ------------------------------------------------------------------ found on the way
+
+def _port_range(c, lo, hi):
+    c.bed.ns(c.bed.a, "sysctl", "-qw", "net.ipv4.ip_local_port_range=%d %d" % (lo, hi))
+
+
+def _reset_before_fin(c, src_port):
+    """A connection of the node (from src_port, or an ephemeral port if 0)
+    that A's daemon resets before the node sent anything (so conntrack saw
+    no FIN, only RSTs): B refuses the first message, whose bit 0 of byte 5
+    the tamper tool flips."""
+    tid = c.tid()
+    c.tamper.expect("arm %d flip c2s 5 0" % tid, "armed %d" % tid)
+    r = c.client.request("run %d -1 0 5 %d" % (tid, src_port), timeout=20)
+    assert not r.get("complete") and r.get("saw_reset"), r
+    c.tamper.expect("end %d" % tid, "end %d " % tid)
+    c.wait_idle()
+    return r
+
+
+def _exchange(c, src_port=0):
+    tid = c.tid()
+    c.tamper.expect("arm %d none c2s 0 0" % tid, "armed %d" % tid)
+    assert c.server.request("expect %d %d %d" % (tid, C2S_LEN, S2C_LEN)) == {"ok": tid}
+    pos = c.logs["A"].mark()
+    cli = c.client.request("run %d %d %d %s %d" % (tid, C2S_LEN, S2C_LEN, TRIAL_TIMEOUT,
+                                                   src_port), timeout=TRIAL_TIMEOUT + 10)
+    c.wait_idle()
+    srv = c.server.request("report %d 3" % tid, timeout=20)["conns"]
+    wire = c.tamper.expect("end %d" % tid, "end %d " % tid)
+    return cli, srv, wire, c.logs["A"].since(pos)
+
+
+def test_stale_nat_entry_loops_daemon_into_itself(ctx):
+    """Deterministic form of what the trials hit now and then.  1: the node
+    connects from port P (even), A's daemon (outbound port P+1, the only one
+    allowed) is refused by B and resets the node: conntrack keeps the node's
+    entry, REDIRECTed, in CLOSE for 10 s.  2: within that time, the daemon's
+    next outbound connection may use P or P+1 and connect() prefers even
+    ports: it gets P.  Expected: a normal exchange between a node in A and
+    the server in B."""
+    c = ctx
+    p = 50000
+    try:
+        _port_range(c, p + 1, p + 1)
+        _reset_before_fin(c, p)
+        _port_range(c, p, p + 1)
+        cli, srv, wire, alog = _exchange(c, p + 4)
+    finally:
+        _port_range(c, 32768, 60999)
+    print("\nclient %s\nserver %s\nR: %s\nA's log:\n  %s" % (cli, srv, wire, "\n  ".join(alog)))
+    assert all(x.get("corrupted") == 0 for x in srv), (
+        "B's node received %s bytes its peer never sent" % [x.get("corrupted") for x in srv])
+    assert cli.get("complete") and len(srv) == 1 and srv[0].get("complete"), (cli, srv)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known limitation (fails closed): a node connection whose port equals that of an "
+    "earlier outbound connection of the daemon that was reset (conntrack entry in CLOSE, no "
+    "FIN seen) reuses that entry, which has no REDIRECT: it is not intercepted, and the "
+    "guard refuses it; the node retries from another port"))
+def test_stale_nat_entry_refuses_node_connection(ctx):
+    """1: A's daemon connects out from port P (the only one allowed) and B
+    resets it (bad first message).  2: within 10 s the node connects from
+    port P.  Expected: a normal exchange.  (The guard keeps the plaintext off
+    the wire: the node gets ECONNREFUSED instead.)"""
+    c = ctx
+    p = 51000
+    try:
+        _port_range(c, p, p)
+        _reset_before_fin(c, p + 5)
+    finally:
+        _port_range(c, 32768, 60999)
+    cli, srv, wire, alog = _exchange(c, p)
+    print("\nclient %s\nserver %s\nR: %s\nA's log:\n  %s" % (cli, srv, wire, "\n  ".join(alog)))
+    assert " conns=0 " not in wire or cli.get("connected"), "the node's connection never left A"
+    assert cli.get("complete") and len(srv) == 1 and srv[0].get("complete"), (cli, srv)

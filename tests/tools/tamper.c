@@ -1,0 +1,717 @@
+/*
+ * tamper.c: an on-path attacker for nodeseal's attack tests.
+ *
+ * Runs on a router, behind
+ *
+ *     iptables -A FORWARD -p tcp -j NFQUEUE --queue-num 0
+ *
+ * and gives every forwarded TCP segment a verdict.  Most pass untouched.  The
+ * test arms one attack at a time on stdin; it applies to the next TCP
+ * connection to the protected port (the next SYN), fires once in that
+ * connection, and the tool says on stdout what it did, so that the test can
+ * count attacks actually applied.  IP and TCP checksums are recomputed for
+ * every segment it changes.
+ *
+ * Build:  cc -O2 -o tamper tamper.c -lnetfilter_queue -lmnl
+ * Run:    tamper [-q QUEUE] [-p PORT]          (root, in the router's netns)
+ *
+ * Stream offsets count payload bytes from the connection's first payload
+ * byte in one direction: c2s (from the side that sent the SYN) or s2c.
+ * An attack fires at the first segment of its direction that reaches past
+ * OFF (so a segment that contains OFF, or the first one after it).
+ *
+ * Commands (stdin, one per line):
+ *   arm TID KIND DIR OFF ARG   KIND: none flip rand replay xreplay inject trunc drop
+ *       flip     flip bit ARG (0-7) of the byte at OFF
+ *       rand     overwrite ARG bytes from OFF (to the segment's end at most)
+ *                with random bytes (the first one always differs)
+ *       replay   replace the segment's payload with the bytes of the previous
+ *                segment of the same connection and direction (same length,
+ *                same sequence numbers; fewer bytes if less came before)
+ *       xreplay  replace the segment's payload with the bytes at the same
+ *                stream offsets of another (the most recent) connection
+ *       inject   write attacker bytes at OFF: ARG 0 a forged DATA record
+ *                header (type 1, length 16, zero tag) and body, 1 a forged
+ *                CLOSE record, 2 plain text
+ *       trunc    cut the stream at OFF: ARG 0 ends it with a FIN there and
+ *                drops the sender's later segments (data and FIN) in that
+ *                direction; ARG 1 sends the receiver a RST instead of the
+ *                segment that holds OFF (cut at that segment's start), after
+ *                which the sender's segments pass and meet the receiver's
+ *                RST; ARG 2 is ARG 1 but drops them (a black hole: the sender
+ *                learns only from its own timeouts)
+ *       drop     drop the segment once (TCP retransmits it)
+ *   end TID      prints "end TID ..." with what the connection saw
+ *   ping         prints "pong"
+ *   quit         exits (so does EOF on stdin)
+ *
+ * Output (stdout, one line per event):
+ *   ready
+ *   armed TID
+ *   conn TID CLIENT > SERVER
+ *   applied TID kind=K dir=D off=N seg=START+LEN changed=N [detail]
+ *   end TID conns=N applied=N c2s=BYTES s2c=BYTES truncdrop=N tuple=CLIENT>SERVER
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#define MAXCONN 96
+#define HIST (64 * 1024)   /* stream bytes remembered per direction */
+#define MAXSEGS 1024       /* segment starts remembered per direction */
+
+enum kind { K_NONE, K_FLIP, K_RAND, K_REPLAY, K_XREPLAY, K_INJECT, K_TRUNC, K_DROP, K_COUNT };
+static const char *const kind_names[K_COUNT] = { "none", "flip", "rand", "replay", "xreplay",
+                                                 "inject", "trunc", "drop" };
+static const char *const dir_names[2] = { "c2s", "s2c" };
+
+struct attack {
+	int kind, dir, arg;
+	uint32_t off;
+	long tid;
+};
+
+struct dirst {
+	uint32_t isn;
+	int have_isn;
+	uint8_t hist[HIST];
+	uint8_t known[HIST / 8];
+	uint32_t seg[MAXSEGS];
+	int nseg;
+	uint64_t bytes;
+};
+
+struct conn {
+	int used;
+	uint64_t gen;
+	uint32_t cip, sip; /* network order */
+	uint16_t cport, sport;
+	long tid;
+	struct attack atk;
+	int fired, applied, cutting;
+	uint32_t cut;
+	uint64_t truncdrop;
+	struct dirst d[2];
+};
+
+static struct conn *conns[MAXCONN];
+static uint64_t next_gen = 1;
+static struct attack pending;
+static int armed;
+static uint16_t port = 7447;
+static unsigned queue_num;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void addr_text(uint32_t ip, uint16_t p, char *out, size_t cap)
+{
+	char a[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &ip, a, sizeof(a));
+	snprintf(out, cap, "%s:%u", a, ntohs(p));
+}
+
+/* ------------------------------------------------------------ checksums */
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
+{
+	for (; n > 1; p += 2, n -= 2)
+		s += (uint32_t)p[0] << 8 | p[1];
+	if (n)
+		s += (uint32_t)p[0] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static void fix_checksums(uint8_t *ip, size_t ihl, size_t tot)
+{
+	uint8_t *tcp = ip + ihl;
+	size_t tcplen = tot - ihl;
+	uint32_t s = 0;
+	uint16_t c;
+
+	ip[10] = ip[11] = 0;
+	c = fold(sum16(ip, ihl, 0));
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+
+	tcp[16] = tcp[17] = 0;
+	s = sum16(ip + 12, 8, 0);     /* source and destination address */
+	s += 6;                        /* protocol */
+	s += (uint32_t)tcplen;
+	s = sum16(tcp, tcplen, s);
+	c = fold(s);
+	tcp[16] = (uint8_t)(c >> 8);
+	tcp[17] = (uint8_t)c;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static struct conn *conn_new(uint32_t cip, uint16_t cport, uint32_t sip, uint16_t sport)
+{
+	int slot = -1;
+	uint64_t oldest = UINT64_MAX;
+
+	for (int i = 0; i < MAXCONN; i++) {
+		if (conns[i] == NULL || !conns[i]->used) {
+			slot = i;
+			break;
+		}
+		if (conns[i]->cip == cip && conns[i]->cport == cport && conns[i]->sip == sip &&
+		    conns[i]->sport == sport) {
+			slot = i; /* the same four-tuple again: a new connection */
+			break;
+		}
+		if (conns[i]->gen < oldest) {
+			oldest = conns[i]->gen;
+			slot = i;
+		}
+	}
+	if (conns[slot] == NULL && (conns[slot] = malloc(sizeof(struct conn))) == NULL) {
+		perror("tamper: malloc");
+		exit(1);
+	}
+	struct conn *c = conns[slot];
+	memset(c, 0, sizeof(*c));
+	c->used = 1;
+	c->gen = next_gen++;
+	c->cip = cip;
+	c->cport = cport;
+	c->sip = sip;
+	c->sport = sport;
+	c->tid = -1;
+	return c;
+}
+
+static struct conn *conn_find(uint32_t saddr, uint16_t sp, uint32_t daddr, uint16_t dp, int *dir)
+{
+	for (int i = 0; i < MAXCONN; i++) {
+		struct conn *c = conns[i];
+		if (c == NULL || !c->used)
+			continue;
+		if (c->cip == saddr && c->cport == sp && c->sip == daddr && c->sport == dp) {
+			*dir = 0;
+			return c;
+		}
+		if (c->sip == saddr && c->sport == sp && c->cip == daddr && c->cport == dp) {
+			*dir = 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static int known(const struct dirst *d, uint32_t off)
+{
+	return off < HIST && (d->known[off / 8] >> (off % 8) & 1);
+}
+
+/* Remembers bytes as they were forwarded. */
+static void remember(struct dirst *d, uint32_t off, const uint8_t *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n && off + i < HIST; i++) {
+		d->hist[off + i] = p[i];
+		d->known[(off + i) / 8] |= (uint8_t)(1 << ((off + i) % 8));
+	}
+	d->bytes += n;
+	if (n > 0) {
+		for (int i = 0; i < d->nseg; i++)
+			if (d->seg[i] == off)
+				return;
+		if (d->nseg < MAXSEGS)
+			d->seg[d->nseg++] = off;
+	}
+}
+
+/* How many bytes from off on are known in d, up to n. */
+static uint32_t known_run(const struct dirst *d, uint32_t off, uint32_t n)
+{
+	uint32_t k = 0;
+	while (k < n && known(d, off + k))
+		k++;
+	return k;
+}
+
+static uint32_t copy_changed(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+	uint32_t changed = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		changed += dst[i] != src[i];
+		dst[i] = src[i];
+	}
+	return changed;
+}
+
+/* ------------------------------------------------------------ attacks */
+
+enum { V_ACCEPT, V_MODIFIED, V_DROP };
+
+/* Forged record pieces an attacker without keys can write. */
+static const uint8_t forged_data[] = {
+	0x01, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	'F', 'O', 'R', 'G', 'E', 'D', '-', 'B', 'Y', '-', 'A', 'T', 'T', 'A', 'C', 'K',
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+static const uint8_t forged_close[] = {
+	0x02, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+static const char forged_text[] = "ATTACKER-INJECTED-PLAINTEXT\n";
+
+static void applied(struct conn *c, uint32_t at, uint32_t seg, uint32_t plen, uint32_t changed,
+                    const char *detail)
+{
+	c->fired = 1;
+	c->applied++;
+	say("applied %ld kind=%s dir=%s off=%u seg=%u+%u changed=%u%s%s", c->tid,
+	    kind_names[c->atk.kind], dir_names[c->atk.dir], at, seg, plen, changed,
+	    detail[0] ? " " : "", detail);
+}
+
+/*
+ * Applies c's attack to one segment of direction dir at stream offset off.
+ * May change the payload length (*plen) and the TCP flags.
+ */
+static int attack(struct conn *c, int dir, uint32_t off, uint8_t *tcp, uint8_t *pay,
+                  uint32_t *plen)
+{
+	const struct attack *a = &c->atk;
+	uint32_t n = *plen, pos, at, k, changed = 0;
+	char detail[160] = "";
+
+	/* A cut stream stays cut: the sender's later bytes never arrive. */
+	if (c->cutting && dir == a->dir) {
+		int fin = tcp[13] & 0x01;
+		if (n == 0 && !fin)
+			return V_ACCEPT;
+		if (off + n <= c->cut && !fin)
+			return V_ACCEPT;
+		if (a->arg == 0 && off < c->cut) {
+			*plen = c->cut - off;
+			tcp[13] |= 0x01;
+			return V_MODIFIED;
+		}
+		c->truncdrop++;
+		return V_DROP;
+	}
+	if (c->fired || a->kind == K_NONE || dir != a->dir || n == 0 || off + n <= a->off)
+		return V_ACCEPT;
+	at = a->off > off ? a->off : off;
+	pos = at - off;
+	switch (a->kind) {
+	case K_FLIP:
+		pay[pos] ^= (uint8_t)(1u << (a->arg & 7));
+		snprintf(detail, sizeof(detail), "bit=%d", a->arg & 7);
+		applied(c, at, off, n, 1, detail);
+		return V_MODIFIED;
+	case K_RAND:
+		k = (uint32_t)(a->arg > 0 ? a->arg : 1);
+		if (k > n - pos)
+			k = n - pos;
+		for (uint32_t i = 0; i < k; i++) {
+			uint8_t r = (uint8_t)rng();
+			if (i == 0 && r == pay[pos])
+				r ^= 0x5a;
+			changed += r != pay[pos + i];
+			pay[pos + i] = r;
+		}
+		snprintf(detail, sizeof(detail), "len=%u", k);
+		applied(c, at, off, n, changed, detail);
+		return V_MODIFIED;
+	case K_REPLAY: {
+		/* the previous segment: the latest start before this one */
+		struct dirst *d = &c->d[dir];
+		int64_t best = -1;
+		for (int i = 0; i < d->nseg; i++)
+			if (d->seg[i] < off && (int64_t)d->seg[i] > best)
+				best = d->seg[i];
+		if (best < 0)
+			return V_ACCEPT; /* nothing earlier yet: wait for a later segment */
+		k = off - (uint32_t)best < n ? off - (uint32_t)best : n;
+		k = known_run(d, (uint32_t)best, k);
+		if (k == 0)
+			return V_ACCEPT;
+		changed = copy_changed(pay, d->hist + best, k);
+		if (changed == 0)
+			return V_ACCEPT;
+		snprintf(detail, sizeof(detail), "src=%lld len=%u", (long long)best, k);
+		applied(c, off, off, n, changed, detail);
+		return V_MODIFIED;
+	}
+	case K_XREPLAY: {
+		struct conn *src = NULL;
+		uint32_t best = 0;
+		char s1[32], s2[32];
+		for (int i = 0; i < MAXCONN; i++) {
+			struct conn *o = conns[i];
+			if (o == NULL || !o->used || o == c || o->sport != c->sport)
+				continue;
+			k = known_run(&o->d[dir], off, n);
+			if (k > best || (k == best && k > 0 && o->gen > src->gen)) {
+				best = k;
+				src = o;
+			}
+		}
+		if (src == NULL || best == 0)
+			return V_ACCEPT;
+		changed = copy_changed(pay, src->d[dir].hist + off, best);
+		if (changed == 0)
+			return V_ACCEPT;
+		addr_text(src->cip, src->cport, s1, sizeof(s1));
+		addr_text(src->sip, src->sport, s2, sizeof(s2));
+		snprintf(detail, sizeof(detail), "src_tid=%ld src=%s>%s len=%u", src->tid, s1, s2,
+		         best);
+		applied(c, off, off, n, changed, detail);
+		return V_MODIFIED;
+	}
+	case K_INJECT: {
+		const uint8_t *p = a->arg == 1 ? forged_close
+		                   : a->arg == 2 ? (const uint8_t *)forged_text : forged_data;
+		size_t plen2 = a->arg == 1 ? sizeof(forged_close)
+		               : a->arg == 2 ? sizeof(forged_text) - 1 : sizeof(forged_data);
+		k = (uint32_t)plen2 < n - pos ? (uint32_t)plen2 : n - pos;
+		changed = copy_changed(pay + pos, p, k);
+		if (changed == 0)
+			return V_ACCEPT;
+		snprintf(detail, sizeof(detail), "what=%s len=%u",
+		         a->arg == 1 ? "close-record" : a->arg == 2 ? "plaintext" : "data-record", k);
+		applied(c, at, off, n, changed, detail);
+		return V_MODIFIED;
+	}
+	case K_TRUNC:
+		c->cutting = 1;
+		if (a->arg == 0) {
+			c->cut = at;
+			*plen = pos;
+			tcp[13] |= 0x01; /* FIN */
+			snprintf(detail, sizeof(detail), "how=fin cut=%u", at);
+			applied(c, at, off, n, n - pos, detail);
+		} else {
+			/* The receiver's socket is gone after this: the sender's
+			 * later segments may pass, its kernel answers them with a
+			 * RST (dropping them too would only leave the sender
+			 * waiting for its TCP timeout, which says nothing about
+			 * nodeseal: "trunc ... 2" does that). */
+			c->cut = off;
+			c->cutting = a->arg == 2;
+			*plen = 0;
+			tcp[13] = 0x14; /* RST|ACK */
+			snprintf(detail, sizeof(detail), "how=rst%s cut=%u",
+			         a->arg == 2 ? "+blackhole" : "", off);
+			applied(c, off, off, n, n, detail);
+		}
+		return V_MODIFIED;
+	case K_DROP:
+		applied(c, off, off, n, n, "");
+		return V_DROP;
+	}
+	return V_ACCEPT;
+}
+
+/* Decides one packet; may rewrite it in place (*len is its new length). */
+static int handle(uint8_t *ip, uint32_t *len)
+{
+	size_t ihl, thl, tot;
+	uint8_t *tcp, flags;
+	uint32_t saddr, daddr, seq, plen, off;
+	uint16_t sp, dp;
+	struct conn *c;
+	int dir, v;
+
+	if (*len < 20 || (ip[0] >> 4) != 4 || ip[9] != IPPROTO_TCP)
+		return V_ACCEPT;
+	ihl = (size_t)(ip[0] & 15) * 4;
+	tot = (size_t)ip[2] << 8 | ip[3];
+	if (ihl < 20 || tot > *len || tot < ihl + 20 || ((ip[6] & 0x3f) | ip[7]) != 0)
+		return V_ACCEPT; /* malformed or a fragment: not ours */
+	tcp = ip + ihl;
+	thl = (size_t)(tcp[12] >> 4) * 4;
+	if (thl < 20 || ihl + thl > tot)
+		return V_ACCEPT;
+	memcpy(&saddr, ip + 12, 4);
+	memcpy(&daddr, ip + 16, 4);
+	memcpy(&sp, tcp, 2);
+	memcpy(&dp, tcp + 2, 2);
+	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	flags = tcp[13];
+	plen = (uint32_t)(tot - ihl - thl);
+
+	if ((flags & 0x12) == 0x02) { /* SYN: a new connection */
+		char s1[32], s2[32];
+		c = conn_new(saddr, sp, daddr, dp);
+		c->d[0].isn = seq;
+		c->d[0].have_isn = 1;
+		if (armed && ntohs(dp) == port) {
+			c->atk = pending;
+			c->tid = pending.tid;
+			armed = 0;
+			addr_text(saddr, sp, s1, sizeof(s1));
+			addr_text(daddr, dp, s2, sizeof(s2));
+			say("conn %ld %s > %s", c->tid, s1, s2);
+		}
+		return V_ACCEPT;
+	}
+	c = conn_find(saddr, sp, daddr, dp, &dir);
+	if (c == NULL)
+		return V_ACCEPT;
+	if ((flags & 0x12) == 0x12 && dir == 1) {
+		c->d[1].isn = seq;
+		c->d[1].have_isn = 1;
+		return V_ACCEPT;
+	}
+	if (!c->d[dir].have_isn)
+		return V_ACCEPT;
+	off = seq - (c->d[dir].isn + 1);
+	if (off > 0x7fffffffu)
+		return V_ACCEPT; /* before the stream: not ours */
+	v = attack(c, dir, off, tcp, tcp + thl, &plen);
+	if (v == V_DROP)
+		return V_DROP;
+	remember(&c->d[dir], off, tcp + thl, plen);
+	if (v == V_MODIFIED) {
+		tot = ihl + thl + plen;
+		ip[2] = (uint8_t)(tot >> 8);
+		ip[3] = (uint8_t)tot;
+		fix_checksums(ip, ihl, tot);
+		*len = (uint32_t)tot;
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------ netlink */
+
+static struct mnl_socket *nl;
+static char *nlbuf;
+static size_t nlbuf_size;
+
+static void nl_send(struct nlmsghdr *nlh)
+{
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		perror("tamper: mnl_socket_sendto");
+		exit(1);
+	}
+}
+
+static int queue_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
+	struct nfqnl_msg_packet_hdr *ph;
+	static uint8_t pkt[65536 + 64];
+	char vbuf[MNL_SOCKET_BUFFER_SIZE + 65536];
+	struct nlmsghdr *out;
+	uint32_t id, len = 0;
+	int v = V_ACCEPT;
+
+	(void)data;
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
+		return MNL_CB_OK;
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	id = ntohl(ph->packet_id);
+	if (attr[NFQA_PAYLOAD] != NULL) {
+		len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+		if (len > sizeof(pkt))
+			len = 0; /* cannot happen with copy range 0xffff */
+		memcpy(pkt, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
+		if (len > 0)
+			v = handle(pkt, &len);
+	}
+	out = nfq_nlmsg_put(vbuf, NFQNL_MSG_VERDICT, queue_num);
+	nfq_nlmsg_verdict_put(out, (int)id, v == V_DROP ? NF_DROP : NF_ACCEPT);
+	if (v == V_MODIFIED)
+		nfq_nlmsg_verdict_put_pkt(out, pkt, len);
+	nl_send(out);
+	return MNL_CB_OK;
+}
+
+/* ------------------------------------------------------------ commands */
+
+static int parse_kind(const char *s)
+{
+	for (int k = 0; k < K_COUNT; k++)
+		if (strcmp(s, kind_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+static void command(char *line)
+{
+	char word[16], kind[16], dir[8];
+	long tid;
+	unsigned long off;
+	int arg;
+
+	if (sscanf(line, "%15s", word) != 1)
+		return;
+	if (strcmp(word, "quit") == 0) {
+		say("bye");
+		exit(0);
+	} else if (strcmp(word, "ping") == 0) {
+		say("pong");
+	} else if (strcmp(word, "arm") == 0) {
+		if (sscanf(line, "arm %ld %15s %7s %lu %d", &tid, kind, dir, &off, &arg) != 5 ||
+		    parse_kind(kind) < 0 || (strcmp(dir, "c2s") != 0 && strcmp(dir, "s2c") != 0)) {
+			say("error bad arm: %s", line);
+			return;
+		}
+		pending.tid = tid;
+		pending.kind = parse_kind(kind);
+		pending.dir = strcmp(dir, "s2c") == 0;
+		pending.off = (uint32_t)off;
+		pending.arg = arg;
+		rng_state = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)tid * 0x2545f4914f6cdd1dULL);
+		if (rng_state == 0)
+			rng_state = 1;
+		armed = 1;
+		say("armed %ld", tid);
+	} else if (strcmp(word, "end") == 0) {
+		int n = 0, app = 0;
+		uint64_t b0 = 0, b1 = 0, td = 0;
+		char tuple[80] = "-";
+		if (sscanf(line, "end %ld", &tid) != 1) {
+			say("error bad end: %s", line);
+			return;
+		}
+		if (armed && pending.tid == tid)
+			armed = 0; /* no connection came */
+		for (int i = 0; i < MAXCONN; i++) {
+			struct conn *c = conns[i];
+			if (c == NULL || !c->used || c->tid != tid)
+				continue;
+			char s1[32], s2[32];
+			n++;
+			app += c->applied;
+			b0 += c->d[0].bytes;
+			b1 += c->d[1].bytes;
+			td += c->truncdrop;
+			addr_text(c->cip, c->cport, s1, sizeof(s1));
+			addr_text(c->sip, c->sport, s2, sizeof(s2));
+			snprintf(tuple, sizeof(tuple), "%s>%s", s1, s2);
+		}
+		say("end %ld conns=%d applied=%d c2s=%llu s2c=%llu truncdrop=%llu tuple=%s", tid, n, app,
+		    (unsigned long long)b0, (unsigned long long)b1, (unsigned long long)td, tuple);
+	} else {
+		say("error unknown command: %s", line);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static char in[4096];
+	size_t inlen = 0;
+	struct nlmsghdr *nlh;
+	unsigned portid;
+	int opt, one = 1, rcvbuf = 8 << 20;
+
+	while ((opt = getopt(argc, argv, "q:p:")) != -1) {
+		if (opt == 'q')
+			queue_num = (unsigned)atoi(optarg);
+		else if (opt == 'p')
+			port = (uint16_t)atoi(optarg);
+		else {
+			fprintf(stderr, "usage: tamper [-q QUEUE] [-p PORT]\n");
+			return 2;
+		}
+	}
+	nlbuf_size = 0xffff + (MNL_SOCKET_BUFFER_SIZE / 2);
+	nlbuf = malloc(nlbuf_size);
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (nlbuf == NULL || nl == NULL) {
+		perror("tamper: mnl_socket_open");
+		return 1;
+	}
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		perror("tamper: mnl_socket_bind");
+		return 1;
+	}
+	portid = mnl_socket_get_portid(nl);
+	(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+
+	nlh = nfq_nlmsg_put(nlbuf, NFQNL_MSG_CONFIG, queue_num);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	nl_send(nlh);
+	/* Whole packets, no GSO: the kernel segments and completes checksums
+	 * before it hands a packet over. */
+	nlh = nfq_nlmsg_put(nlbuf, NFQNL_MSG_CONFIG, queue_num);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
+	nl_send(nlh);
+	mnl_socket_setsockopt(nl, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	say("ready");
+
+	for (;;) {
+		struct pollfd p[2] = { { 0, POLLIN, 0 }, { mnl_socket_get_fd(nl), POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("tamper: poll");
+			return 1;
+		}
+		if (p[1].revents & POLLIN) {
+			ssize_t r = mnl_socket_recvfrom(nl, nlbuf, nlbuf_size);
+			if (r < 0) {
+				if (errno != ENOBUFS && errno != EINTR) {
+					perror("tamper: recv");
+					return 1;
+				}
+			} else if (mnl_cb_run(nlbuf, (size_t)r, 0, portid, queue_cb, NULL) < 0) {
+				perror("tamper: mnl_cb_run");
+				return 1;
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP)) {
+			ssize_t r = read(0, in + inlen, sizeof(in) - 1 - inlen);
+			char *nlpos;
+			if (r <= 0)
+				return 0; /* the test is gone */
+			inlen += (size_t)r;
+			in[inlen] = '\0';
+			while ((nlpos = strchr(in, '\n')) != NULL) {
+				*nlpos = '\0';
+				command(in);
+				inlen -= (size_t)(nlpos + 1 - in);
+				memmove(in, nlpos + 1, inlen);
+				in[inlen] = '\0';
+			}
+			if (inlen == sizeof(in) - 1)
+				inlen = 0; /* an overlong line: forget it */
+		}
+	}
+}
