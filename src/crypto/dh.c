@@ -19,7 +19,7 @@ size_t ns_dh_len(enum ns_dh_id id)
 
 uint64_t ns_dh_count(void)
 {
-	return dh_count;
+	return __atomic_load_n(&dh_count, __ATOMIC_RELAXED);
 }
 
 int ns_dh_from_private(enum ns_dh_id id, const uint8_t *priv, struct ns_dh_keypair *kp)
@@ -65,7 +65,7 @@ int ns_dh(const struct ns_dh_keypair *kp, const uint8_t *peer_pub, uint8_t *out)
 	EVP_PKEY_CTX *ctx = NULL;
 	int rc = -1;
 
-	dh_count++;
+	__atomic_fetch_add(&dh_count, 1, __ATOMIC_RELAXED);
 	mine = kp->pkey;
 	if (mine == NULL)
 		mine = EVP_PKEY_new_raw_private_key(dh_nid(kp->id), NULL, kp->priv, len);

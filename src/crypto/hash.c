@@ -4,6 +4,7 @@
  * Digests and the HMAC implementation are fetched from the provider once and
  * kept: fetching on every call would dominate the handshake's cost.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -20,13 +21,37 @@ static char hash_names[][16] = {
 
 static EVP_MD *hash_md[4];
 static EVP_MAC *hash_hmac;
+static EVP_MAC_CTX *hmac_templates[4];
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
 
+/* An HMAC context with its digest already set, per hash: duplicating it
+ * skips the parameter parsing and digest fetch of a fresh one. */
+static void hash_init(void)
+{
+	hash_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	for (int id = 0; id < 4; id++) {
+		OSSL_PARAM params[2];
+
+		hash_md[id] = EVP_MD_fetch(NULL, hash_names[id], NULL);
+		if (hash_hmac == NULL || hash_md[id] == NULL)
+			continue;
+		hmac_templates[id] = EVP_MAC_CTX_new(hash_hmac);
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, hash_names[id], 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (hmac_templates[id] != NULL &&
+		    EVP_MAC_CTX_set_params(hmac_templates[id], params) != 1) {
+			EVP_MAC_CTX_free(hmac_templates[id]);
+			hmac_templates[id] = NULL;
+		}
+	}
+}
+
+/* Fetched once for the process, by whichever thread comes first. */
 static const EVP_MD *hash_fetch(enum ns_hash_id id)
 {
 	if ((unsigned)id >= 4)
 		return NULL;
-	if (hash_md[id] == NULL)
-		hash_md[id] = EVP_MD_fetch(NULL, hash_names[id], NULL);
+	pthread_once(&hash_once, hash_init);
 	return hash_md[id];
 }
 
@@ -56,27 +81,9 @@ out:
 	return rc;
 }
 
-/* An HMAC context with its digest already set, per hash: duplicating it
- * skips the parameter parsing and digest fetch of a fresh one. */
 static EVP_MAC_CTX *hmac_template(enum ns_hash_id id)
 {
-	static EVP_MAC_CTX *templates[4];
-	OSSL_PARAM params[2];
-
-	if ((unsigned)id >= 4 || hash_fetch(id) == NULL)
-		return NULL;
-	if (templates[id] != NULL)
-		return templates[id];
-	if (hash_hmac == NULL && (hash_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
-		return NULL;
-	templates[id] = EVP_MAC_CTX_new(hash_hmac);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, hash_names[id], 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (templates[id] != NULL && EVP_MAC_CTX_set_params(templates[id], params) != 1) {
-		EVP_MAC_CTX_free(templates[id]);
-		templates[id] = NULL;
-	}
-	return templates[id];
+	return hash_fetch(id) == NULL ? NULL : hmac_templates[id];
 }
 
 int ns_hmac(enum ns_hash_id id, const uint8_t *key, size_t keylen,
