@@ -22,8 +22,13 @@ const char ns_config_usage[] =
 	"  --fwmark N                socket marks N and N+1 [NODESEAL_FWMARK] (0x4e530000)\n"
 	"  --route-table N           policy routing table [NODESEAL_ROUTE_TABLE] (20051)\n"
 	"  --handshake-timeout SEC   [NODESEAL_HANDSHAKE_TIMEOUT] (10)\n"
-	"  --max-pending N           unauthenticated connections at once"
-	" [NODESEAL_MAX_PENDING] (256)\n"
+	"  --max-pending N           inbound connections not yet authenticated, at once;\n"
+	"                            when full, the oldest is dropped [NODESEAL_MAX_PENDING] (256)\n"
+	"  --max-pending-per-source N  the same, from one address or IPv6 /64"
+	" [NODESEAL_MAX_PENDING_PER_SOURCE] (64)\n"
+	"  --delivery-ports LO-HI    source ports of connections delivered to the node; keep\n"
+	"                            them outside the peers' ip_local_port_range"
+	" [NODESEAL_DELIVERY_PORTS] (61000-65535)\n"
 	"  --max-connections N       [NODESEAL_MAX_CONNECTIONS] (4096)\n"
 	"  --clock-window SEC        accepted clock difference between nodes"
 	" [NODESEAL_CLOCK_WINDOW] (60)\n"
@@ -79,7 +84,7 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 }
 
 /* One setting: name of the option, of the variable, and how to apply it. */
-enum kind { K_PORTS, K_STR, K_LEVEL, K_IPT, K_U16, K_U32, K_INT, K_FLAG };
+enum kind { K_PORTS, K_RANGE, K_STR, K_LEVEL, K_IPT, K_U16, K_U32, K_INT, K_FLAG };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -101,10 +106,37 @@ static const struct setting settings[] = {
 	{ "--handshake-timeout", "NODESEAL_HANDSHAKE_TIMEOUT", K_INT, OFF(handshake_timeout), 1,
 	  3600 },
 	{ "--max-pending", "NODESEAL_MAX_PENDING", K_INT, OFF(max_pending), 1, 1000000 },
+	{ "--max-pending-per-source", "NODESEAL_MAX_PENDING_PER_SOURCE", K_INT,
+	  OFF(max_pending_source), 1, 1000000 },
+	{ "--delivery-ports", "NODESEAL_DELIVERY_PORTS", K_RANGE, 0, 1024, 65535 },
 	{ "--max-connections", "NODESEAL_MAX_CONNECTIONS", K_INT, OFF(max_conns), 1, 1000000 },
 	{ "--clock-window", "NODESEAL_CLOCK_WINDOW", K_INT, OFF(clock_window), 1, 86400 },
 	{ "--json", NULL, K_FLAG, OFF(json), 0, 0 },
 };
+
+/* LO-HI, at least 64 ports: one per connection a peer has open at once. */
+static int parse_range(struct ns_config *c, const struct setting *s, const char *v,
+                       const char *from, char *err, size_t errlen)
+{
+	uint32_t lo, hi;
+	char buf[32], *dash;
+
+	if (strlen(v) >= sizeof(buf))
+		return cfg_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
+	strcpy(buf, v);
+	dash = strchr(buf, '-');
+	if (dash == NULL)
+		return cfg_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
+	*dash = '\0';
+	if (parse_u32(buf, s->min, s->max, &lo) != 0 || parse_u32(dash + 1, s->min, s->max, &hi) != 0)
+		return cfg_error(err, errlen, "%s: '%s' is not a range of ports %u-%u", from, v, s->min,
+		                 s->max);
+	if (hi < lo || hi - lo < 63)
+		return cfg_error(err, errlen, "%s: '%s' holds fewer than 64 ports", from, v);
+	c->delivery_lo = (uint16_t)lo;
+	c->delivery_hi = (uint16_t)hi;
+	return 0;
+}
 
 static int apply(struct ns_config *c, const struct setting *s, const char *v, const char *from,
                  char *err, size_t errlen)
@@ -116,6 +148,8 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	switch (s->kind) {
 	case K_PORTS:
 		return parse_ports(c, v, from, err, errlen);
+	case K_RANGE:
+		return parse_range(c, s, v, from, err, errlen);
 	case K_STR:
 		if (v[0] == '\0')
 			return cfg_error(err, errlen, "%s: empty", from);
@@ -166,6 +200,9 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	c->route_table = 20051;
 	c->handshake_timeout = 10;
 	c->max_pending = 256;
+	c->max_pending_source = 64;
+	c->delivery_lo = 61000;
+	c->delivery_hi = 65535;
 	c->max_conns = 4096;
 	c->clock_window = 60;
 	if (off != NULL) {
@@ -211,9 +248,13 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
 			return -1;
 	}
-	for (int p = 0; p < c->nports; p++)
+	for (int p = 0; p < c->nports; p++) {
 		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)
 			return cfg_error(err, errlen, "port %u is both protected and the daemon's own",
 			                 c->ports[p]);
+		if (c->ports[p] >= c->delivery_lo && c->ports[p] <= c->delivery_hi)
+			return cfg_error(err, errlen, "port %u is both protected and a delivery port",
+			                 c->ports[p]);
+	}
 	return 0;
 }

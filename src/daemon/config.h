@@ -23,7 +23,9 @@ struct ns_config {
 	uint32_t fwmark;            /* outbound sockets; delivery sockets: +1 */
 	uint32_t route_table;
 	int handshake_timeout;      /* seconds */
-	int max_pending;            /* connections not yet authenticated */
+	int max_pending;            /* inbound connections not yet authenticated */
+	int max_pending_source;     /* the same, from one address (IPv6: one /64) */
+	uint16_t delivery_lo, delivery_hi; /* source ports of delivered connections */
 	int max_conns;
 	int clock_window;           /* seconds */
 	bool json;                  /* status --json */

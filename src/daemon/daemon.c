@@ -159,6 +159,23 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Peers are usually set up like this host: if its ephemeral ports reach
+ * into the delivery range, so do theirs, and deliveries can clash with
+ * wire connections (then skipped, at a cost: conn.c, deliver_start). */
+static void warn_delivery_ports(struct ns_daemon *d)
+{
+	unsigned lo, hi;
+	uint16_t start;
+
+	ns_ephemeral_range(&lo, &hi);
+	if (lo <= d->cfg->delivery_hi && hi >= d->cfg->delivery_lo)
+		ns_log(NS_LOG_WARN, "delivery ports %u-%u overlap this host's ip_local_port_range "
+		       "%u-%u; choose --delivery-ports outside the peers' range", d->cfg->delivery_lo,
+		       d->cfg->delivery_hi, lo, hi);
+	if (ns_random(&start, sizeof(start)) == 0)
+		d->delivery_next = start;
+}
+
 int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
 {
 	uint8_t netkey[32];
@@ -198,6 +215,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	ns_fingerprint(d->id.node.pub, d->fingerprint);
 	if (created)
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
+	warn_delivery_ports(d);
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {

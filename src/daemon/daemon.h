@@ -15,7 +15,7 @@
 #include "config.h"
 
 #define NS_POOL_KEEP 64
-#define NS_REFUSAL_KINDS 6
+#define NS_REFUSAL_KINDS 8
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
 struct ns_ctl;
@@ -32,10 +32,12 @@ struct ns_daemon {
 	struct ns_conn *conns;
 	struct ns_conn *graveyard;      /* closed, freed after the event batch */
 	struct ns_ctl *ctls;            /* control clients */
-	int nconns, npending;
+	int nconns;
+	struct ns_pending pending_in, pending_out;
+	uint16_t delivery_next;         /* where the next delivery port is sought */
 	uint64_t next_id;
 	uint64_t refused;               /* connections refused or failed before relaying */
-	uint64_t refused_by[NS_REFUSAL_KINDS]; /* handshakes failed, by ns_refusal_kinds */
+	uint64_t refused_by[NS_REFUSAL_KINDS]; /* by ns_refusal_kinds */
 	int64_t log_window_ms;
 	int log_in_window;
 	uint8_t *pool[NS_POOL_KEEP];

@@ -40,9 +40,58 @@ const char *ns_conn_state_name(const struct ns_conn *c)
 	return "?";
 }
 
+/* Indexes in ns_refusal_kinds. */
+enum { R_AUTH, R_REPLAY, R_CLOCK, R_BUSY, R_TIMEOUT, R_OTHER, R_LIMIT, R_EVICTED };
+
+const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
+	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
+};
+
+static int refusal_of(int err)
+{
+	switch (err) {
+	case NS_ERR_AUTH: return R_AUTH;
+	case NS_ERR_REPLAY: return R_REPLAY;
+	case NS_ERR_STALE: return R_CLOCK;
+	case NS_ERR_BUSY: return R_BUSY;
+	default: return R_OTHER;
+	}
+}
+
 static bool conn_pending(const struct ns_conn *c)
 {
 	return c->state != NS_C_RELAY;
+}
+
+static struct ns_pending *queue_of(struct ns_daemon *d, const struct ns_conn *c)
+{
+	return c->outbound ? &d->pending_out : &d->pending_in;
+}
+
+static void queue_push(struct ns_pending *q, struct ns_conn *c)
+{
+	c->qnext = NULL;
+	c->qprev = q->tail;
+	if (q->tail != NULL)
+		q->tail->qnext = c;
+	else
+		q->head = c;
+	q->tail = c;
+	q->n++;
+}
+
+static void queue_remove(struct ns_pending *q, struct ns_conn *c)
+{
+	if (c->qprev != NULL)
+		c->qprev->qnext = c->qnext;
+	else
+		q->head = c->qnext;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c->qprev;
+	else
+		q->tail = c->qprev;
+	c->qprev = c->qnext = NULL;
+	q->n--;
 }
 
 static void buf_release(struct ns_daemon *d, struct ns_buf *b)
@@ -65,6 +114,7 @@ static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
 	c->remote.kind = NS_W_REMOTE;
 	c->local.conn = c->remote.conn = c;
 	c->local.fd = c->remote.fd = -1;
+	c->refusal = R_OTHER;
 	c->started_ms = ns_now_ms();
 	c->deadline_ms = c->started_ms + (int64_t)d->cfg->handshake_timeout * 1000;
 	c->next = d->conns;
@@ -72,28 +122,8 @@ static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
 		d->conns->prev = c;
 	d->conns = c;
 	d->nconns++;
-	d->npending++;
+	queue_push(queue_of(d, c), c);
 	return c;
-}
-
-const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
-	"authentication", "replay", "clock", "busy", "timeout", "other",
-};
-
-/* The reason a handshake failed, as a counter's index. */
-static int refusal_kind(const char *reason)
-{
-	if (strcmp(reason, ns_strerror(NS_ERR_AUTH)) == 0)
-		return 0;
-	if (strcmp(reason, ns_strerror(NS_ERR_REPLAY)) == 0)
-		return 1;
-	if (strcmp(reason, ns_strerror(NS_ERR_STALE)) == 0)
-		return 2;
-	if (strcmp(reason, ns_strerror(NS_ERR_BUSY)) == 0)
-		return 3;
-	if (strcmp(reason, "handshake timed out") == 0)
-		return 4;
-	return 5;
 }
 
 /* A refused stranger is one line per connection, but a flood of them
@@ -103,7 +133,7 @@ static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char
 	int64_t now = ns_now_ms();
 
 	d->refused++;
-	d->refused_by[refusal_kind(reason)]++;
+	d->refused_by[c->refusal]++;
 	if (now - d->log_window_ms > 10000) {
 		if (d->log_in_window > 10)
 			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",
@@ -121,7 +151,7 @@ void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const cha
 	int64_t ms = ns_now_ms() - c->started_ms;
 
 	if (conn_pending(c)) {
-		d->npending--;
+		queue_remove(queue_of(d, c), c);
 		if (c->state != NS_C_DELIVERING)
 			log_refused(d, c, reason);
 		else
@@ -170,15 +200,70 @@ void ns_conn_reap(struct ns_daemon *d)
 	}
 }
 
-static int conn_admit(struct ns_daemon *d, int fd)
+static void refuse(struct ns_daemon *d, int fd, const char *why)
 {
-	if (d->npending >= d->cfg->max_pending || d->nconns >= d->cfg->max_conns) {
-		d->refused++;
-		ns_log(NS_LOG_DEBUG, "connection refused: %d pending, %d open", d->npending,
-		       d->nconns);
-		ns_socket_reset(fd);
-		close(fd);
+	d->refused++;
+	d->refused_by[R_LIMIT]++;
+	ns_log(NS_LOG_DEBUG, "connection refused: %s (%d pending in, %d out, %d open)", why,
+	       d->pending_in.n, d->pending_out.n, d->nconns);
+	ns_socket_reset(fd);
+	close(fd);
+}
+
+/* The node's own connections: only the totals bound them. */
+static int admit_outbound(struct ns_daemon *d, int fd)
+{
+	if (d->pending_out.n >= d->cfg->max_pending || d->nconns >= d->cfg->max_conns) {
+		refuse(d, fd, "limit");
 		return -1;
+	}
+	return 0;
+}
+
+/* One host: one IPv4 address, or one IPv6 /64 (what a host is given). */
+static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr, 8) == 0;
+	return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+/*
+ * Strangers must not lock honest peers out.  One source holds at most
+ * max_pending_source unauthenticated connections; when the table is full
+ * anyway (many sources), the oldest connection still in its handshake
+ * makes way: an honest handshake takes milliseconds, so only a flood of
+ * max_pending new connections within that time can evict it, while a
+ * slowloris is always the oldest.
+ */
+static int admit_inbound(struct ns_daemon *d, int fd, const struct sockaddr_storage *from)
+{
+	struct ns_conn *c, *victim = NULL;
+	int same = 0;
+
+	if (d->nconns >= d->cfg->max_conns) {
+		refuse(d, fd, "connection limit");
+		return -1;
+	}
+	for (c = d->pending_in.head; c != NULL; c = c->qnext) {
+		if (victim == NULL && c->state == NS_C_HANDSHAKE)
+			victim = c;
+		if (same_source(&c->peer, from) && ++same >= d->cfg->max_pending_source) {
+			refuse(d, fd, "per-source limit");
+			return -1;
+		}
+	}
+	if (d->pending_in.n >= d->cfg->max_pending) {
+		if (victim == NULL) {
+			refuse(d, fd, "pending limit");
+			return -1;
+		}
+		victim->refusal = R_EVICTED;
+		ns_conn_close(d, victim, true, "dropped for a newer connection (pending limit)");
 	}
 	return 0;
 }
@@ -210,8 +295,8 @@ static struct ns_conn *own_loop(struct ns_daemon *d, int fd)
 
 	if (getpeername(fd, (struct sockaddr *)&from, &len) != 0)
 		return NULL;
-	for (struct ns_conn *c = d->conns; c != NULL; c = c->next)
-		if (c->outbound && c->state == NS_C_CONNECTING && same_addr(&c->own, &from))
+	for (struct ns_conn *c = d->pending_out.head; c != NULL; c = c->qnext)
+		if (c->state == NS_C_CONNECTING && same_addr(&c->own, &from))
 			return c;
 	return NULL;
 }
@@ -223,13 +308,8 @@ static int outbound_connect(struct ns_daemon *d, struct ns_conn *c, char *err, s
 
 	/* After a loop, from another port than the one whose stale entry
 	 * sent us round: the kernel, left to itself, may pick it again. */
-	if (c->retries > 0) {
-		uint16_t port = ns_next_ephemeral_port(ns_addr_port(&c->own), c->retries);
-		if (from.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&from)->sin6_port = htons(port);
-		else
-			((struct sockaddr_in *)&from)->sin_port = htons(port);
-	}
+	if (c->retries > 0)
+		ns_addr_set_port(&from, ns_next_ephemeral_port(ns_addr_port(&c->own), c->retries));
 	c->remote.fd = ns_socket_connect(&c->peer, c->retries > 0 ? &from : NULL, false,
 	                                 d->cfg->fwmark, err, errlen);
 	if (c->remote.fd < 0)
@@ -256,7 +336,10 @@ void ns_conn_outbound(struct ns_daemon *d, int fd)
 			ns_conn_close(d, looped, true, "own connection kept looping back");
 		return;
 	}
-	if (conn_admit(d, fd) != 0 || (c = conn_new(d, true)) == NULL) {
+	if (admit_outbound(d, fd) != 0)
+		return;
+	if ((c = conn_new(d, true)) == NULL) {
+		ns_socket_reset(fd);
 		close(fd);
 		return;
 	}
@@ -280,20 +363,54 @@ void ns_conn_outbound(struct ns_daemon *d, int fd)
 		ns_conn_close(d, c, true, err);
 }
 
+static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen);
+
+/*
+ * Our own delivery, back at the inbound listener: a stale conntrack entry
+ * of the same 4-tuple (a wire connection from the peer whose source port
+ * was in the delivery range) NATed its SYN here.  Like own_loop().
+ */
+static struct ns_conn *delivery_loop(struct ns_daemon *d, const struct sockaddr_storage *from)
+{
+	for (struct ns_conn *c = d->pending_in.head; c != NULL; c = c->qnext)
+		if (c->state == NS_C_DELIVERING && same_addr(&c->own, from))
+			return c;
+	return NULL;
+}
+
 void ns_conn_inbound(struct ns_daemon *d, int fd)
 {
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
 	struct ns_conn *c;
-	socklen_t len = sizeof(c->peer);
+	char err[128];
 
-	if (conn_admit(d, fd) != 0 || (c = conn_new(d, false)) == NULL) {
+	if (getpeername(fd, (struct sockaddr *)&from, &len) != 0) {
+		ns_socket_reset(fd);
+		close(fd);
+		return;
+	}
+	if ((c = delivery_loop(d, &from)) != NULL) {
+		ns_socket_reset(fd);
+		close(fd);
+		ns_watch_drop(d, &c->local);
+		ns_log(NS_LOG_DEBUG, "in %s: delivery looped back (stale conntrack entry); "
+		       "delivering again", c->peer_text);
+		if (++c->retries > 3 || deliver_start(d, c, err, sizeof(err)) != 0)
+			ns_conn_close(d, c, true, c->retries > 3 ? "delivery kept looping back" : err);
+		else
+			ns_watch_set(d, &c->local, EPOLLOUT);
+		return;
+	}
+	if (admit_inbound(d, fd, &from) != 0)
+		return;
+	if ((c = conn_new(d, false)) == NULL) {
+		ns_socket_reset(fd);
 		close(fd);
 		return;
 	}
 	c->remote.fd = fd;
-	if (getpeername(fd, (struct sockaddr *)&c->peer, &len) != 0) {
-		ns_conn_close(d, c, true, "getpeername failed");
-		return;
-	}
+	c->peer = from;
 	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
 	if (ns_original_dst(fd, &c->target) != 0 ||
 	    !ns_port_protected(d->cfg, ns_addr_port(&c->target))) {
@@ -320,15 +437,49 @@ static void hs_clock(struct ns_handshake *hs)
 	ns_handshake_set_time(hs, ts.tv_sec, (uint32_t)ts.tv_nsec);
 }
 
-/* Starts the connection to the local node, from the peer's address. */
+/* A live wire connection from the peer with this address and port. */
+static bool wire_port_in_use(struct ns_daemon *d, const struct sockaddr_storage *a)
+{
+	for (struct ns_conn *c = d->conns; c != NULL; c = c->next)
+		if (!c->outbound && same_addr(&c->peer, a))
+			return true;
+	return false;
+}
+
+/*
+ * Starts the connection to the local node, from the peer's address.  Its
+ * 4-tuple (peer:port -> node:7447) is the one the peer's wire connections
+ * have before REDIRECT, so the port must be no wire connection's: in
+ * conntrack the two would be one flow, and the delivery's SYN would land on
+ * the wire socket and kill it.  Ports come from a range of their own
+ * (--delivery-ports), outside the kernel's ephemeral range that the peers'
+ * wire connections use, and a live wire connection's port is skipped even
+ * there.
+ */
 static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
 {
-	c->local.fd = ns_socket_connect(&c->target, &c->peer, true, d->cfg->fwmark + 1, err,
-	                                errlen);
-	if (c->local.fd < 0)
-		return -1;
-	c->state = NS_C_DELIVERING;
-	return 0;
+	unsigned span = (unsigned)d->cfg->delivery_hi - d->cfg->delivery_lo + 1;
+	struct sockaddr_storage from = c->peer;
+
+	for (int tries = 0; tries < 256; tries++) {
+		uint16_t port = (uint16_t)(d->cfg->delivery_lo + d->delivery_next++ % span);
+
+		ns_addr_set_port(&from, port);
+		if (wire_port_in_use(d, &from))
+			continue;
+		c->local.fd = ns_socket_connect(&c->target, &from, true, d->cfg->fwmark + 1, err,
+		                                errlen);
+		if (c->local.fd >= 0) {
+			c->own = from;
+			c->state = NS_C_DELIVERING;
+			return 0;
+		}
+		if (errno != EADDRINUSE && errno != EADDRNOTAVAIL)
+			return -1;
+	}
+	snprintf(err, errlen, "no free delivery port in %u-%u", d->cfg->delivery_lo,
+	         d->cfg->delivery_hi);
+	return -1;
 }
 
 static void conn_established(struct ns_daemon *d, struct ns_conn *c)
@@ -337,8 +488,8 @@ static void conn_established(struct ns_daemon *d, struct ns_conn *c)
 	ns_handshake_free(c->hs);
 	free(c->hs);
 	c->hs = NULL;
+	queue_remove(queue_of(d, c), c);
 	c->state = NS_C_RELAY;
-	d->npending--;
 	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s", c->outbound ? "out" : "in", c->peer_text,
 	       c->fingerprint);
 }
@@ -376,6 +527,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 			hs_clock(c->hs);
 			err = ns_handshake_write(c->hs, c->hs_out, sizeof(c->hs_out), &c->hs_out_len);
 			if (err != NS_OK) {
+				c->refusal = refusal_of(err);
 				ns_conn_close(d, c, true, ns_strerror(err));
 				return -1;
 			}
@@ -402,6 +554,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 		err = ns_handshake_read(c->hs, c->hs_in, c->hs_in_have);
 		c->hs_in_have = 0;
 		if (err != NS_OK) {
+			c->refusal = refusal_of(err);
 			ns_conn_close(d, c, true, ns_strerror(err));
 			return -1;
 		}
@@ -695,11 +848,12 @@ void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
 
 void ns_conn_expire(struct ns_daemon *d, int64_t now_ms)
 {
-	struct ns_conn *c = d->conns, *next;
+	struct ns_pending *queues[2] = { &d->pending_in, &d->pending_out };
 
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (conn_pending(c) && now_ms >= c->deadline_ms)
-			ns_conn_close(d, c, true, "handshake timed out");
-	}
+	/* Every connection gets the same timeout: a queue's head expires first. */
+	for (int i = 0; i < 2; i++)
+		while (queues[i]->head != NULL && now_ms >= queues[i]->head->deadline_ms) {
+			queues[i]->head->refusal = R_TIMEOUT;
+			ns_conn_close(d, queues[i]->head, true, "handshake timed out");
+		}
 }

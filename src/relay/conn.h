@@ -42,15 +42,18 @@ struct ns_buf {
 };
 
 struct ns_conn {
-	struct ns_conn *prev, *next;
+	struct ns_conn *prev, *next;    /* all connections */
+	struct ns_conn *qprev, *qnext;  /* while pending: its queue, oldest first */
 	uint64_t id;
 	bool outbound;
 	enum ns_conn_state state;
 	struct ns_watch local, remote;  /* plaintext side (node), sealed side (peer) */
 	struct sockaddr_storage peer;   /* the other node */
 	struct sockaddr_storage target; /* inbound: the node's own address */
-	struct sockaddr_storage own;    /* outbound: our socket's address, to spot loops */
-	int retries;                    /* outbound: connects redone after a loop */
+	struct sockaddr_storage own;    /* address of the socket we connected (outbound: to
+	                                   the peer; inbound: to the node), to spot loops */
+	int retries;                    /* connects redone after a loop or a port clash */
+	int refusal;                    /* index in ns_refusal_kinds if it fails pending */
 	int64_t started_ms, deadline_ms;
 	char peer_text[64];
 	char fingerprint[17];
@@ -77,6 +80,14 @@ struct ns_conn {
 void ns_conn_outbound(struct ns_daemon *d, int fd);
 void ns_conn_inbound(struct ns_daemon *d, int fd);
 void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
+/* Pending connections: inbound ones are capped in total and per source,
+ * and the oldest makes way for a newcomer; outbound ones (the node's own)
+ * have their own cap.  Both queues are in order of deadline. */
+struct ns_pending {
+	struct ns_conn *head, *tail;
+	int n;
+};
+
 /* Closes connections whose handshake has run out of time. */
 void ns_conn_expire(struct ns_daemon *d, int64_t now_ms);
 void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason);

@@ -94,15 +94,18 @@ static socklen_t addr_len(const struct sockaddr_storage *a)
 int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_storage *from,
                       bool transparent, uint32_t mark, char *err, size_t errlen)
 {
-	int fd, one = 1;
+	int fd, one = 1, saved;
 
 	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+		saved = errno;
+		snprintf(err, errlen, "socket: %s", strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
-		snprintf(err, errlen, "SO_MARK: %s", strerror(errno));
+		saved = errno;
+		snprintf(err, errlen, "SO_MARK: %s", strerror(saved));
 		goto fail;
 	}
 	if (transparent) {
@@ -110,47 +113,63 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 		        ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
 		        : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
 		if (r != 0) {
-			snprintf(err, errlen, "IP_TRANSPARENT: %s", strerror(errno));
+			saved = errno;
+			snprintf(err, errlen, "IP_TRANSPARENT: %s", strerror(saved));
 			goto fail;
 		}
 	}
 	if (from != NULL) {
-		struct sockaddr_storage src = *from;
-		/* A transparent socket takes a peer's address, with a port of
-		 * the kernel's choosing; otherwise from's port is meant. */
-		if (transparent && src.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&src)->sin6_port = 0;
-		else if (transparent)
-			((struct sockaddr_in *)&src)->sin_port = 0;
-		if (bind(fd, (struct sockaddr *)&src, addr_len(&src)) != 0) {
+		/* A chosen port may still be held by a closed connection to
+		 * another destination; connect() refuses a true clash. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)from, addr_len(from)) != 0) {
+			saved = errno;
 			snprintf(err, errlen, "bind to %s address: %s", transparent ? "the peer's" : "our",
-			         strerror(errno));
+			         strerror(saved));
 			goto fail;
 		}
 	}
 	ns_socket_tune(fd);
 	if (connect(fd, (const struct sockaddr *)dst, addr_len(dst)) != 0 && errno != EINPROGRESS) {
-		snprintf(err, errlen, "connect: %s", strerror(errno));
+		saved = errno;
+		snprintf(err, errlen, "connect: %s", strerror(saved));
 		goto fail;
 	}
 	return fd;
 fail:
 	close(fd);
+	errno = saved;
 	return -1;
+}
+
+void ns_addr_set_port(struct sockaddr_storage *a, uint16_t port)
+{
+	if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)a)->sin_port = htons(port);
+}
+
+void ns_ephemeral_range(unsigned *lo, unsigned *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	*lo = 32768;
+	*hi = 60999;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%u %u", lo, hi) != 2 || *lo > *hi || *hi > 65535) {
+		*lo = 32768;
+		*hi = 60999;
+	}
+	fclose(f);
 }
 
 uint16_t ns_next_ephemeral_port(uint16_t port, int step)
 {
-	unsigned lo = 32768, hi = 60999;
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned lo, hi;
 
-	if (f != NULL) {
-		if (fscanf(f, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535) {
-			lo = 32768;
-			hi = 60999;
-		}
-		fclose(f);
-	}
+	ns_ephemeral_range(&lo, &hi);
 	if (port < lo || port > hi)
 		port = (uint16_t)lo;
 	return (uint16_t)(lo + (port - lo + (unsigned)step) % (hi - lo + 1));

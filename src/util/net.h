@@ -13,15 +13,20 @@
 int ns_original_dst(int fd, struct sockaddr_storage *out);
 void ns_addr_text(const struct sockaddr_storage *a, char *out, size_t cap);
 uint16_t ns_addr_port(const struct sockaddr_storage *a);
+void ns_addr_set_port(struct sockaddr_storage *a, uint16_t port);
 bool ns_addr_is_loopback(const struct sockaddr_storage *a);
 bool ns_port_protected(const struct ns_config *c, uint16_t port);
 /*
  * A non-blocking connection to dst, its packets marked with mark.  With
- * from (and transparent), it leaves from that address, which need not be
- * ours (IP_TRANSPARENT).  Returns the socket, or -1 with err set.
+ * from, it leaves from that address and port (port 0: the kernel's choice);
+ * with transparent, the address need not be ours (IP_TRANSPARENT).
+ * Returns the socket, or -1 with err set and errno kept (EADDRINUSE or
+ * EADDRNOTAVAIL: that port is taken).
  */
 int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_storage *from,
                       bool transparent, uint32_t mark, char *err, size_t errlen);
+/* The kernel's ephemeral port range (ip_local_port_range). */
+void ns_ephemeral_range(unsigned *lo, unsigned *hi);
 /* The next port after port in the kernel's ephemeral range, wrapping. */
 uint16_t ns_next_ephemeral_port(uint16_t port, int step);
 /* A non-blocking listener on addr (a literal) and port. */

@@ -40,13 +40,13 @@ Part 5: 1000 concurrent connections through one daemon pair, 128 KiB each
 way per connection, every byte checked; RSS per connection; three rounds.
 
 Bugs this file found have a test each (section "bugs found here"), with
-the reproduction and the figures measured in its docstring.  Those fixed
-since (af14715: the daemon looping back into its own listener, the
-unprotected window when `up` restarts after a crash, the busy loop out of
-file descriptors) are plain regression tests.  Those still open are marked
-xfail(strict=True, raises=AssertionError): they fail today, and XPASS -- an
-error -- once fixed, so the mark must then go.  The saturating-slowloris
-lockout is xfail(strict=False): its outcome is a matter of timing.
+the reproduction and the figures measured in its docstring; all are fixed
+and the tests are regression tests: the daemon looping back into its own
+listener, the unprotected window when `up` restarts after a crash, the busy
+loop out of file descriptors, delivery connections colliding with wire
+connections in conntrack, and one stranger's slowloris locking honest peers
+out (now a per-source limit, eviction of the oldest, and a budget of its
+own for outbound connections).
 """
 
 import collections
@@ -308,7 +308,9 @@ def down(ns_bin, bed, node, key):
 
 
 def pending_count(st):
-    return sum(1 for c in st["connections"] if c.get("state") != "relay")
+    """Inbound connections not yet authenticated (what --max-pending bounds)."""
+    return sum(1 for c in st["connections"]
+               if c.get("state") != "relay" and c.get("direction") == "in")
 
 
 # ----------------------------------------------------------------- the applications
@@ -460,6 +462,8 @@ class Results(types.SimpleNamespace):
 
 
 A_MAX_PENDING = 64
+A_PER_SOURCE = 48
+MANY_SOURCES = ["10.77.0.%d" % i for i in range(200, 216)]
 A_HS_TIMEOUT = 2
 SYN_SPORTS = (40000, 59999)
 
@@ -529,7 +533,8 @@ def flood(ns_bin, keys, tmp_path_factory):
         res = Results(what="flood results", bed=bed, A=A, B=B, S=S, W=W,
                       phases=collections.OrderedDict())
         da = start_up(ns_bin, bed, A, keys.good, "up-A",
-                      extra=["--max-pending", A_MAX_PENDING, "--handshake-timeout", A_HS_TIMEOUT])
+                      extra=["--max-pending", A_MAX_PENDING, "--max-pending-per-source",
+                             A_PER_SOURCE, "--handshake-timeout", A_HS_TIMEOUT])
         start_up(ns_bin, bed, B, keys.good, "up-B")
         start_up(ns_bin, bed, W, keys.bad, "up-W")
         res.da = da
@@ -543,6 +548,8 @@ def flood(ns_bin, keys, tmp_path_factory):
         # The stranger: its own connections use ports below the raw SYNs',
         # and it drops the SYN-ACKs for those (so they stay half-open).
         bed.ns_exec_check(S, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 39999"])
+        for ip in MANY_SOURCES:  # a stranger with many addresses (on-link for A)
+            bed.ns_exec_check(S, ["ip", "addr", "add", ip + "/24", "dev", S.ifname])
         bed.ns_exec_check(S, ["iptables", "-w", "-A", "INPUT", "-p", "tcp", "--sport", str(PORT),
                               "--dport", "%d:%d" % SYN_SPORTS, "-j", "DROP"])
         wait_rounds(res.hon_b, 20, 15, "before the flood")
@@ -606,6 +613,10 @@ def flood(ns_bin, keys, tmp_path_factory):
         ph["attempts"] = len(res.wrongkey["probes"])
         argv, out = flood_argv("slowloris", duration=7, concurrency=200, hold=10)
         phase("saturate", S, argv, out=out)
+        phase("rest", duration=A_HS_TIMEOUT + 1.5)
+        argv, out = flood_argv("slowloris", duration=7, concurrency=20 * len(MANY_SOURCES),
+                               hold=10, sources=",".join(MANY_SOURCES))
+        phase("saturate_many", S, argv, out=out)
         phase("cooldown", duration=A_HS_TIMEOUT + 2.0)
         sampler.stop_ev.set()
         sampler.join(10)
@@ -720,7 +731,7 @@ def test_flood_strangers_get_nothing(flood):
     check_app_saw_only(f.records_a, {f.B.ip4})
     check_app_saw_only(f.records_b, {f.A.ip4})
     assert any(r["kind"] == "P" and r["ok"] for r in f.records_a), "server A saw no honest traffic"
-    for name in ("random", "msg1", "slowloris40", "saturate"):
+    for name in ("random", "msg1", "slowloris40", "saturate", "saturate_many"):
         fl = f.phases[name]["flood"]
         assert fl["connected"] > 0, "%s: the stranger never connected: %s" % (name, fl)
         assert fl["bytes_back"] == 0, "%s: the stranger got %d bytes back" % (
@@ -782,23 +793,37 @@ def test_flood_daemon_resources_bounded(flood):
     assert not left, "pending connections left after the flood: %s" % left[:5]
 
 
+def max_pending_in(f, ph):
+    _, st = f.sampler.window(ph["t0"], ph["t1"])
+    assert len(st) >= 5, "too few status samples: %s" % (f.sampler.errors[:5],)
+    return max(x[1] for x in st)
+
+
 def test_flood_pending_limit_and_handshake_timeout(flood):
-    """--max-pending 64: never more than 64 unauthenticated connections; the
-    rest are refused at once and counted.  --handshake-timeout 2: slowloris
-    connections are cut after 2 s (the daemon checks once a second).  The
-    log stays short (at most 10 'failed' lines per 10 s, then a summary)."""
+    """--max-pending-per-source 48: one stranger (200 slowloris connections
+    at once, each re-opened as soon as it is cut) never holds more than 48
+    unauthenticated connections; the rest are refused at once and counted.
+    --max-pending 64 with 16 stranger addresses (320 at once): never more
+    than 64, the oldest dropped for each newcomer and counted as evicted.
+    --handshake-timeout 2: held slowloris connections are cut after 2 s (the
+    daemon checks once a second).  The log stays short (at most 10 'failed'
+    lines per 10 s, then a summary)."""
     f = flood
     sec = "3 flood"
-    sat = f.phases["saturate"]
-    _, st = f.sampler.window(sat["t0"], sat["t1"])
-    assert len(st) >= 5, "too few status samples during saturation: %s" % (f.sampler.errors[:5],)
-    max_pending = max(x[1] for x in st)
+    sat, many = f.phases["saturate"], f.phases["saturate_many"]
+    max_one, max_many = max_pending_in(f, sat), max_pending_in(f, many)
     fl = sat["flood"]
     immediate = fl["connect_errors"].get("ECONNRESET", 0) + sum(
         1 for t0, life in fl["lifetimes"] if life < 0.5)
     refused = sat["refused1"] - sat["refused0"]
-    note(sec, "saturate: at most %d pending (limit %d); %d stranger connections reset at once; "
-         "refused +%d" % (max_pending, A_MAX_PENDING, immediate, refused))
+    evicted = f.end_status["failed_handshakes"].get("evicted", 0)
+    limited = f.end_status["failed_handshakes"].get("limit", 0)
+    note(sec, "saturate (1 source): at most %d pending (per-source limit %d); %d stranger "
+         "connections reset at once; refused +%d" % (max_one, A_PER_SOURCE, immediate, refused))
+    note(sec, "saturate_many (%d sources, %d at once): at most %d pending (limit %d); %d "
+         "connections tried, %d evicted for newer ones, %d refused at the limits in all" % (
+             len(MANY_SOURCES), 20 * len(MANY_SOURCES), max_many, A_MAX_PENDING,
+             many["flood"]["attempts"], evicted, limited))
     held = {}
     for name in ("slowloris40", "saturate"):
         held[name] = [life for t0, life in f.phases[name]["flood"]["lifetimes"] if life >= 0.5]
@@ -812,10 +837,14 @@ def test_flood_pending_limit_and_handshake_timeout(flood):
          "'failed' lines, %d summary lines for %.0f s of flood" % (
              len(f.log_a.splitlines()), len(failed), len(summaries), secs))
 
-    assert max_pending <= A_MAX_PENDING, "%d pending connections (limit %d)" % (max_pending,
-                                                                            A_MAX_PENDING)
-    assert max_pending >= A_MAX_PENDING - 8, (
-        "the saturating slowloris did not fill the pending table (max %d)" % max_pending)
+    # honest probes from B are pending for a moment too: a few over the limit
+    assert max_one <= A_PER_SOURCE + 4, "%d pending from one source (limit %d)" % (
+        max_one, A_PER_SOURCE)
+    assert max_one >= A_PER_SOURCE - 8, "one stranger did not reach its limit (max %d)" % max_one
+    assert max_many <= A_MAX_PENDING, "%d pending connections (limit %d)" % (max_many,
+                                                                         A_MAX_PENDING)
+    assert max_many >= A_MAX_PENDING - 8, "many sources did not fill the table (%d)" % max_many
+    assert evicted >= 100, "only %d connections evicted with the table full" % evicted
     assert immediate > 1000, fl["outcomes"]
     assert refused >= 0.9 * immediate, (refused, immediate)
     for name, lives in held.items():
@@ -826,33 +855,35 @@ def test_flood_pending_limit_and_handshake_timeout(flood):
             "%s: slowloris connections cut after %s s (timeout %d s)" % (
                 name, sorted(set(round(x, 1) for x in early + late)), A_HS_TIMEOUT))
     # the long-lived honest connection is authenticated: not pending, not cut
-    hs = phase_stats(f.hb, sat["t0"], sat["t1"])
-    assert hs["rounds"] >= 0.3 * (sat["t1"] - sat["t0"]) / 0.02, hs
+    for ph in (sat, many):
+        hs = phase_stats(f.hb, ph["t0"], ph["t1"])
+        assert hs["rounds"] >= 0.3 * (ph["t1"] - ph["t0"]) / 0.02, hs
     assert len(failed) <= 10 * (secs / 10.0 + 3), (
         "%d 'failed' log lines in %.0f s" % (len(failed), secs))
     assert summaries, "no rate-limit summary line in A's log"
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
-    "nodeseal bug: one stranger holding --max-pending idle connections (64 here, 256 by "
-    "default) locks every new honest connection out, inbound and the node's own outbound "
-    "ones, which share the same budget; no per-source limit, no eviction of the oldest"))
 def test_flood_saturating_slowloris_does_not_lock_out_honest_peers(flood):
-    """While one stranger keeps A's pending table full (200 slowloris
-    connections at once, each re-opened as soon as it is cut), new honest
-    connections should still get in: B's to A, and A's own to B.  Today most
-    only get in when a batch of slowloris connections is cut at the
-    handshake timeout, seconds later, and some not within 5 s."""
+    """Regression: one stranger holding --max-pending idle connections used
+    to lock every new honest connection out, inbound and the node's own
+    outbound ones (one shared budget, no per-source limit, no eviction):
+    most got in only when a batch of slowloris connections was cut at the
+    handshake timeout, and some not within 5 s.  Now, while one stranger
+    (200 at once) or sixteen stranger addresses (320 at once, the table
+    full) keep at it, new honest connections get in: B's to A, and A's own
+    to B."""
     f = flood
-    sat = f.phases["saturate"]
-    hs = phase_stats(f.hb, sat["t0"], sat["t1"])
-    ha = phase_stats(f.ha, sat["t0"], sat["t1"])
-    note("3 flood", "saturate: B->A new connections %d/%d within 5 s, p50 %s p99 %s; A->B "
-         "(outbound) %d/%d, p50 %s" % (hs["probes_ok"], hs["probes"], fmt_ms(hs["p50"]),
-                                       fmt_ms(hs["p99"]), ha["probes_ok"], ha["probes"],
-                                       fmt_ms(ha["p50"])))
-    assert hs["probes_ok"] >= 0.9 * hs["probes"] and hs["p50"] < 0.5, hs
-    assert ha["probes_ok"] >= 0.9 * ha["probes"] and ha["p50"] < 0.5, ha
+    for name in ("saturate", "saturate_many"):
+        ph = f.phases[name]
+        hs = phase_stats(f.hb, ph["t0"], ph["t1"])
+        ha = phase_stats(f.ha, ph["t0"], ph["t1"])
+        note("3 flood", "%s: B->A new connections %d/%d within 5 s, p50 %s p99 %s; A->B "
+             "(outbound) %d/%d, p50 %s" % (name, hs["probes_ok"], hs["probes"],
+                                           fmt_ms(hs["p50"]), fmt_ms(hs["p99"]),
+                                           ha["probes_ok"], ha["probes"], fmt_ms(ha["p50"])))
+        assert hs["probes"] >= 20 and ha["probes"] >= 5, (name, hs, ha)
+        assert hs["probes_ok"] >= 0.9 * hs["probes"] and hs["p50"] < 0.5, (name, hs)
+        assert ha["probes_ok"] == ha["probes"] and ha["p50"] < 0.5, (name, ha)
 
 
 # ================================================================= bugs found here
@@ -1022,25 +1053,21 @@ time.sleep(float(sys.argv[4]))
     assert ok, "no honest connection after the fd exhaustion"
 
 
-KNOWN_BUG_DELIVERY_COLLISION = (
-    "A delivers an inbound connection from a transparent socket bound to the peer's address "
-    "and a random port, to the same IP:7447 the peer's wire connections use before REDIRECT; "
-    "when that port is also the source port of a live or new wire connection from the peer, "
-    "conntrack merges the two flows: the wire SYN is dropped (handshake timed out), or the "
-    "delivery SYN is NATed onto the live wire socket, whose challenge ACK draws an RST that "
-    "kills it without the peer ever learning; the peer then retransmits into the guard's DROP "
-    "for ~15 minutes (test_delivery_never_collides_with_wire_connections)")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="nodeseal bug: " + KNOWN_BUG_DELIVERY_COLLISION)
 def test_delivery_never_collides_with_wire_connections(ns_bin, keys, make_bed):
-    """Rounds of 300 connections B -> A (1 KiB each way), with both nodes'
-    ephemeral port range narrowed to 2000 ports (a legitimate setting; it
-    makes the collision likely instead of rare).  Every connection must
-    work and none may be left behind.
+    """Regression: rounds of 300 connections B -> A (1 KiB each way), with
+    both nodes' ephemeral port range narrowed to 2000 ports (a legitimate
+    setting; it made the collision likely instead of rare).  Every
+    connection must work and none may be left behind.
 
-    Measured: round 1 fails every time: ~40 opens reset after "handshake
+    The bug: A delivered an inbound connection from a transparent socket
+    bound to the peer's address and a port of the kernel's choice, to the
+    same IP:7447 the peer's wire connections use before REDIRECT; when that
+    port was also the source port of a live or new wire connection from the
+    peer, conntrack merged the two flows.  Now delivery ports come from
+    --delivery-ports (61000-65535), outside the ephemeral range, and a live
+    wire connection's port is skipped.
+
+    Measured before the fix: round 1 failed every time: ~40 opens reset after "handshake
     timed out" and 5-10 transfers cut; B's daemon keeps 5-10 connections in
     'relay' whose wire socket stays ESTABLISHED and retransmits (RTO backoff)
     while A has no socket at all.  With the default port range the same

@@ -42,14 +42,16 @@ Modes:
       DIR/close, closes everything, writes {"phase": "closed", ...}.
 
   flood --target HOST:PORT --mode random|msg1|slowloris --out FILE
-        [--count N] [--concurrency N] [--duration S] [--hold S]
+        [--count N] [--concurrency N] [--duration S] [--hold S] [--sources IP,...]
       A stranger.  random: 1..300 random bytes, then shutdown(SHUT_WR);
       msg1: exactly 60 random bytes (a plausible first handshake message);
       slowloris: connect and send nothing.  Each connection then reads
       until the other side closes it (or --hold seconds).  Keeps
       --concurrency connections going until --count were made or
-      --duration is over.  Writes a JSON summary to FILE: outcomes, bytes
-      the stranger got back, and for each connection how long it lived.
+      --duration is over; with --sources, worker i connects from the
+      i-th address, round robin (many sources).  Writes a JSON summary to
+      FILE: outcomes, bytes the stranger got back, and for each connection
+      how long it lived.
 
   syn --src IP --target HOST:PORT --count N [--rate PPS] --sport-lo N --sport-hi N --out FILE
       Half-open connections: raw TCP SYNs, never completed (the test drops
@@ -504,11 +506,14 @@ async def run_flood(a):
     def outcome(k):
         res["outcomes"][k] = res["outcomes"].get(k, 0) + 1
 
-    async def one():
+    sources = a.sources.split(",") if a.sources else [None]
+
+    async def one(src):
         res["attempts"] += 1
         w = None
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            local = (src, 0) if src else None
+            r, w = await asyncio.wait_for(asyncio.open_connection(host, port, local_addr=local), 5)
         except (OSError, asyncio.TimeoutError) as e:
             k = getattr(e, "errno", None)
             if k == errno.ECONNREFUSED:
@@ -547,12 +552,12 @@ async def run_flood(a):
             set_linger0(w)
             w.close()
 
-    async def worker():
+    async def worker(src):
         while (a.count is None or res["attempts"] < a.count) and \
                 (deadline is None or now() < deadline):
-            await one()
+            await one(src)
 
-    await asyncio.gather(*(worker() for _ in range(a.concurrency)))
+    await asyncio.gather(*(worker(sources[i % len(sources)]) for i in range(a.concurrency)))
     res["ended"] = now()
     res["duration"] = round(res["ended"] - res["started"], 3)
     write_json(a.out, res)
@@ -642,6 +647,7 @@ def main(argv):
     f.add_argument("--concurrency", type=int, default=50)
     f.add_argument("--hold", type=float, default=10.0)
     f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--sources", default=None)
     y = sub.add_parser("syn")
     y.add_argument("--src", required=True)
     y.add_argument("--target", required=True)
