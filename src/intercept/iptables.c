@@ -464,10 +464,33 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	return rc;
 }
 
+/* Rules of an earlier daemon that did not stop (a crash), in any backend. */
+static bool rules_present(void)
+{
+	static const char *const backends[] = { "legacy", "nft" };
+	bool found = false;
+	char *saved = malloc(SAVE_MAX);
+
+	if (saved == NULL)
+		return true; /* cannot tell: keep what may protect */
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0) && !found; v6++)
+		for (int b = 0; b < 2 && !found; b++) {
+			struct family f;
+			family_init(&f, backends[b], v6);
+			char *save_argv[] = { f.save, NULL };
+			if (ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0) == 0 &&
+			    strstr(saved, ":NODESEAL_") != NULL)
+				found = true;
+		}
+	free(saved);
+	return found;
+}
+
 int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 {
 	struct family f;
 	char ignore[512];
+	bool leftover = rules_present();
 
 	family_init(&f, c->iptables, false);
 	if (family_install(c, &f, err, errlen) != 0)
@@ -482,6 +505,13 @@ int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);
 	return 0;
 fail:
-	(void)ns_intercept_remove(c, ignore, sizeof(ignore));
+	/* After a crash, the rules left behind are what keeps the node's
+	 * traffic from the wire: a failed restart keeps them (P2P stays
+	 * blocked until "nodeseal down").  Otherwise nothing is left. */
+	if (leftover)
+		ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
+		       "\"nodeseal down\"");
+	else
+		(void)ns_intercept_remove(c, ignore, sizeof(ignore));
 	return -1;
 }

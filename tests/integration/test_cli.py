@@ -89,6 +89,11 @@ def test_bad_inline_key_from_environment(ns, tmp_path):
     (["--iptables", "ipfw"], "not auto, legacy or nft"),
     (["--frobnicate"], "unknown option '--frobnicate'"),
     (["--proxy-port", "7447"], "both protected and the daemon's own"),
+    (["--delivery-ports", "61000"], "'61000' is not a range LO-HI"),
+    (["--delivery-ports", "65000-64000"], "fewer than 64 ports"),
+    (["--delivery-ports", "100-2000"], "not a range of ports 1024-65535"),
+    (["--delivery-ports", "7400-7500"], "port 7447 is both protected and a delivery port"),
+    (["--max-pending-per-source", "0"], "not a number from 1"),
 ])
 def test_bad_options(ns, tmp_path, key, args, message):
     run_fails(ns, tmp_path, ["--network-key-file", key, *args], code=2, message=message)
@@ -114,6 +119,53 @@ def test_without_iptables(ns, tmp_path, key):
     os.symlink("/usr/sbin/ip", bindir / "ip")
     run_fails(ns, tmp_path, ["--network-key-file", key], env={"PATH": str(bindir)},
               message="cannot run iptables")
+
+
+def failing_ip6tables_restore(tmp_path):
+    """A PATH on which the IPv6 half of an install fails (after the IPv4 half)."""
+    bindir = tmp_path / "failbin"
+    bindir.mkdir()
+    for name in ("ip6tables-restore", "ip6tables-nft-restore", "ip6tables-legacy-restore"):
+        (bindir / name).write_text("#!/bin/sh\necho 'simulated failure' >&2\nexit 1\n")
+        os.chmod(bindir / name, 0o755)
+    return "%s:%s" % (bindir, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+
+
+def test_failed_install_leaves_nothing(ns, tmp_path, key):
+    if not os.path.exists("/proc/net/if_inet6"):
+        pytest.skip("no IPv6")
+    run_fails(ns, tmp_path, ["--network-key-file", key],
+              env={"PATH": failing_ip6tables_restore(tmp_path)}, message="ip6tables")
+
+
+def test_failed_restart_after_crash_keeps_rules(ns, tmp_path, key):
+    """Regression: a restart that failed to install used to remove the rules
+    a crashed daemon left, which were what kept P2P off the wire."""
+    if not os.path.exists("/proc/net/if_inet6"):
+        pytest.skip("no IPv6")
+    state = str(tmp_path / "state")
+    clean = snapshot(ns)
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--network-key-file", key,
+                           "--state-dir", state], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        up.kill()
+        up.wait(timeout=10)
+        crashed = snapshot(ns)
+        assert "NODESEAL_GUARD_OUT" in crashed
+        r = nodeseal(ns, "up", "--network-key-file", key, "--state-dir", state,
+                     env={"PATH": failing_ip6tables_restore(tmp_path)})
+        assert r.returncode == 1, r.stderr
+        assert "kept" in r.stderr and "nodeseal down" in r.stderr, r.stderr
+        assert snapshot(ns) == crashed, "the crashed daemon's rules were not kept"
+    finally:
+        if up.poll() is None:
+            up.kill()
+        assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
+    assert snapshot(ns) == clean
 
 
 def test_already_running(ns, tmp_path, key):
