@@ -283,10 +283,11 @@ def up_argv(ns_bin, bed, node, key, extra=(), nofile=None):
     return argv
 
 
-def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None):
-    """`nodeseal up` in node; returns once `status` answers."""
-    p = bed.spawn(node, up_argv(ns_bin, bed, node, key, extra, nofile), name)
-    end = time.monotonic() + READY_TIMEOUT
+def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None, wrapper=(), ready=READY_TIMEOUT):
+    """`nodeseal up` in node (under wrapper, e.g. valgrind); returns once
+    `status` answers."""
+    p = bed.spawn(node, list(wrapper) + up_argv(ns_bin, bed, node, key, extra, nofile), name)
+    end = time.monotonic() + ready
     while True:
         r = bed.ns_exec(node, [ns_bin, "status", "--state-dir", bed.node_dir(node)], timeout=5)
         if r.returncode == 0:
@@ -296,7 +297,7 @@ def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None):
                                                                              p.describe()),
                         pytrace=False)
         if time.monotonic() > end:
-            pytest.fail("nodeseal up not ready after %ss:\n%s" % (READY_TIMEOUT, p.describe()),
+            pytest.fail("nodeseal up not ready after %ss:\n%s" % (ready, p.describe()),
                         pytrace=False)
         time.sleep(0.05)
 
@@ -1570,3 +1571,69 @@ def test_load_1000_connections(ns_bin, keys, make_bed):
             # a leak of 8 KiB per connection would show as 8 MB per round
             assert max(rss) < idle0[n][0] + 8 * 1024, (
                 "%s: %d KiB resident after the load (idle %d KiB)" % (n, max(rss), idle0[n][0]))
+
+
+# ================================================================= part 6: valgrind
+
+def test_valgrind_memcheck_short_scenario(ns_bin, keys, make_bed):
+    """6.  A's daemon runs under valgrind memcheck (full leak check) through
+    a short scenario that takes every path once: honest connections in and
+    out with ping-pong traffic, strangers (random bytes, a first message,
+    slowloris cut by the handshake timeout), a wrong-key node, `status
+    --json`, then `down`.  Valgrind must report no error and no definite or
+    indirect leak, and the daemon must exit 0."""
+    if sanitized(ns_bin):
+        pytest.skip("valgrind does not run ASan builds")
+    bed = make_bed(4)
+    a, b, s, w = bed.nodes
+    vlog = bed.path("valgrind", "memcheck.log")
+    wrapper = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
+               "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
+               "--log-file=" + vlog]
+    da = start_up(ns_bin, bed, a, keys.good, "up-A-valgrind", wrapper=wrapper,
+                  extra=["--handshake-timeout", 2], ready=60)
+    start_up(ns_bin, bed, b, keys.good, "up-B")
+    start_up(ns_bin, bed, w, keys.bad, "up-W")
+    srv_a, srv_b = spawn_server(bed, a, "server-A"), spawn_server(bed, b, "server-B")
+    marker = "NSRES-%s-valgrind" % bed.run_id
+    hb = spawn_honest(bed, b, a, "honest-B", marker, interval=0.05, probe_interval=0.3,
+                      probe_deadline=10, seed=5)
+    ha = spawn_honest(bed, a, b, "honest-A", marker, interval=0.05, probe_interval=0.3,
+                      probe_deadline=10, seed=6)
+    wait_rounds(hb, 10, 60, "B -> A under valgrind")
+    wait_rounds(ha, 10, 60, "A -> B under valgrind")
+    floods = []
+    for mode, extra in (("random", {"count": 30}), ("msg1", {"count": 30}),
+                        ("slowloris", {"count": 5, "hold": 5})):
+        out = bed.path("app", "vg-flood-%s.json" % mode)
+        argv = [PYTHON, APP, "flood", "--target", a.addr(), "--mode", mode, "--out", out,
+                "--concurrency", 5, "--seed", 8]
+        for k, v in extra.items():
+            argv += ["--" + k, v]
+        floods.append(bed.spawn(s, [str(x) for x in argv], "vg-flood-" + mode))
+    wk = spawn_honest(bed, w, a, "wrongkey-W", marker, no_persistent=True, probe_interval=0.2,
+                      probe_deadline=0, seed=7)
+    for p in floods:
+        assert p.wait(120) == 0, p.describe()
+    time.sleep(1.0)
+    stop_honest(wk)
+    st = da.status(timeout=30)
+    assert st is not None and st["refused"] >= 60, st
+    wait_rounds(hb, 5, 60, "B -> A after the strangers")
+    rb, ra = stop_honest(hb), stop_honest(ha)
+    srv_a.stop()
+    srv_b.stop()
+    down(ns_bin, bed, a, keys.good)
+    rc = da.proc.wait(120)
+    with open(vlog) as f:
+        report = f.read()
+    summary = re.findall(r"ERROR SUMMARY: (\d+) errors", report)
+    leaks = re.findall(r"(definitely|indirectly) lost: ([\d,]+) bytes", report)
+    note("6 valgrind", "memcheck of A's daemon: %d+%d honest round trips, %d strangers refused; "
+         "exit %s; %s; %s" % (rb["rounds"], ra["rounds"], st["refused"], rc,
+                               summary and "ERROR SUMMARY: %s errors" % summary[-1],
+                               ", ".join("%s lost %s bytes" % x for x in leaks) or
+                               "no leak summary (all freed)"))
+    assert rb["corrupt"] == 0 and ra["corrupt"] == 0
+    assert summary, "no valgrind summary:\n" + report[-3000:]
+    assert summary[-1] == "0" and rc == 0, "valgrind (exit %s):\n%s" % (rc, report[-6000:])
