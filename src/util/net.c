@@ -119,8 +119,10 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 		}
 	}
 	if (from != NULL) {
-		/* A chosen port may still be held by a closed connection to
-		 * another destination; connect() refuses a true clash. */
+		/* A chosen port may still be held by a closed connection (in
+		 * TIME_WAIT): connect() from an explicitly bound port may take
+		 * its 4-tuple over (TCP timestamps keep the sequence spaces
+		 * apart), and refuses a true clash with EADDRNOTAVAIL. */
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, (const struct sockaddr *)from, addr_len(from)) != 0) {
 			saved = errno;

@@ -1130,6 +1130,68 @@ def test_delivery_never_collides_with_wire_connections(ns_bin, keys, make_bed):
         assert not any(left.values()), "round %d: connections left behind: %s" % (rnd, left)
 
 
+def test_delivery_ports_reused_soon_after_close(ns_bin, keys, make_bed):
+    """A delivered connection that closes first leaves its port in TIME_WAIT
+    for 60 s, and delivery ports come from a range of their own
+    (--delivery-ports): at 4536 ports, a peer could open only about 75
+    connections a second for long if a port stayed taken.  The delivery
+    socket binds its port with SO_REUSEADDR, and the kernel lets a connect()
+    from an explicitly bound port take over a TIME_WAIT 4-tuple (TCP
+    timestamps guard the sequence space).  Here A has 100 delivery ports and
+    default sysctls; B opens 400 connections, 50 a second, each one round
+    trip, closed by the client side first (so A's delivery socket closes
+    first too).  All must work; without SO_REUSEADDR only the first 100 do."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    start_up(ns_bin, bed, a, keys.good, "up-A", extra=["--delivery-ports", "61000-61099"])
+    start_up(ns_bin, bed, b, keys.good, "up-B")
+    server = r'''
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", %d)); l.listen(256)
+def h(c):
+    try:
+        while True:
+            d = c.recv(4096)
+            if not d: break
+            c.sendall(d)
+    except OSError: pass
+    c.close()
+while True:
+    c, _ = l.accept(); threading.Thread(target=h, args=(c,), daemon=True).start()
+''' % PORT
+    client = r'''
+import socket, sys, time
+ok = bad = 0; t0 = time.monotonic()
+for i in range(int(sys.argv[2])):
+    time.sleep(max(0, t0 + i / 50.0 - time.monotonic()))
+    s = socket.socket(); s.settimeout(5)
+    try:
+        s.connect((sys.argv[1], %d)); s.sendall(b"x%%d" %% i)
+        got = b""
+        while len(got) < len(b"x%%d" %% i):
+            d = s.recv(100)
+            if not d: break
+            got += d
+        ok += got == b"x%%d" %% i; bad += got != b"x%%d" %% i
+    except OSError:
+        bad += 1
+    s.close()
+print(ok, bad)
+''' % PORT
+    srv = bed.spawn(a, [PYTHON, "-c", server], "echo-A")
+    time.sleep(0.3)
+    r = bed.ns_exec(b, [PYTHON, "-c", client, a.ip4, "400"], timeout=60)
+    srv.stop()
+    assert r.returncode == 0, r.stderr
+    ok, bad = map(int, r.stdout.split())
+    tw = bed.ns_exec(a, ["ss", "-Htan", "state", "time-wait", "sport", ">=", ":61000"]).stdout
+    note("bugs", "delivery ports reused after TIME_WAIT (100 ports, 400 connections at 50/s): "
+         "%d ok, %d failed; %d delivery ports in TIME_WAIT at the end" % (
+             ok, bad, len(tw.splitlines())))
+    assert ok == 400 and bad == 0, "%d of 400 connections failed" % bad
+
+
 # ================================================================= part 4: faults
 
 def test_sigkill_mid_transfer_then_restart(ns_bin, keys, make_bed):
