@@ -295,8 +295,9 @@ ns_create() {
 		ip -n "$ns" link set lo up || return 1
 		ip -n "$ns" link set veth0 up || return 1
 		# many short connections: reuse TIME_WAIT ports, wide ephemeral range
+		# (below nodeseal's delivery ports, 61000-65535, as it must be)
 		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
-			net.ipv4.ip_local_port_range="1024 65000" net.core.somaxconn=4096 || return 1
+			net.ipv4.ip_local_port_range="1024 60999" net.core.somaxconn=4096 || return 1
 	done
 }
 
