@@ -46,7 +46,8 @@ int ns_ctr_xor(struct ns_ctr *c, uint64_t offset, uint8_t *buf, size_t len)
 	uint64_t block = offset >> 4;
 	int outl, rc = -1;
 
-	if (c->ctx == NULL || len > UINT64_MAX - offset)
+	/* The last byte's offset must fit: the stream ends at 2^64 - 1. */
+	if (c->ctx == NULL || (len > 0 && len - 1 > UINT64_MAX - offset))
 		return -1;
 	for (int i = 0; i < 8; i++)
 		iv[15 - i] = (uint8_t)(block >> (8 * i));
