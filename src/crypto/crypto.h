@@ -1,8 +1,8 @@
 /*
  * crypto.h: the only door to OpenSSL's libcrypto.
  *
- * Every primitive nodeseal uses (DH, AEAD, hash, HMAC, randomness, wiping,
- * constant-time comparison) is a thin wrapper over libcrypto 3.x here, so the
+ * Every primitive nodeseal uses (DH, AEAD, hash, HMAC, HKDF, AES-CTR,
+ * randomness, wiping, constant-time comparison) is a thin wrapper over libcrypto 3.x here, so the
  * rest of the tree never includes an OpenSSL header and no primitive is
  * written by hand.  Functions return 0 on success and -1 on failure.
  */
@@ -70,5 +70,32 @@ int ns_hmac(enum ns_hash_id id, const uint8_t *key, size_t keylen,
 /* Noise HKDF: writes nout (2 or 3) outputs of ns_hash_len(id) bytes each. */
 int ns_hkdf(enum ns_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikmlen,
             int nout, uint8_t *out1, uint8_t *out2, uint8_t *out3);
+
+/* hash.c: HMAC-SHA256 under one key for many messages (packet mode's
+ * per-segment MAC).  begin, update..., final; then begin again.  Not for
+ * concurrent use: one struct per thread. */
+struct ns_mac {
+	void *ctx;          /* EVP_MAC_CTX, keyed */
+};
+int ns_mac_init(struct ns_mac *m, const uint8_t *key, size_t keylen);
+int ns_mac_begin(struct ns_mac *m);
+int ns_mac_update(struct ns_mac *m, const uint8_t *p, size_t len);
+int ns_mac_final(struct ns_mac *m, uint8_t out[32]);
+void ns_mac_free(struct ns_mac *m);
+
+/* kdf.c: HKDF-SHA256 of RFC 5869 (extract and expand); outlen <= 8160. */
+int ns_hkdf_sha256(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
+                   const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen);
+
+/* stream.c: the AES-256-CTR keystream, addressed by byte offset: byte o is
+ * byte o % 16 of AES(k, o / 16), the block index a 128-bit big-endian
+ * counter.  ns_ctr_xor XORs len bytes of it, from byte offset, into buf.
+ * Not for concurrent use: one struct per thread. */
+struct ns_ctr {
+	void *ctx;          /* EVP_CIPHER_CTX, keyed */
+};
+int ns_ctr_init(struct ns_ctr *c, const uint8_t key[NS_KEY_LEN]);
+int ns_ctr_xor(struct ns_ctr *c, uint64_t offset, uint8_t *buf, size_t len);
+void ns_ctr_free(struct ns_ctr *c);
 
 #endif

@@ -135,3 +135,48 @@ out:
 	ns_wipe(temp, sizeof(temp));
 	return rc;
 }
+
+/* A keyed HMAC-SHA256 kept for many messages: the key's inner and outer
+ * pads are computed once, and each message restarts from them. */
+int ns_mac_init(struct ns_mac *m, const uint8_t *key, size_t keylen)
+{
+	EVP_MAC_CTX *tmpl = hmac_template(NS_HASH_SHA256), *ctx;
+
+	m->ctx = NULL;
+	if (tmpl == NULL || (ctx = EVP_MAC_CTX_dup(tmpl)) == NULL)
+		return -1;
+	if (EVP_MAC_init(ctx, key, keylen, NULL) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return -1;
+	}
+	m->ctx = ctx;
+	return 0;
+}
+
+int ns_mac_begin(struct ns_mac *m)
+{
+	/* No key: HMAC restarts with the one already loaded. */
+	return m->ctx != NULL && EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 ? 0 : -1;
+}
+
+int ns_mac_update(struct ns_mac *m, const uint8_t *p, size_t len)
+{
+	if (len == 0)
+		return 0;
+	return EVP_MAC_update(m->ctx, p, len) == 1 ? 0 : -1;
+}
+
+int ns_mac_final(struct ns_mac *m, uint8_t out[32])
+{
+	size_t outlen = 0;
+
+	if (EVP_MAC_final(m->ctx, out, &outlen, 32) != 1 || outlen != 32)
+		return -1;
+	return 0;
+}
+
+void ns_mac_free(struct ns_mac *m)
+{
+	EVP_MAC_CTX_free(m->ctx); /* cleanses the key and pads */
+	m->ctx = NULL;
+}
