@@ -115,6 +115,7 @@ static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
 	c->local.conn = c->remote.conn = c;
 	c->local.fd = c->remote.fd = -1;
 	c->refusal = R_OTHER;
+	c->rcvlowat = 1; /* the kernel's default */
 	c->started_ms = ns_now_ms();
 	c->deadline_ms = c->started_ms + (int64_t)d->cfg->handshake_timeout * 1000;
 	c->next = d->conns;
@@ -639,6 +640,23 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 	return 0;
 }
 
+/*
+ * Wake up only when the rest of the record can be there: a bulk record
+ * arrives in several segments, and each early wake-up costs an epoll_wait
+ * and a short recv.  The mark is kept at or below what the record still
+ * needs (never more: that would wait for bytes that are not coming), and
+ * rounded down to 16 KiB steps so that it changes, and costs a
+ * setsockopt, rarely; small records leave it at 1.
+ */
+static void wake_for(struct ns_conn *c, size_t need)
+{
+	int mark = need >= 16384 ? (int)(need & ~(size_t)16383) : 1;
+
+	if (mark != c->rcvlowat &&
+	    setsockopt(c->remote.fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)) == 0)
+		c->rcvlowat = mark;
+}
+
 /* peer -> node.  0 to go on, -1 after closing c. */
 static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 {
@@ -693,6 +711,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			continue;
 		}
 		if (drained) {
+			wake_for(c, used - (b->end - b->start));
 			if (b->start == b->end)
 				buf_release(d, b);
 			w->remote |= EPOLLIN;
@@ -709,6 +728,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		space = NS_BUF_SIZE - b->end;
 		n = recv(c->remote.fd, b->data + b->end, space, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			wake_for(c, used - (b->end - b->start));
 			if (b->start == b->end)
 				buf_release(d, b);
 			w->remote |= EPOLLIN;

@@ -72,6 +72,7 @@ struct ns_conn {
 	size_t pend_len, pend_wire;
 	bool local_eof, close_sent, up_done, close_seen, local_shut, down_done;
 	uint32_t up_wants[2], down_wants[2]; /* what each pump waits for: local, remote */
+	int rcvlowat;                   /* SO_RCVLOWAT of the remote socket */
 	uint64_t bytes_out, bytes_in;   /* payload bytes: to the peer, to the node */
 };
 
