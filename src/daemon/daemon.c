@@ -151,7 +151,8 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 		d->listen[i].fd = -1;
 		if (v6 && !ns_intercept_ipv6())
 			continue;
-		d->listen[i].fd = ns_socket_listen(addrs[i], port, err, errlen);
+		/* inbound sockets face the wire: keepalive finds dead peers */
+		d->listen[i].fd = ns_socket_listen(addrs[i], port, i >= 2, err, errlen);
 		if (d->listen[i].fd < 0)
 			return -1;
 		ns_watch_set(d, &d->listen[i], EPOLLIN);

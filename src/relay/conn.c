@@ -358,7 +358,6 @@ void ns_conn_outbound(struct ns_daemon *d, int fd)
 		ns_conn_close(d, c, true, "destination is not a protected port of another host");
 		return;
 	}
-	ns_socket_tune(c->local.fd);
 	c->state = NS_C_CONNECTING;
 	if (outbound_connect(d, c, err, sizeof(err)) != 0)
 		ns_conn_close(d, c, true, err);
@@ -418,7 +417,6 @@ void ns_conn_inbound(struct ns_daemon *d, int fd)
 		ns_conn_close(d, c, true, "not a redirected connection to a protected port");
 		return;
 	}
-	ns_socket_tune(fd);
 	c->state = NS_C_HANDSHAKE;
 	c->hs = malloc(sizeof(*c->hs));
 	if (c->hs == NULL || ns_handshake_init(c->hs, false, &d->id, &d->replay) != NS_OK) {
@@ -838,7 +836,6 @@ static void conn_run(struct ns_daemon *d, struct ns_conn *c, struct ns_watch *w_
 			ns_conn_close(d, c, true, err);
 			return;
 		}
-		ns_socket_tune(c->local.fd);
 		conn_established(d, c);
 	}
 	if (run_up) {

@@ -66,12 +66,13 @@ bool ns_port_protected(const struct ns_config *c, uint16_t port)
 	return false;
 }
 
-void ns_socket_tune(int fd)
+void ns_socket_tune(int fd, bool keepalive)
 {
 	int one = 1, idle = 60, intvl = 10, cnt = 6;
 
-	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!keepalive)
+		return;
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
@@ -131,7 +132,7 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 			goto fail;
 		}
 	}
-	ns_socket_tune(fd);
+	ns_socket_tune(fd, !transparent);
 	if (connect(fd, (const struct sockaddr *)dst, addr_len(dst)) != 0 && errno != EINPROGRESS) {
 		saved = errno;
 		snprintf(err, errlen, "connect: %s", strerror(saved));
@@ -177,7 +178,7 @@ uint16_t ns_next_ephemeral_port(uint16_t port, int step)
 	return (uint16_t)(lo + (port - lo + (unsigned)step) % (hi - lo + 1));
 }
 
-int ns_socket_listen(const char *addr, uint16_t port, char *err, size_t errlen)
+int ns_socket_listen(const char *addr, uint16_t port, bool keepalive, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	int fd, one = 1;
@@ -202,6 +203,8 @@ int ns_socket_listen(const char *addr, uint16_t port, char *err, size_t errlen)
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Accepted sockets inherit these: no set-up per connection. */
+	ns_socket_tune(fd, keepalive);
 	if (bind(fd, (struct sockaddr *)&ss, addr_len(&ss)) != 0 || listen(fd, 1024) != 0) {
 		snprintf(err, errlen, "listen on %s port %u: %s", addr, port, strerror(errno));
 		close(fd);

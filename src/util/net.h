@@ -29,10 +29,12 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 void ns_ephemeral_range(unsigned *lo, unsigned *hi);
 /* The next port after port in the kernel's ephemeral range, wrapping. */
 uint16_t ns_next_ephemeral_port(uint16_t port, int step);
-/* A non-blocking listener on addr (a literal) and port. */
-int ns_socket_listen(const char *addr, uint16_t port, char *err, size_t errlen);
-/* Non-blocking, no Nagle delay, keepalive. */
-void ns_socket_tune(int fd);
+/* A non-blocking listener on addr (a literal) and port.  The sockets it
+ * accepts inherit TCP_NODELAY and, with keepalive, TCP keepalive. */
+int ns_socket_listen(const char *addr, uint16_t port, bool keepalive, char *err,
+                     size_t errlen);
+/* No Nagle delay; with keepalive, TCP keepalive (60 s idle, 10 s x 6). */
+void ns_socket_tune(int fd, bool keepalive);
 /* Makes the next close() send a reset. */
 void ns_socket_reset(int fd);
 
