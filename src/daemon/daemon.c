@@ -412,6 +412,12 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_control_close_all(d);
 	for (int i = 0; i < 4; i++)
 		ns_watch_drop(d, &d->listen[i]);
+	if (d->installed && d->queue_w.fd >= 0) {
+		int n = ns_queue_abort_connections(&d->queue, ns_now_ms);
+		if (n > 0)
+			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
+			       n == 1 ? "" : "s");
+	}
 	/* Rules before the control socket: "nodeseal down" waits for the
 	 * socket to go, and then finds the rules gone too. */
 	if (d->installed && ns_intercept_remove(d->cfg, err, sizeof(err)) != 0)

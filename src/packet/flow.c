@@ -437,3 +437,21 @@ void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget)
 		t->expire_cursor = (t->expire_cursor + 1) % t->max;
 	}
 }
+
+int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu)
+{
+	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
+		const struct ns_flow *f = &t->e[*cursor];
+		if (f->state == F_FREE || f->state == F_CLOSING)
+			continue;
+		memset(tu, 0, sizeof(*tu));
+		tu->v6 = f->key[36];
+		memcpy(tu->local, f->key, 16);
+		memcpy(tu->remote, f->key + 16, 16);
+		tu->lport = (uint16_t)(f->key[32] << 8 | f->key[33]);
+		tu->rport = (uint16_t)(f->key[34] << 8 | f->key[35]);
+		(*cursor)++;
+		return 1;
+	}
+	return 0;
+}

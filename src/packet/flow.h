@@ -98,6 +98,16 @@ void ns_flow_free(struct ns_flow_table *t);
 enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
                                      int64_t now_ms);
 
+/* A connection as the local stack names it, for ns_flow_next_open. */
+struct ns_flow_tuple {
+	int v6;
+	uint8_t local[16], remote[16];  /* IPv4: the first 4 bytes */
+	uint16_t lport, rport;          /* host order */
+};
+/* The connections not yet closed (handshake or established), one a call
+ * from *cursor (0 to start); 1 while one was found, 0 at the end. */
+int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+
 /* Frees entries whose time is up; looks at up to budget entries a call. */
 void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget);
 

@@ -15,8 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -331,6 +336,70 @@ void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
 	kernel_counters(q);
 	/* MTUs change rarely; a second's delay is fine. */
 	memset(q->mtu_cache_ifindex, 0, sizeof(q->mtu_cache_ifindex));
+}
+
+/* Destroys one local TCP socket by its 4-tuple; 0 if the kernel did. */
+static int sock_destroy(int fd, const struct ns_flow_tuple *tu)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	uint64_t ans[512];
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.nlh.nlmsg_len = sizeof(msg);
+	msg.nlh.nlmsg_type = SOCK_DESTROY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	msg.req.sdiag_family = tu->v6 ? AF_INET6 : AF_INET;
+	msg.req.sdiag_protocol = IPPROTO_TCP;
+	msg.req.idiag_states = ~0u;
+	msg.req.id.idiag_sport = htons(tu->lport);
+	msg.req.id.idiag_dport = htons(tu->rport);
+	memcpy(msg.req.id.idiag_src, tu->local, tu->v6 ? 16 : 4);
+	memcpy(msg.req.id.idiag_dst, tu->remote, tu->v6 ? 16 : 4);
+	msg.req.id.idiag_cookie[0] = msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -1;
+	n = recv(fd, ans, sizeof(ans), 0);
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		return -1;
+	{
+		const struct nlmsghdr *h = (const struct nlmsghdr *)(const void *)ans;
+		const struct nlmsgerr *e = NLMSG_DATA(h);
+		return h->nlmsg_type == NLMSG_ERROR && e->error == 0 ? 0 : -1;
+	}
+}
+
+int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
+{
+	struct ns_flow_tuple tu;
+	uint32_t cursor = 0;
+	int fd, done = 0;
+	int64_t end;
+
+	if (q->nl == NULL)
+		return 0;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return 0;
+	while (ns_flow_next_open(&q->flows, &cursor, &tu)) {
+		if (sock_destroy(fd, &tu) == 0)
+			done++;
+		/* seal the reset now: the queue holds only so much */
+		ns_queue_event(q, now_ms());
+	}
+	close(fd);
+	/* The resets and anything queued before them, sealed and sent. */
+	end = now_ms() + 200;
+	while (done > 0 && now_ms() < end) {
+		struct pollfd p = { mnl_socket_get_fd(q->nl), POLLIN, 0 };
+		if (poll(&p, 1, 50) > 0)
+			ns_queue_event(q, now_ms());
+	}
+	return done;
 }
 
 void ns_queue_close(struct ns_queue *q)

@@ -57,6 +57,14 @@ int ns_queue_fd(const struct ns_queue *q);
 void ns_queue_event(struct ns_queue *q, int64_t now_ms);
 /* Expiry of the flow table; kernel counters. */
 void ns_queue_tick(struct ns_queue *q, int64_t now_ms);
+/*
+ * Ends the node's connections that packet mode protects, before the rules
+ * go: once they are gone, the stack would send on them in clear and hand
+ * the peer's ciphertext to the node.  Each local socket is destroyed
+ * (SOCK_DESTROY, as "ss -K"): the stack sends a reset, which this sealing
+ * pump gets through the queue, so the peer ends too.  Returns how many.
+ */
+int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void));
 /* Unbinds (the kernel drops what is still queued) and frees everything. */
 void ns_queue_close(struct ns_queue *q);
 

@@ -200,3 +200,78 @@ def test_packet_sigkill_lets_nothing_through(seal, keys, make_bed):
     stop_packet(seal, bed, bed.nodes, keys.good)
     for n in bed.nodes:
         assert_same_state(snaps[n.name], bed.snapshot(n), "%s after kill and down" % n.name)
+
+
+# ----------------------------------------------------------------- down with live connections
+
+LIVE_SERVER = r'''
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", %d))
+l.listen(1)
+print("listening", flush=True)
+s, _ = l.accept()
+s.settimeout(15)
+got = 0
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            print("ended eof", got, flush=True)
+            break
+        got += len(b)
+except OSError as e:
+    print("ended", type(e).__name__, got, flush=True)
+''' % PORT
+
+LIVE_CLIENT = r'''
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], %d), timeout=5)
+print("connected", flush=True)
+i = 0
+end = time.monotonic() + 15
+try:
+    while time.monotonic() < end:
+        s.sendall(("%%s-%%d\n" %% (sys.argv[2], i)).encode())
+        i += 1
+        time.sleep(0.05)
+    print("ended timeout", i, flush=True)
+except OSError as e:
+    print("ended", type(e).__name__, i, flush=True)
+''' % PORT
+
+
+def test_packet_down_resets_live_connections(seal, keys, make_bed):
+    """down on one end of a live connection: the daemon destroys the local
+    socket before the rules go, its reset goes out sealed, both
+    applications see the connection end, and no byte of it crosses the
+    wire in clear afterwards."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    start_packet(seal, bed, bed.nodes, keys.good)
+    marker = "NSLIVE-%s" % bed.run_id
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "live-server")
+    end = time.monotonic() + 5
+    while "listening" not in server.stdout():
+        assert time.monotonic() < end, server.describe()
+        time.sleep(0.05)
+    client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "live-client")
+    end = time.monotonic() + 5
+    while "connected" not in client.stdout():
+        assert time.monotonic() < end and client.poll() is None, client.describe()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    cap = bed.capture("down-live")
+    seal.down(bed, n0, packet_opts(seal, bed, n0, keys.good))
+    assert client.wait(5) is not None, "client still running after down: " + client.describe()
+    assert server.wait(5) is not None, "server still running after down: " + server.describe()
+    time.sleep(0.3)
+    cap.stop()
+    assert client.stdout().split("\n")[1].split()[1] in (
+        "ConnectionAbortedError", "ConnectionResetError", "BrokenPipeError"), client.stdout()
+    assert "ended ConnectionResetError" in server.stdout(), (
+        "the peer did not see the (sealed) reset: " + server.stdout())
+    hits = cap.scan().find([marker.encode()])
+    assert not hits, "plaintext after down: %s" % hits
+    stop_packet(seal, bed, [n1], keys.good)
