@@ -275,3 +275,35 @@ def test_packet_down_resets_live_connections(seal, keys, make_bed):
     hits = cap.scan().find([marker.encode()])
     assert not hits, "plaintext after down: %s" % hits
     stop_packet(seal, bed, [n1], keys.good)
+
+
+# ----------------------------------------------------------------- mode switch after a crash
+
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_packet_start_replaces_crashed_proxy_rules(seal, keys, make_bed, backend):
+    """A proxy daemon SIGKILLed leaves its rules; a packet-mode start
+    replaces them (no proxy chain, jump or policy rule left), and down
+    restores the snapshot exactly; the same backwards."""
+    bed = make_bed(1)
+    n = bed.nodes[0]
+    snap = bed.snapshot(n)
+    save = "iptables-%s-save" % backend
+    up = seal.start_up(bed, n, seal.opts(bed, n, keys.good, backend=backend), "up-proxy")
+    up.signal(signal.SIGKILL)
+    assert up.wait(5) is not None
+    assert "NODESEAL_GUARD_OUT" in bed.ns_exec(n, [save]).stdout
+    up = seal.start_up(bed, n, packet_opts(seal, bed, n, keys.good,
+                                           extra=["--iptables", backend]), "up-packet")
+    rules = bed.ns_exec(n, [save]).stdout
+    chains = sorted(set(l.split()[0] for l in rules.splitlines() if l.startswith(":NODESEAL")))
+    assert chains == [":NODESEAL_PKT_IN", ":NODESEAL_PKT_OUT"], rules
+    assert "--queue-bypass" not in rules and "NFQUEUE --queue-num 7447" in rules, rules
+    assert "lookup" not in bed.ns_exec(n, ["ip", "rule", "show", "pref", "20051"]).stdout
+    up.signal(signal.SIGKILL)
+    assert up.wait(5) is not None
+    up = seal.start_up(bed, n, seal.opts(bed, n, keys.good, backend=backend), "up-proxy2")
+    rules = bed.ns_exec(n, [save]).stdout
+    assert "NODESEAL_PKT" not in rules and "NODESEAL_GUARD_OUT" in rules, rules
+    seal.down(bed, n, seal.opts(bed, n, keys.good))
+    assert up.wait(10) == 0, up.describe()
+    assert_same_state(snap, bed.snapshot(n), "after proxy, crash, packet, crash, proxy, down")
