@@ -41,13 +41,11 @@ struct ns_flow {
 	struct ns_pkt_keys keys;
 };
 
-static uint64_t hash_seed;
-
 static uint32_t hash_key(const struct ns_flow_table *t, const uint8_t key[KEY_LEN])
 {
 	/* A seeded multiply-xorshift: not a MAC, only to spread the buckets;
 	 * the seed is secret, so a stranger cannot aim at one bucket. */
-	uint64_t h = hash_seed;
+	uint64_t h = t->hash_seed;
 
 	for (int i = 0; i < KEY_LEN; i += 8) {
 		uint64_t w;
@@ -85,7 +83,7 @@ int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_ke
 	t->e = calloc(max, sizeof(*t->e));
 	t->bucket = malloc(t->nbuckets * sizeof(*t->bucket));
 	if (t->e == NULL || t->bucket == NULL || ns_random(t->secret, sizeof(t->secret)) != 0 ||
-	    ns_random(&hash_seed, sizeof(hash_seed)) != 0) {
+	    ns_random(&t->hash_seed, sizeof(t->hash_seed)) != 0) {
 		ns_flow_free(t);
 		return -1;
 	}

@@ -66,7 +66,8 @@ struct ns_flow_table {
 	uint32_t nbuckets, max, used;
 	int32_t free_head;
 	uint8_t network_key[NS_KEY_LEN];
-	uint8_t secret[NS_KEY_LEN];  /* nonces and the hash key, fresh per start */
+	uint8_t secret[NS_KEY_LEN];  /* nonces, fresh per start */
+	uint64_t hash_seed;
 	uint64_t count[NS_FC_COUNT];
 	uint32_t expire_cursor;
 };
