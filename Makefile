@@ -18,7 +18,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -fno-common
 CPPFLAGS += -MMD -MP
-LDLIBS   = -lcrypto -lpthread
+LDLIBS   = -lcrypto -lpthread -lnetfilter_queue -lmnl
 ifeq ($(SAN),)
 CPPFLAGS += -D_FORTIFY_SOURCE=2
 else

@@ -17,6 +17,11 @@ const char ns_config_usage[] =
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
 	"  --iptables auto|legacy|nft  iptables backend [NODESEAL_IPTABLES] (auto)\n"
+	"  --mode proxy|packet       proxy: a sealed connection of the daemon's; packet: the\n"
+	"                            node's own TCP segments, sealed in place [NODESEAL_MODE] (proxy)\n"
+	"  --queue-num N             packet mode's NFQUEUE number [NODESEAL_QUEUE_NUM] (7447)\n"
+	"  --queue-maxlen N          packets the kernel may hold for the daemon; more are dropped\n"
+	"                            [NODESEAL_QUEUE_MAXLEN] (4096)\n"
 	"  --proxy-port N            daemon's ports N (outbound) and N+1 (inbound)"
 	" [NODESEAL_PROXY_PORT] (20051)\n"
 	"  --fwmark N                socket marks N and N+1 [NODESEAL_FWMARK] (0x4e530000)\n"
@@ -84,7 +89,7 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 }
 
 /* One setting: name of the option, of the variable, and how to apply it. */
-enum kind { K_PORTS, K_RANGE, K_STR, K_LEVEL, K_IPT, K_U16, K_U32, K_INT, K_FLAG };
+enum kind { K_PORTS, K_RANGE, K_STR, K_LEVEL, K_IPT, K_MODE, K_U16, K_U32, K_INT, K_FLAG };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -100,6 +105,9 @@ static const struct setting settings[] = {
 	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
 	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
 	{ "--iptables", "NODESEAL_IPTABLES", K_IPT, OFF(iptables), 0, 0 },
+	{ "--mode", "NODESEAL_MODE", K_MODE, OFF(mode), 0, 0 },
+	{ "--queue-num", "NODESEAL_QUEUE_NUM", K_U16, OFF(queue_num), 0, 65535 },
+	{ "--queue-maxlen", "NODESEAL_QUEUE_MAXLEN", K_U32, OFF(queue_maxlen), 16, 1 << 20 },
 	{ "--proxy-port", "NODESEAL_PROXY_PORT", K_U16, OFF(proxy_port), 1, 65534 },
 	{ "--fwmark", "NODESEAL_FWMARK", K_U32, OFF(fwmark), 1, 0xfffffffe },
 	{ "--route-table", "NODESEAL_ROUTE_TABLE", K_U32, OFF(route_table), 1, 0x7fffffff },
@@ -166,6 +174,14 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 			return cfg_error(err, errlen, "%s: '%s' is not auto, legacy or nft", from, v);
 		c->iptables = v;
 		return 0;
+	case K_MODE:
+		if (strcmp(v, "proxy") == 0)
+			c->mode = NS_MODE_PROXY;
+		else if (strcmp(v, "packet") == 0)
+			c->mode = NS_MODE_PACKET;
+		else
+			return cfg_error(err, errlen, "%s: '%s' is not proxy or packet", from, v);
+		return 0;
 	case K_FLAG:
 		c->json = true;
 		return 0;
@@ -195,6 +211,9 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	c->state_dir = "/var/lib/nodeseal";
 	c->log_level = NS_LOG_INFO;
 	c->iptables = "auto";
+	c->mode = NS_MODE_PROXY;
+	c->queue_num = 7447;
+	c->queue_maxlen = 4096;
 	c->proxy_port = 20051;
 	c->fwmark = 0x4e530000;
 	c->route_table = 20051;
@@ -248,7 +267,8 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
 			return -1;
 	}
-	for (int p = 0; p < c->nports; p++) {
+	/* Packet mode has no listeners and delivers nothing: its ports are free. */
+	for (int p = 0; p < c->nports && c->mode == NS_MODE_PROXY; p++) {
 		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)
 			return cfg_error(err, errlen, "port %u is both protected and the daemon's own",
 			                 c->ports[p]);

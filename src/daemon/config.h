@@ -11,6 +11,10 @@
 
 #define NS_MAX_PORTS 15 /* what one iptables multiport match takes */
 
+/* proxy: connections go through the daemon's listeners (src/relay);
+ * packet: segments go through NFQUEUE to the daemon (src/packet). */
+enum ns_mode { NS_MODE_PROXY, NS_MODE_PACKET };
+
 struct ns_config {
 	uint16_t ports[NS_MAX_PORTS];
 	int nports;
@@ -19,6 +23,9 @@ struct ns_config {
 	const char *network_key_file;
 	int log_level;
 	const char *iptables;       /* auto, legacy or nft */
+	enum ns_mode mode;
+	uint16_t queue_num;         /* packet mode: the NFQUEUE number */
+	uint32_t queue_maxlen;      /* packet mode: packets the kernel holds for us */
 	uint16_t proxy_port;        /* outbound listener (loopback); inbound: +1 */
 	uint32_t fwmark;            /* outbound sockets; delivery sockets: +1 */
 	uint32_t route_table;

@@ -93,6 +93,19 @@ static void out_printf(struct out *o, const char *fmt, ...)
 
 static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
+	if (d->cfg->mode == NS_MODE_PACKET) {
+		const struct ns_queue *q = &d->queue;
+		out_printf(o, "node %s, packet mode, queue %u, %u connection%s\n", d->fingerprint,
+		           q->num, q->flows.used, q->flows.used == 1 ? "" : "s");
+		out_printf(o, "segments:");
+		for (int i = 0; i < NS_FC_COUNT; i++)
+			out_printf(o, " %s %llu", ns_flow_count_names[i],
+			           (unsigned long long)q->flows.count[i]);
+		out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
+		           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
+		           (unsigned long long)q->st.enobufs);
+		return;
+	}
 	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
 	           d->nconns == 1 ? "" : "s");
 	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
@@ -119,7 +132,25 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
 		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
 		           (unsigned long long)d->refused_by[i]);
-	out_printf(o, "}}\n");
+	out_printf(o, "}");
+	if (d->cfg->mode == NS_MODE_PACKET) {
+		const struct ns_queue *q = &d->queue;
+		out_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{",
+		           q->flows.used);
+		for (int i = 0; i < NS_FC_COUNT; i++)
+			out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
+			           (unsigned long long)q->flows.count[i]);
+		out_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
+		           "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
+		           "\"user_dropped\":%llu,\"send_failed\":%llu}",
+		           q->num, (unsigned long long)q->st.packets,
+		           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
+		           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
+		           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
+	} else {
+		out_printf(o, ",\"mode\":\"proxy\"");
+	}
+	out_printf(o, "}\n");
 }
 
 void ns_control_accept(struct ns_daemon *d)

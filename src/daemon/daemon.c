@@ -187,7 +187,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->epfd = d->control.fd = d->signals.fd = -1;
+	d->epfd = d->control.fd = d->signals.fd = d->queue_w.fd = -1;
 	for (int i = 0; i < 4; i++)
 		d->listen[i].fd = -1;
 	if (check_privileges(cfg, err, errlen) != 0)
@@ -207,6 +207,13 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		return -1;
 	}
 	rc = ns_identity_init(&d->id, netkey, node.priv);
+	if (rc == 0 && cfg->mode == NS_MODE_PACKET &&
+	    ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen, (uint32_t)cfg->max_conns,
+	                  netkey, err, errlen) != 0) {
+		ns_wipe(netkey, sizeof(netkey));
+		ns_dh_keypair_free(&node);
+		return -1;
+	}
 	ns_wipe(netkey, sizeof(netkey));
 	ns_dh_keypair_free(&node);
 	if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
@@ -216,7 +223,8 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	ns_fingerprint(d->id.node.pub, d->fingerprint);
 	if (created)
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
-	warn_delivery_ports(d);
+	if (cfg->mode == NS_MODE_PROXY)
+		warn_delivery_ports(d);
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
@@ -249,6 +257,14 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	if (d->control.fd < 0)
 		return -1;
 	ns_watch_set(d, &d->control, EPOLLIN);
+	if (cfg->mode == NS_MODE_PACKET) {
+		/* Bound before the rules go in: a segment queued with nobody
+		 * reading would wait, and one with no queue bound is dropped. */
+		d->queue_w.kind = NS_W_QUEUE;
+		d->queue_w.fd = ns_queue_fd(&d->queue);
+		ns_watch_set(d, &d->queue_w, EPOLLIN);
+		return 0;
+	}
 	if (open_listeners(d, err, errlen) != 0)
 		return -1;
 	return 0;
@@ -327,8 +343,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	if (ns_intercept_install(d->cfg, err, errlen) != 0)
 		return -1;
 	d->installed = true;
-	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s", d->cfg->nports > 1 ? "s" : "",
-	       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "", d->fingerprint);
+	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s%s", d->cfg->nports > 1 ? "s" : "",
+	       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "", d->fingerprint,
+	       d->cfg->mode == NS_MODE_PACKET ? ", packet mode" : "");
 	if (child_argv != NULL) {
 		start_child(d, child_argv);
 		if (d->child < 0) {
@@ -367,6 +384,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 				if (w->fd >= 0)
 					ns_conn_event(d, w, events[i].events);
 				break;
+			case NS_W_QUEUE:
+				ns_queue_event(&d->queue, ns_now_ms());
+				break;
 			}
 		}
 		ns_conn_reap(d);
@@ -374,6 +394,8 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		accept_resume(d, now);
 		if (now >= next_tick) {
 			ns_conn_expire(d, now);
+			if (d->queue_w.fd >= 0)
+				ns_queue_tick(&d->queue, now);
 			pool_trim(d);
 			next_tick = now + 1000;
 		}
@@ -391,10 +413,23 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_control_close_all(d);
 	for (int i = 0; i < 4; i++)
 		ns_watch_drop(d, &d->listen[i]);
+	if (d->installed && d->queue_w.fd >= 0) {
+		int n = ns_queue_abort_connections(&d->queue, ns_now_ms);
+		if (n > 0)
+			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
+			       n == 1 ? "" : "s");
+	}
 	/* Rules before the control socket: "nodeseal down" waits for the
 	 * socket to go, and then finds the rules gone too. */
 	if (d->installed && ns_intercept_remove(d->cfg, err, sizeof(err)) != 0)
 		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
+	/* After the rules: unbinding drops what is still queued, and with the
+	 * rules gone nothing more is queued. */
+	if (d->queue_w.fd >= 0) {
+		ns_watch_set(d, &d->queue_w, 0);
+		d->queue_w.fd = -1;
+	}
+	ns_queue_close(&d->queue);
 	if (d->control.fd >= 0) {
 		ns_watch_drop(d, &d->control);
 		unlink(d->control_path);

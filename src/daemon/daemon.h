@@ -1,6 +1,7 @@
 /*
  * daemon.h: the event loop and what it owns: listeners, connections, the
  * control socket, signals and, for "nodeseal run", the child process.
+ * In packet mode the proxy listeners give way to the NFQUEUE socket.
  * Single-threaded, epoll, level-triggered.
  */
 #ifndef NS_DAEMON_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../packet/queue.h"
 #include "../proto/proto.h"
 #include "../relay/conn.h"
 #include "config.h"
@@ -28,6 +30,8 @@ struct ns_daemon {
 	int epfd;
 	struct ns_watch listen[4];      /* out v4, out v6, in v4, in v6 (fd -1 if absent) */
 	struct ns_watch control, signals;
+	struct ns_queue queue;          /* packet mode */
+	struct ns_watch queue_w;        /* packet mode: the queue's socket (fd -1 otherwise) */
 	char control_path[4200];
 	struct ns_conn *conns;
 	struct ns_conn *graveyard;      /* closed, freed after the event batch */

@@ -1,5 +1,5 @@
 /*
- * intercept.h: the kernel's side of proxy mode, set up with iptables and ip.
+ * intercept.h: the kernel's side of proxy and packet mode, set up with iptables and ip.
  *
  * nat OUTPUT:      outbound TCP to a protected port of another host goes to
  *                  the daemon's loopback listener (REDIRECT), except the
@@ -12,6 +12,10 @@
  * filter OUTPUT/INPUT: the guard.  Every packet (not only a connection's
  *                  first, which is all nat sees) to a protected port is
  *                  refused unless it is the daemon's or was redirected.
+ *
+ * Packet mode (--mode packet) has none of these: mangle OUTPUT and INPUT
+ * send every segment of a protected port to the daemon's NFQUEUE, with no
+ * bypass (iptables.c, packet_rules_text).
  *
  * Everything lives in chains named NODESEAL_* plus one jump per built-in
  * chain, installed in one iptables-restore per family.  Removal reads

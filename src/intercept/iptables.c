@@ -75,15 +75,62 @@ static int run(char *const argv[], const char *input, char *out, size_t cap, cha
 	                 errout[0] ? errout : "no message");
 }
 
+static void ports_text(const struct ns_config *c, char *ports, size_t cap)
+{
+	size_t n = 0;
+
+	ports[0] = '\0';
+	for (int i = 0; i < c->nports; i++)
+		n += (size_t)snprintf(ports + n, cap - n, "%s%u", i ? "," : "", c->ports[i]);
+}
+
+/*
+ * Packet mode: every TCP segment of a protected port, either end of the
+ * connection, leaving or arriving, goes to the daemon's queue.  No
+ * --queue-bypass: with nobody bound to the queue (the daemon stopped or
+ * crashed) the kernel drops the segments, so nothing of a protected port
+ * passes in clear.  Loopback stays out: it never reaches a wire.
+ *
+ * mangle, not filter: the segments are rewritten (the nodeseal option,
+ * payload), and mangle is the table meant for that; INPUT, not
+ * PREROUTING, so that a host routing other nodes' traffic leaves it alone.
+ * Conntrack (priority -200) sees the segments before the queue (-150);
+ * their sequence numbers and payload lengths do not change, so its view of
+ * the connection holds.
+ */
+static void packet_rules_text(const struct ns_config *c, char *out, size_t cap)
+{
+	char ports[128];
+	unsigned q = c->queue_num;
+
+	ports_text(c, ports, sizeof(ports));
+	snprintf(out, cap,
+	         "*mangle\n"
+	         ":NODESEAL_PKT_OUT - [0:0]\n"
+	         ":NODESEAL_PKT_IN - [0:0]\n"
+	         "-A NODESEAL_PKT_OUT -o lo -j RETURN\n"
+	         "-A NODESEAL_PKT_OUT -p tcp -m multiport --dports %s -j NFQUEUE --queue-num %u\n"
+	         "-A NODESEAL_PKT_OUT -p tcp -m multiport --sports %s -j NFQUEUE --queue-num %u\n"
+	         "-A NODESEAL_PKT_IN -i lo -j RETURN\n"
+	         "-A NODESEAL_PKT_IN -p tcp -m multiport --dports %s -j NFQUEUE --queue-num %u\n"
+	         "-A NODESEAL_PKT_IN -p tcp -m multiport --sports %s -j NFQUEUE --queue-num %u\n"
+	         "-I OUTPUT 1 -p tcp -j NODESEAL_PKT_OUT\n"
+	         "-I INPUT 1 -p tcp -j NODESEAL_PKT_IN\n"
+	         "COMMIT\n",
+	         ports, q, ports, q, ports, q, ports, q);
+}
+
 /* The rules of one family, as iptables-restore input. */
 static void rules_text(const struct ns_config *c, char *out, size_t cap)
 {
-	char ports[128] = "";
-	size_t n = 0;
+	char ports[128];
 	uint32_t mark_out = c->fwmark, mark_in = c->fwmark + 1;
 
-	for (int i = 0; i < c->nports; i++)
-		n += (size_t)snprintf(ports + n, sizeof(ports) - n, "%s%u", i ? "," : "", c->ports[i]);
+	if (c->mode == NS_MODE_PACKET) {
+		packet_rules_text(c, out, cap);
+		return;
+	}
+	ports_text(c, ports, sizeof(ports));
 	snprintf(out, cap,
 	         "*nat\n"
 	         ":NODESEAL_OUT - [0:0]\n"
@@ -353,6 +400,45 @@ static void drop_created_tables(const struct ns_config *c)
 	unlink(path);
 }
 
+/* Appends "-F" and "-X" for each NODESEAL chain of table in saved that
+ * rules does not declare again: after the old jumps are deleted, nothing
+ * refers to it. */
+static void stale_chains(const char *saved, const char *table, const char *rules, char *out,
+                         size_t cap)
+{
+	char marker[32], line[256], decl[300];
+	const char *p, *end;
+	bool in_table = false;
+	size_t n = strlen(out);
+
+	snprintf(marker, sizeof(marker), "*%s", table);
+	for (int pass = 0; pass < 2; pass++) {
+		for (p = saved; *p; p = *end ? end + 1 : end) {
+			size_t len;
+			end = strchr(p, '\n');
+			if (end == NULL)
+				end = p + strlen(p);
+			len = (size_t)(end - p);
+			if (len >= sizeof(line))
+				continue;
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (line[0] == '*') {
+				in_table = strcmp(line, marker) == 0;
+				continue;
+			}
+			if (!in_table || strncmp(line, ":NODESEAL_", 10) != 0)
+				continue;
+			*strchrnul(line, ' ') = '\0';
+			snprintf(decl, sizeof(decl), "%s ", line);
+			if (strstr(rules, decl) != NULL)
+				continue;
+			n += (size_t)snprintf(out + n, cap - n, "%s %s\n", pass == 0 ? "-F" : "-X",
+			                      line + 1);
+		}
+	}
+}
+
 /*
  * The rules as one iptables-restore input that replaces whatever nodeseal
  * rules are already there (left by a crash, or by another version) in the
@@ -391,9 +477,26 @@ static int replacement_text(const struct ns_config *c, struct family *f, char *o
 			char table[16];
 			snprintf(table, sizeof(table), "%.*s", (int)(len - 2), p + 1);
 			removal_for_table(saved, table, out, cap, true);
+			stale_chains(saved, table, rules, out, cap);
 			n = strlen(out);
 		}
 		p += len;
+	}
+	/* Tables the new rules leave alone may still hold the other mode's
+	 * chains (a crash, then a start in the other mode). */
+	for (int t = 0; t < 3; t++) {
+		static const char *const tables[] = { "nat", "mangle", "filter" };
+		char marker[16], probe[8192] = "";
+		snprintf(marker, sizeof(marker), "*%s\n", tables[t]);
+		if (strstr(rules, marker) != NULL ||
+		    removal_for_table(saved, tables[t], probe, sizeof(probe), false) == 0)
+			continue;
+		if (n + strlen(probe) + 1 >= cap) {
+			icp_error(err, errlen, "rules too long");
+			goto out;
+		}
+		memcpy(out + n, probe, strlen(probe) + 1);
+		n += strlen(probe);
 	}
 	rc = 0;
 out:
@@ -417,6 +520,12 @@ static int family_install(const struct ns_config *c, struct family *f, char *err
 	if (replacement_text(c, f, rules, sizeof(rules), err, errlen) != 0 ||
 	    run(restore_argv, rules, NULL, 0, err, errlen) != 0)
 		return -1;
+	if (c->mode == NS_MODE_PACKET) {
+		/* No delivery mark in packet mode; a proxy daemon's policy rule
+		 * left by a crash goes. */
+		routing_remove(c, f->v6);
+		return 0;
+	}
 	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);

@@ -23,7 +23,7 @@ struct ns_daemon;
 struct ns_conn;
 
 enum ns_watch_kind { NS_W_LISTEN_OUT, NS_W_LISTEN_IN, NS_W_CONTROL, NS_W_CONTROL_CLIENT,
-                     NS_W_SIGNAL, NS_W_LOCAL, NS_W_REMOTE };
+                     NS_W_SIGNAL, NS_W_LOCAL, NS_W_REMOTE, NS_W_QUEUE };
 
 /* What an epoll event points at. */
 struct ns_watch {

@@ -1,0 +1,455 @@
+/*
+ * flow.c: packet mode's connection table and per-segment processing
+ * (flow.h).
+ *
+ * Directions: an entry remembers whether this host sent the SYN
+ * (we_init).  A segment leaving is then I2R if we initiated, R2I if not;
+ * one arriving the other way round.  Per direction it keeps the ISN (from
+ * the SYN or SYN-ACK) and hi, the highest stream offset a segment of that
+ * direction has reached: the 64-bit extension of every offset is taken
+ * near it.  hi moves only for segments that carry sequence space (payload
+ * or FIN), and for arriving ones only once their MAC verified, so neither
+ * a keepalive (seq one before the data) nor a forgery can drag it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+#include "tcpseg.h"
+
+const char *const ns_flow_count_names[NS_FC_COUNT] = {
+	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
+	"table_full", "unsupported", "internal",
+};
+
+enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
+
+#define KEY_LEN 40
+
+struct ns_flow {
+	int32_t next;               /* bucket chain, or free list */
+	uint8_t state;
+	uint8_t we_init;
+	uint8_t verified;           /* a segment of the peer's verified */
+	uint8_t fin[2];             /* by enum ns_pkt_dir */
+	uint8_t key[KEY_LEN];       /* local addr, remote addr, lport, rport, v6 */
+	uint32_t isn[2];
+	uint64_t hi[2];
+	uint8_t nonce_i[NS_PKT_NONCE_LEN];
+	uint8_t nonce_r[NS_PKT_NONCE_LEN];
+	int64_t expires_ms;
+	struct ns_pkt_keys keys;
+};
+
+static uint32_t hash_key(const struct ns_flow_table *t, const uint8_t key[KEY_LEN])
+{
+	/* A seeded multiply-xorshift: not a MAC, only to spread the buckets;
+	 * the seed is secret, so a stranger cannot aim at one bucket. */
+	uint64_t h = t->hash_seed;
+
+	for (int i = 0; i < KEY_LEN; i += 8) {
+		uint64_t w;
+		memcpy(&w, key + i, 8);
+		h ^= w;
+		h *= 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h ^ (h >> 32)) & (t->nbuckets - 1);
+}
+
+/* The 4-tuple of a segment as seen from this host. */
+static void segment_key(const struct ns_tcpseg *s, int outgoing, uint8_t key[KEY_LEN])
+{
+	const uint8_t *src = s->pkt + (s->ipv6 ? 8 : 12), *dst = s->pkt + (s->ipv6 ? 24 : 16);
+	const uint8_t *tcp = ns_tcpseg_tcp(s);
+	size_t alen = s->ipv6 ? 16 : 4;
+
+	memset(key, 0, KEY_LEN);
+	memcpy(key, outgoing ? src : dst, alen);
+	memcpy(key + 16, outgoing ? dst : src, alen);
+	memcpy(key + 32, tcp + (outgoing ? 0 : 2), 2);
+	memcpy(key + 34, tcp + (outgoing ? 2 : 0), 2);
+	key[36] = (uint8_t)s->ipv6;
+}
+
+int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_key[NS_KEY_LEN])
+{
+	memset(t, 0, sizeof(*t));
+	if (max < 1 || max > (1u << 24))
+		return -1;
+	t->max = max;
+	for (t->nbuckets = 1; t->nbuckets < 2 * max; t->nbuckets <<= 1)
+		;
+	t->e = calloc(max, sizeof(*t->e));
+	t->bucket = malloc(t->nbuckets * sizeof(*t->bucket));
+	if (t->e == NULL || t->bucket == NULL || ns_random(t->secret, sizeof(t->secret)) != 0 ||
+	    ns_random(&t->hash_seed, sizeof(t->hash_seed)) != 0) {
+		ns_flow_free(t);
+		return -1;
+	}
+	for (uint32_t i = 0; i < t->nbuckets; i++)
+		t->bucket[i] = -1;
+	for (uint32_t i = 0; i < max; i++)
+		t->e[i].next = i + 1 < max ? (int32_t)(i + 1) : -1;
+	t->free_head = 0;
+	memcpy(t->network_key, network_key, NS_KEY_LEN);
+	return 0;
+}
+
+void ns_flow_free(struct ns_flow_table *t)
+{
+	if (t->e != NULL)
+		for (uint32_t i = 0; i < t->max; i++)
+			ns_pkt_keys_free(&t->e[i].keys);
+	free(t->e);
+	free(t->bucket);
+	ns_wipe(t->network_key, sizeof(t->network_key));
+	ns_wipe(t->secret, sizeof(t->secret));
+	t->e = NULL;
+	t->bucket = NULL;
+}
+
+static struct ns_flow *lookup(struct ns_flow_table *t, const uint8_t key[KEY_LEN])
+{
+	for (int32_t i = t->bucket[hash_key(t, key)]; i >= 0; i = t->e[i].next)
+		if (memcmp(t->e[i].key, key, KEY_LEN) == 0)
+			return &t->e[i];
+	return NULL;
+}
+
+static void flow_remove(struct ns_flow_table *t, struct ns_flow *f)
+{
+	int32_t idx = (int32_t)(f - t->e), *pp = &t->bucket[hash_key(t, f->key)];
+
+	while (*pp != idx && *pp >= 0)
+		pp = &t->e[*pp].next;
+	if (*pp == idx)
+		*pp = f->next;
+	ns_pkt_keys_free(&f->keys);
+	memset(f, 0, sizeof(*f));
+	f->state = F_FREE;
+	f->next = t->free_head;
+	t->free_head = idx;
+	t->used--;
+}
+
+/* Makes way for a new connection: the entry whose handshake has not
+ * finished and that would expire first.  Established ones stay. */
+static int evict_one(struct ns_flow_table *t)
+{
+	struct ns_flow *victim = NULL;
+
+	for (uint32_t i = 0; i < t->max; i++) {
+		struct ns_flow *f = &t->e[i];
+		if (f->state == F_FREE || f->verified)
+			continue;
+		if (victim == NULL || f->expires_ms < victim->expires_ms)
+			victim = f;
+	}
+	if (victim == NULL)
+		return -1;
+	flow_remove(t, victim);
+	return 0;
+}
+
+/* A fresh entry for key (an existing one with that key must be gone). */
+static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_LEN])
+{
+	struct ns_flow *f;
+	uint32_t b;
+
+	if (t->free_head < 0 && evict_one(t) != 0)
+		return NULL;
+	f = &t->e[t->free_head];
+	t->free_head = f->next;
+	memset(f, 0, sizeof(*f));
+	memcpy(f->key, key, KEY_LEN);
+	b = hash_key(t, key);
+	f->next = t->bucket[b];
+	t->bucket[b] = (int32_t)(f - t->e);
+	t->used++;
+	return f;
+}
+
+/* This host's nonce for a SYN or SYN-ACK: a PRF of the 4-tuple and the
+ * ISN, so a retransmission carries the same one. */
+static int own_nonce(struct ns_flow_table *t, const uint8_t key[KEY_LEN], uint32_t isn,
+                     uint8_t nonce[NS_PKT_NONCE_LEN])
+{
+	uint8_t full[32], isn_be[4] = { (uint8_t)(isn >> 24), (uint8_t)(isn >> 16),
+	                                (uint8_t)(isn >> 8), (uint8_t)isn };
+	int rc = ns_hmac(NS_HASH_SHA256, t->secret, sizeof(t->secret), key, KEY_LEN, isn_be, 4, full);
+
+	memcpy(nonce, full, NS_PKT_NONCE_LEN);
+	ns_wipe(full, sizeof(full));
+	return rc;
+}
+
+static enum ns_flow_verdict drop(struct ns_flow_table *t, enum ns_flow_count why)
+{
+	t->count[why]++;
+	return NS_FLOW_DROP;
+}
+
+static enum ns_flow_verdict pass(struct ns_flow_table *t, struct ns_flow_pkt *p,
+                                 struct ns_tcpseg *s)
+{
+	ns_tcpseg_fix_checksums(s);
+	p->len = s->len;
+	t->count[p->outgoing ? NS_FC_OUT : NS_FC_IN]++;
+	return NS_FLOW_ACCEPT;
+}
+
+static uint16_t mss_max(const struct ns_flow_pkt *p, const struct ns_tcpseg *s)
+{
+	/* An unknown MTU is taken as Ethernet's: a larger link then carries
+	 * segments smaller than it could, never too large for 1500. */
+	return ns_tcpseg_mss_max(p->mtu ? p->mtu : 1500, s->ipv6);
+}
+
+static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
+                                   struct ns_flow_pkt *p, struct ns_tcpseg *s,
+                                   const uint8_t key[KEY_LEN], int64_t now)
+{
+	uint8_t nonce[NS_PKT_NONCE_LEN];
+	uint32_t isn = ns_tcpseg_seq(s);
+	int rc;
+
+	if (p->outgoing) {
+		/* Only the local stack sends these: anything but a retransmission
+		 * means the old connection on this 4-tuple is over. */
+		if (f != NULL && !(f->we_init && f->state == F_SYN_SENT && f->isn[NS_PKT_I2R] == isn)) {
+			flow_remove(t, f);
+			f = NULL;
+		}
+		if (own_nonce(t, key, isn, nonce) != 0)
+			return drop(t, NS_FC_INTERNAL);
+	} else {
+		rc = ns_tcpseg_get_value(s, nonce);
+		if (rc < 0)
+			return drop(t, NS_FC_BAD_PACKET);
+		if (rc == 0)
+			return drop(t, NS_FC_NO_OPTION); /* no fallback to clear */
+		if (f != NULL) {
+			int same = !f->we_init && f->state == F_SYN_RCVD &&
+			           f->isn[NS_PKT_I2R] == isn &&
+			           ns_ct_equal(f->nonce_i, nonce, sizeof(nonce));
+			/* A peer's SYN must not end a live connection: anyone can
+			 * send one, since the option is not authenticated. */
+			if (!same && f->state != F_SYN_RCVD && f->state != F_CLOSING)
+				return drop(t, NS_FC_NOT_READY);
+			if (!same) {
+				flow_remove(t, f);
+				f = NULL;
+			}
+		}
+	}
+	if (f == NULL) {
+		f = flow_new(t, key);
+		if (f == NULL)
+			return drop(t, NS_FC_TABLE_FULL);
+		f->we_init = (uint8_t)p->outgoing;
+		f->state = p->outgoing ? F_SYN_SENT : F_SYN_RCVD;
+		f->isn[NS_PKT_I2R] = isn;
+		memcpy(f->nonce_i, nonce, sizeof(nonce));
+	}
+	f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
+	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(p, s), p->outgoing ? nonce : NULL);
+	if (rc != 0)
+		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);
+	return pass(t, p, s);
+}
+
+static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f,
+                                      struct ns_flow_pkt *p, struct ns_tcpseg *s,
+                                      const uint8_t key[KEY_LEN], int64_t now)
+{
+	uint8_t nonce[NS_PKT_NONCE_LEN];
+	uint32_t isn = ns_tcpseg_seq(s);
+	int rc;
+
+	if (f == NULL)
+		return drop(t, NS_FC_NO_FLOW);
+	/* Our SYN-ACK answers a peer's SYN; a peer's answers ours. */
+	if (f->we_init == p->outgoing || ns_tcpseg_ack(s) != f->isn[NS_PKT_I2R] + 1)
+		return drop(t, NS_FC_NO_FLOW);
+	if (p->outgoing) {
+		if (own_nonce(t, key, isn, nonce) != 0)
+			return drop(t, NS_FC_INTERNAL);
+	} else {
+		rc = ns_tcpseg_get_value(s, nonce);
+		if (rc < 0)
+			return drop(t, NS_FC_BAD_PACKET);
+		if (rc == 0)
+			return drop(t, NS_FC_NO_OPTION);
+	}
+	if (f->state == F_SYN_SENT || f->state == F_SYN_RCVD) {
+		f->isn[NS_PKT_R2I] = isn;
+		memcpy(f->nonce_r, nonce, sizeof(nonce));
+		if (ns_pkt_keys_derive(&f->keys, t->network_key, f->nonce_i, f->nonce_r) != 0)
+			return drop(t, NS_FC_INTERNAL);
+		f->state = F_KEYED;
+	} else if (f->state != F_KEYED || f->verified || f->isn[NS_PKT_R2I] != isn ||
+	           !ns_ct_equal(f->nonce_r, nonce, sizeof(nonce))) {
+		/* Only a retransmission of the SYN-ACK that made the keys. */
+		return drop(t, NS_FC_NOT_READY);
+	}
+	f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
+	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(p, s), p->outgoing ? nonce : NULL);
+	if (rc != 0)
+		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);
+	return pass(t, p, s);
+}
+
+/* The covered header fields of a segment of direction d. */
+static void mac_header(const struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d,
+                       struct ns_pkt_hdr *h)
+{
+	enum ns_pkt_dir o = d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R;
+
+	h->flags = ns_tcpseg_flags(s);
+	h->seq_off = ns_pkt_offset_extend(f->hi[d], ns_tcpseg_seq(s) - (f->isn[d] + 1));
+	h->ack_off = (h->flags & NS_TCP_ACK)
+	                 ? ns_pkt_offset_extend(f->hi[o], ns_tcpseg_ack(s) - (f->isn[o] + 1))
+	                 : 0;
+	h->window = ns_tcpseg_window(s);
+	h->urg_ptr = ns_tcpseg_urg(s);
+}
+
+/* After a segment of direction d went out or verified. */
+static void advance(struct ns_flow *f, const struct ns_pkt_hdr *h, size_t paylen,
+                    enum ns_pkt_dir d, int64_t now)
+{
+	int fin = (h->flags & NS_TCP_FIN) != 0;
+
+	if (paylen > 0 || fin) {
+		uint64_t end = h->seq_off + paylen + (uint64_t)fin;
+		if (end > f->hi[d])
+			f->hi[d] = end;
+	}
+	if (fin)
+		f->fin[d] = 1;
+	if (h->flags & NS_TCP_RST) {
+		f->state = F_CLOSING;
+		f->expires_ms = now + NS_FLOW_RESET_MS;
+	} else if (f->fin[0] && f->fin[1]) {
+		if (f->state != F_CLOSING)
+			f->expires_ms = now + NS_FLOW_CLOSED_MS;
+		f->state = F_CLOSING;
+	} else if (f->state == F_KEYED) {
+		f->expires_ms = now + (f->verified ? NS_FLOW_IDLE_MS : NS_FLOW_HANDSHAKE_MS);
+	}
+}
+
+static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
+                                 struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
+{
+	enum ns_pkt_dir d = f->we_init ? NS_PKT_I2R : NS_PKT_R2I;
+	uint8_t mac[NS_PKT_MAC_LEN];
+	struct ns_pkt_hdr h;
+	int rc;
+
+	mac_header(f, s, d, &h);
+	if (ns_pkt_xor_stream(&f->keys, d, h.seq_off, ns_tcpseg_payload(s), s->paylen) != 0 ||
+	    ns_pkt_mac(&f->keys, d, &h, ns_tcpseg_payload(s), s->paylen, mac) != 0)
+		return drop(t, NS_FC_INTERNAL);
+	rc = ns_tcpseg_put_mac(s, p->cap, mac);
+	if (rc != 0)
+		return drop(t, rc == NS_TCPSEG_BAD ? NS_FC_BAD_PACKET : NS_FC_UNSUPPORTED);
+	advance(f, &h, s->paylen, d, now);
+	return pass(t, p, s);
+}
+
+static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow *f,
+                                         struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
+{
+	enum ns_pkt_dir d = f->we_init ? NS_PKT_R2I : NS_PKT_I2R;
+	uint8_t mac[NS_PKT_MAC_LEN];
+	struct ns_pkt_hdr h;
+	int rc;
+
+	if (ns_tcpseg_take_mac(s, mac) != 0)
+		return drop(t, NS_FC_BAD_MAC);
+	mac_header(f, s, d, &h);
+	rc = ns_pkt_verify(&f->keys, d, &h, ns_tcpseg_payload(s), s->paylen, mac);
+	if (rc < 0)
+		return drop(t, NS_FC_INTERNAL);
+	if (rc == 0)
+		return drop(t, NS_FC_BAD_MAC);
+	if (ns_pkt_xor_stream(&f->keys, d, h.seq_off, ns_tcpseg_payload(s), s->paylen) != 0)
+		return drop(t, NS_FC_INTERNAL);
+	f->verified = 1;
+	advance(f, &h, s->paylen, d, now);
+	return pass(t, p, s);
+}
+
+enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
+                                     int64_t now_ms)
+{
+	uint8_t key[KEY_LEN];
+	struct ns_tcpseg s;
+	struct ns_flow *f;
+	uint8_t flags;
+
+	if (p->cap < p->len || ns_tcpseg_parse(&s, p->pkt, p->len) != 0)
+		return drop(t, NS_FC_BAD_PACKET);
+	segment_key(&s, p->outgoing, key);
+	f = lookup(t, key);
+	flags = ns_tcpseg_flags(&s);
+	if (flags & NS_TCP_SYN) {
+		if (flags & (NS_TCP_RST | NS_TCP_FIN))
+			return drop(t, NS_FC_BAD_PACKET);
+		return (flags & NS_TCP_ACK) ? on_synack(t, f, p, &s, key, now_ms)
+		                            : on_syn(t, f, p, &s, key, now_ms);
+	}
+	if (f == NULL || (f->state != F_KEYED && f->state != F_CLOSING)) {
+		int rst0 = (flags & NS_TCP_RST) && s.paylen == 0;
+		/* The local stack's reset for a connection it does not know,
+		 * or refusing a peer's SYN (there are no keys to seal it). */
+		if (rst0 && p->outgoing && (f == NULL || f->state == F_SYN_RCVD)) {
+			if (f != NULL)
+				flow_remove(t, f);
+			t->count[NS_FC_OUT]++;
+			return NS_FLOW_ACCEPT;
+		}
+		/* A peer refusing our SYN: the stack checks the ack as well. */
+		if (rst0 && !p->outgoing && f != NULL && f->state == F_SYN_SENT &&
+		    (flags & NS_TCP_ACK) && ns_tcpseg_ack(&s) == f->isn[NS_PKT_I2R] + 1) {
+			f->expires_ms = now_ms + NS_FLOW_RESET_MS;
+			t->count[NS_FC_IN]++;
+			return NS_FLOW_ACCEPT;
+		}
+		return drop(t, f == NULL ? NS_FC_NO_FLOW : NS_FC_NOT_READY);
+	}
+	return p->outgoing ? seal(t, f, p, &s, now_ms) : open_segment(t, f, p, &s, now_ms);
+}
+
+void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget)
+{
+	if (t->e == NULL)
+		return;
+	for (uint32_t n = 0; n < budget && n < t->max; n++) {
+		struct ns_flow *f = &t->e[t->expire_cursor];
+		if (f->state != F_FREE && f->expires_ms <= now_ms)
+			flow_remove(t, f);
+		t->expire_cursor = (t->expire_cursor + 1) % t->max;
+	}
+}
+
+int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu)
+{
+	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
+		const struct ns_flow *f = &t->e[*cursor];
+		if (f->state == F_FREE || f->state == F_CLOSING)
+			continue;
+		memset(tu, 0, sizeof(*tu));
+		tu->v6 = f->key[36];
+		memcpy(tu->local, f->key, 16);
+		memcpy(tu->remote, f->key + 16, 16);
+		tu->lport = (uint16_t)(f->key[32] << 8 | f->key[33]);
+		tu->rport = (uint16_t)(f->key[34] << 8 | f->key[35]);
+		(*cursor)++;
+		return 1;
+	}
+	return 0;
+}

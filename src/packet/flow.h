@@ -1,0 +1,115 @@
+/*
+ * flow.h: packet mode's per-connection state and the verdict on each
+ * segment (docs/PROTOCOL.md, "Packet mode (draft)").
+ *
+ * One entry per TCP connection of a protected port, keyed by the 4-tuple
+ * seen from this host (local address and port, remote address and port),
+ * so both directions find the same entry.  An entry is made by a SYN: the
+ * node's own (it gets our nonce) or a peer's (it must carry one).  Keys are
+ * derived once both nonces are known, at the SYN-ACK.  After that, every
+ * segment leaving is encrypted at its stream offset and carries a MAC;
+ * every segment arriving must carry a MAC that verifies, and is decrypted.
+ * Anything else is dropped: a protected port's segment never passes in
+ * clear, and nothing unauthenticated reaches the local stack (but for the
+ * two exceptions of ns_flow_segment: resets without payload before keys).
+ *
+ * The table is a fixed array allocated once (max entries), with chained
+ * hash buckets over a keyed hash.  When it is full, the oldest entry whose
+ * handshake has not finished makes way; established entries are never
+ * evicted, so a new connection is refused instead.
+ *
+ * Nonces are a PRF of a per-start secret, the 4-tuple and the sender's
+ * ISN: a retransmitted SYN or SYN-ACK carries the same nonce without the
+ * table having to remember it.
+ */
+#ifndef NS_FLOW_H
+#define NS_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../crypto/crypto.h"
+#include "pkt_crypto.h"
+
+/* Timeouts, in milliseconds. */
+#define NS_FLOW_HANDSHAKE_MS (75 * 1000)   /* > Linux's SYN-ACK retries (~63 s) */
+#define NS_FLOW_IDLE_MS (2 * 3600 * 1000)  /* established, nothing seen */
+#define NS_FLOW_CLOSED_MS (60 * 1000)      /* both FINs, as TIME_WAIT */
+#define NS_FLOW_RESET_MS (10 * 1000)       /* after a reset */
+
+/* Room a caller's packet buffer needs past the packet: the MAC option. */
+#define NS_FLOW_HEADROOM 64
+
+enum ns_flow_verdict { NS_FLOW_DROP = 0, NS_FLOW_ACCEPT = 1 };
+
+/* Why segments were dropped (and one count of what passed), for status. */
+enum ns_flow_count {
+	NS_FC_OUT,            /* segments sealed and sent */
+	NS_FC_IN,             /* segments verified and delivered */
+	NS_FC_BAD_PACKET,     /* unparsable, fragment, extension header, bad option */
+	NS_FC_NO_FLOW,        /* no connection known for the 4-tuple */
+	NS_FC_NO_OPTION,      /* a peer's SYN or SYN-ACK without the nodeseal option */
+	NS_FC_BAD_MAC,        /* MAC missing or wrong */
+	NS_FC_NOT_READY,      /* a segment before the keys (not a SYN or a reset) */
+	NS_FC_TABLE_FULL,     /* a new connection with no room left */
+	NS_FC_UNSUPPORTED,    /* an option the daemon cannot carry, no MTU room */
+	NS_FC_INTERNAL,       /* a crypto failure */
+	NS_FC_COUNT
+};
+extern const char *const ns_flow_count_names[NS_FC_COUNT];
+
+struct ns_flow;
+
+struct ns_flow_table {
+	struct ns_flow *e;          /* max entries */
+	int32_t *bucket;            /* nbuckets heads, -1 terminated chains */
+	uint32_t nbuckets, max, used;
+	int32_t free_head;
+	uint8_t network_key[NS_KEY_LEN];
+	uint8_t secret[NS_KEY_LEN];  /* nonces, fresh per start */
+	uint64_t hash_seed;
+	uint64_t count[NS_FC_COUNT];
+	uint32_t expire_cursor;
+};
+
+/* One segment as the queue hands it over. */
+struct ns_flow_pkt {
+	uint8_t *pkt;               /* the IP packet; may be rewritten in place */
+	size_t len;                 /* in: its length; out: the new length */
+	size_t cap;                 /* bytes available at pkt (len + NS_FLOW_HEADROOM or more) */
+	int outgoing;               /* 1: from this host (OUTPUT); 0: to it (INPUT) */
+	unsigned mtu;               /* of the interface it leaves or arrived by; 0 unknown */
+};
+
+int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_key[NS_KEY_LEN]);
+/* Frees every entry's keys and the arrays; wipes the secrets. */
+void ns_flow_free(struct ns_flow_table *t);
+
+/*
+ * The verdict on one segment of a protected port.  With NS_FLOW_ACCEPT the
+ * packet at p->pkt, p->len bytes, is what goes on (rewritten, checksums
+ * fixed).  now_ms is a monotonic clock.
+ *
+ * Before keys exist, only resets without payload pass: the node's reset
+ * answering a SYN (a refused connection), and a peer's reset answering our
+ * SYN whose ack is our ISN + 1 (what the local stack would accept).  They
+ * carry nothing and change nothing an on-path attacker could not (it can
+ * drop the SYN).
+ */
+enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
+                                     int64_t now_ms);
+
+/* A connection as the local stack names it, for ns_flow_next_open. */
+struct ns_flow_tuple {
+	int v6;
+	uint8_t local[16], remote[16];  /* IPv4: the first 4 bytes */
+	uint16_t lport, rport;          /* host order */
+};
+/* The connections not yet closed (handshake or established), one a call
+ * from *cursor (0 to start); 1 while one was found, 0 at the end. */
+int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+
+/* Frees entries whose time is up; looks at up to budget entries a call. */
+void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * queue.c: packet mode's NFQUEUE (queue.h).
+ *
+ * Netlink messages are walked here rather than with mnl_cb_run: that stops
+ * at the first acknowledgement in a buffer, and a packet after it would
+ * never get a verdict (it would sit in the kernel's queue until unbind).
+ * Every datagram must come from the kernel (nl_pid 0): any local process
+ * may send to a netlink port, and a forged "packet" with a real packet's
+ * id would have the daemon give that packet a verdict and a payload.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#include "queue.h"
+
+#define PKT_MAX 65535
+#define RBUF_ONE (PKT_MAX + 4096)           /* one packet message with its attributes */
+#define VBUF_SIZE (1 << 20)
+#define VERDICT_MAX (PKT_MAX + NS_FLOW_HEADROOM + 256)
+#define WORK_CAP (PKT_MAX + NS_FLOW_HEADROOM)
+#define RCVBUF (8 << 20)
+
+static int q_error(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "NFQUEUE: %s: %s", what, strerror(errno));
+	return -1;
+}
+
+static int send_all(struct ns_queue *q, const void *buf, size_t len)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	ssize_t n = sendto(mnl_socket_get_fd(q->nl), buf, len, 0, (struct sockaddr *)&kernel,
+	                   sizeof(kernel));
+
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static void flush_verdicts(struct ns_queue *q)
+{
+	if (q->vlen == 0)
+		return;
+	/* Lost verdicts leave packets queued: counted, and the queue's
+	 * maxlen bounds the harm (the kernel drops beyond it). */
+	if (send_all(q, q->vbuf, q->vlen) != 0)
+		q->st.send_failed++;
+	q->vlen = 0;
+}
+
+static unsigned if_mtu(struct ns_queue *q, int ifindex)
+{
+	char name[IF_NAMESIZE];
+	struct ifreq ifr;
+	int slot = ifindex & 7, fd;
+
+	if (ifindex <= 0)
+		return 0;
+	if (q->mtu_cache_ifindex[slot] == ifindex)
+		return q->mtu_cache[slot];
+	if (if_indextoname((unsigned)ifindex, name) == NULL)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name) < sizeof(name) ? sizeof(ifr.ifr_name)
+	                                                                  : sizeof(name));
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (ioctl(fd, SIOCGIFMTU, &ifr) != 0 || ifr.ifr_mtu <= 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	q->mtu_cache_ifindex[slot] = ifindex;
+	q->mtu_cache[slot] = (unsigned)ifr.ifr_mtu;
+	return q->mtu_cache[slot];
+}
+
+static void put_verdict(struct ns_queue *q, uint32_t id, int accept, const uint8_t *pkt,
+                        size_t len)
+{
+	struct nlmsghdr *nlh;
+
+	if (VBUF_SIZE - q->vlen < VERDICT_MAX)
+		flush_verdicts(q);
+	nlh = nfq_nlmsg_put((char *)q->vbuf + q->vlen, NFQNL_MSG_VERDICT, q->num);
+	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
+	if (accept)
+		nfq_nlmsg_verdict_put_pkt(nlh, pkt, (uint32_t)len);
+	q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
+	q->st.packets++;
+	if (accept)
+		q->st.accepted++;
+	else
+		q->st.dropped++;
+}
+
+static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t now)
+{
+	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
+	struct nfqnl_msg_packet_hdr *ph;
+	struct ns_flow_pkt p;
+	int accept = 0;
+	uint32_t id, len;
+
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
+		return; /* no id: nothing to answer */
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	id = ntohl(ph->packet_id);
+	memset(&p, 0, sizeof(p));
+	/* Only the hooks the rules use; a packet queued from elsewhere (another
+	 * rule naming our queue) is not ours to judge. */
+	p.outgoing = ph->hook == NF_INET_LOCAL_OUT;
+	if (attr[NFQA_PAYLOAD] == NULL || (ph->hook != NF_INET_LOCAL_OUT && ph->hook != NF_INET_LOCAL_IN))
+		goto verdict;
+	len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	/* A truncated copy cannot be rewritten whole. */
+	if (len > PKT_MAX || (attr[NFQA_CAP_LEN] != NULL &&
+	                      ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) != len))
+		goto verdict;
+	memcpy(q->work, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
+	p.pkt = q->work;
+	p.len = len;
+	p.cap = WORK_CAP;
+	{
+		int a = p.outgoing ? NFQA_IFINDEX_OUTDEV : NFQA_IFINDEX_INDEV;
+		if (attr[a] != NULL)
+			p.mtu = if_mtu(q, (int)ntohl(mnl_attr_get_u32(attr[a])));
+	}
+	accept = ns_flow_segment(&q->flows, &p, now) == NS_FLOW_ACCEPT;
+	/* The kernel's copy would be too long for the IP length field: drop. */
+	if (accept && p.len > PKT_MAX)
+		accept = 0;
+verdict:
+	put_verdict(q, id, accept, q->work, p.len);
+}
+
+/*
+ * Walks one datagram.  Packets get verdicts; an acknowledgement for seq is
+ * noted in *acked (0: none; errors leave errno and return -1).
+ */
+static int walk(struct ns_queue *q, const uint8_t *buf, size_t n, int64_t now, uint32_t *acked)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(const void *)buf;
+	int len = (int)n, rc = 0;
+
+	while (mnl_nlmsg_ok(nlh, len)) {
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+				errno = EBADMSG;
+				rc = -1;
+			} else if (e->error != 0) {
+				errno = -e->error;
+				rc = -1;
+			} else if (acked != NULL) {
+				*acked = nlh->nlmsg_seq;
+			}
+		} else if (NFNL_MSG_TYPE(nlh->nlmsg_type) == NFQNL_MSG_PACKET) {
+			on_packet(q, nlh, now);
+		}
+		nlh = mnl_nlmsg_next(nlh, &len);
+	}
+	return rc;
+}
+
+/* One datagram from the kernel into buf; -1 with errno (EAGAIN: none). */
+static ssize_t recv_kernel(struct ns_queue *q, uint8_t *buf, size_t cap, int flags)
+{
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = { buf, cap };
+		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
+		                      .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(mnl_socket_get_fd(q->nl), &msg, flags);
+
+		if (n < 0)
+			return -1;
+		if (msg.msg_flags & MSG_TRUNC) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		if (msg.msg_namelen == sizeof(from) && from.nl_pid == 0)
+			return n;
+		/* not the kernel's: ignored */
+	}
+}
+
+/* Sends a configuration message and waits for its acknowledgement,
+ * answering any packet that arrives meanwhile. */
+static int configure(struct ns_queue *q, struct nlmsghdr *nlh, uint32_t seq)
+{
+	uint32_t acked = 0;
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	if (send_all(q, nlh, nlh->nlmsg_len) != 0)
+		return -1;
+	while (acked != seq) {
+		ssize_t n = recv_kernel(q, q->rbuf, RBUF_ONE, 0);
+		if (n < 0) {
+			if (errno == EINTR || errno == ENOBUFS)
+				continue;
+			return -1;
+		}
+		if (walk(q, q->rbuf, (size_t)n, 0, &acked) != 0)
+			return -1;
+		flush_verdicts(q);
+	}
+	return 0;
+}
+
+int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t max_flows,
+                  const uint8_t network_key[NS_KEY_LEN], char *err, size_t errlen)
+{
+	uint64_t cfg[1024]; /* aligned for the netlink header */
+	struct nlmsghdr *nlh;
+	int rcvbuf = RCVBUF;
+
+	memset(q, 0, sizeof(*q));
+	q->num = num;
+	q->rbuf = malloc(RBUF_ONE);
+	q->vbuf = malloc(VBUF_SIZE);
+	q->work = malloc(WORK_CAP);
+	if (q->rbuf == NULL || q->vbuf == NULL || q->work == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (ns_flow_init(&q->flows, max_flows, network_key) != 0) {
+		snprintf(err, errlen, "cannot set up the connection table (%u entries)", max_flows);
+		goto fail;
+	}
+	q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (q->nl == NULL) {
+		q_error(err, errlen, "netlink socket");
+		goto fail;
+	}
+	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		q_error(err, errlen, "netlink bind");
+		goto fail;
+	}
+	q->portid = mnl_socket_get_portid(q->nl);
+	if (setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+	               sizeof(rcvbuf)) != 0)
+		(void)setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		                 sizeof(rcvbuf));
+
+	nlh = nfq_nlmsg_put((char *)cfg, NFQNL_MSG_CONFIG, num);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+	if (configure(q, nlh, 1) != 0) {
+		if (errno == EBUSY || errno == EPERM)
+			snprintf(err, errlen, "NFQUEUE %u is bound by another process (%s); "
+			         "choose another with --queue-num", num, strerror(errno));
+		else
+			q_error(err, errlen, "binding the queue");
+		goto fail;
+	}
+	/* Whole packets; at most maxlen held; no fail-open (a full queue
+	 * drops, never accepts unread) and no GSO (the kernel segments). */
+	nlh = nfq_nlmsg_put((char *)cfg, NFQNL_MSG_CONFIG, num);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, PKT_MAX);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, maxlen);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
+	if (configure(q, nlh, 2) != 0) {
+		q_error(err, errlen, "configuring the queue");
+		goto fail;
+	}
+	return 0;
+fail:
+	ns_queue_close(q);
+	return -1;
+}
+
+int ns_queue_fd(const struct ns_queue *q)
+{
+	return q->nl != NULL ? mnl_socket_get_fd(q->nl) : -1;
+}
+
+void ns_queue_event(struct ns_queue *q, int64_t now_ms)
+{
+	for (int i = 0; i < NS_QUEUE_BATCH; i++) {
+		ssize_t n = recv_kernel(q, q->rbuf, RBUF_ONE, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == ENOBUFS) {
+				q->st.enobufs++;
+				continue;
+			}
+			break; /* EAGAIN: drained */
+		}
+		(void)walk(q, q->rbuf, (size_t)n, now_ms, NULL);
+	}
+	flush_verdicts(q);
+}
+
+/* queue_dropped and queue_user_dropped of our queue, as the kernel counts. */
+static void kernel_counters(struct ns_queue *q)
+{
+	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+	char line[256];
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned num, portid, total, mode, range;
+		unsigned long long dropped, udropped;
+		if (sscanf(line, "%u %u %u %u %u %llu %llu", &num, &portid, &total, &mode, &range,
+		           &dropped, &udropped) == 7 && num == q->num && portid == q->portid) {
+			q->st.kernel_dropped = dropped;
+			q->st.user_dropped = udropped;
+		}
+	}
+	fclose(f);
+}
+
+void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
+{
+	ns_flow_expire(&q->flows, now_ms, 4096);
+	kernel_counters(q);
+	/* MTUs change rarely; a second's delay is fine. */
+	memset(q->mtu_cache_ifindex, 0, sizeof(q->mtu_cache_ifindex));
+}
+
+/* Destroys one local TCP socket by its 4-tuple; 0 if the kernel did. */
+static int sock_destroy(int fd, const struct ns_flow_tuple *tu)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	uint64_t ans[512];
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.nlh.nlmsg_len = sizeof(msg);
+	msg.nlh.nlmsg_type = SOCK_DESTROY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	msg.req.sdiag_family = tu->v6 ? AF_INET6 : AF_INET;
+	msg.req.sdiag_protocol = IPPROTO_TCP;
+	msg.req.idiag_states = ~0u;
+	msg.req.id.idiag_sport = htons(tu->lport);
+	msg.req.id.idiag_dport = htons(tu->rport);
+	memcpy(msg.req.id.idiag_src, tu->local, tu->v6 ? 16 : 4);
+	memcpy(msg.req.id.idiag_dst, tu->remote, tu->v6 ? 16 : 4);
+	msg.req.id.idiag_cookie[0] = msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -1;
+	n = recv(fd, ans, sizeof(ans), 0);
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		return -1;
+	{
+		const struct nlmsghdr *h = (const struct nlmsghdr *)(const void *)ans;
+		const struct nlmsgerr *e = NLMSG_DATA(h);
+		return h->nlmsg_type == NLMSG_ERROR && e->error == 0 ? 0 : -1;
+	}
+}
+
+int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
+{
+	struct ns_flow_tuple tu;
+	uint32_t cursor = 0;
+	int fd, done = 0;
+	int64_t end;
+
+	if (q->nl == NULL)
+		return 0;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return 0;
+	while (ns_flow_next_open(&q->flows, &cursor, &tu)) {
+		if (sock_destroy(fd, &tu) == 0)
+			done++;
+		/* seal the reset now: the queue holds only so much */
+		ns_queue_event(q, now_ms());
+	}
+	close(fd);
+	/* The resets and anything queued before them, sealed and sent. */
+	end = now_ms() + 200;
+	while (done > 0 && now_ms() < end) {
+		struct pollfd p = { mnl_socket_get_fd(q->nl), POLLIN, 0 };
+		if (poll(&p, 1, 50) > 0)
+			ns_queue_event(q, now_ms());
+	}
+	return done;
+}
+
+void ns_queue_close(struct ns_queue *q)
+{
+	if (q->nl != NULL) {
+		uint64_t cfg[1024]; /* aligned for the netlink header */
+		struct nlmsghdr *nlh = nfq_nlmsg_put((char *)cfg, NFQNL_MSG_CONFIG, q->num);
+		nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_UNBIND);
+		(void)send_all(q, nlh, nlh->nlmsg_len);
+		mnl_socket_close(q->nl);
+		q->nl = NULL;
+	}
+	ns_flow_free(&q->flows);
+	free(q->rbuf);
+	free(q->vbuf);
+	free(q->work);
+	q->rbuf = q->vbuf = q->work = NULL;
+}

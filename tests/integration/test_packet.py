@@ -1,0 +1,309 @@
+"""Packet-mode integration tests: `nodeseal up --mode packet` on MultiChain-
+style peers in network namespaces, checked on the wire.
+
+Run as root, from the repository root:
+
+    NS_BUILD=build pytest-3 -v -p no:cacheprovider tests/integration/test_packet.py
+
+Packet mode leaves the peers' TCP connections end to end: the daemon sees
+each segment of port 7447 through NFQUEUE, encrypts its payload in place and
+adds a MAC option (docs/PROTOCOL.md, "Packet mode (draft)").  So the peers
+are plain mcpeer processes (not under `nodeseal run`), and each sees the
+other's real address and port.  Each check of "nothing readable on the
+wire" searches the reassembled TCP payload of a bridge capture for the
+peers' markers and the 12-byte P2P command fields, and asserts the capture
+dropped nothing and saw at least the bytes the peers moved.
+
+Beds, captures and the nodeseal wrappers are those of test_proxy.py.
+"""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import netbed
+from netbed import PYTHON
+from test_proxy import (COMMANDS, MESH_TIMEOUT, PORT, PROC_SLACK, VERSION_CMD,  # noqa: F401
+                        assert_capture_clean, assert_mesh_reports, assert_same_state,
+                        host_untouched, keys, load_report, make_bed, seal, start_mesh,
+                        wait_all)
+
+
+def packet_opts(seal, bed, node, key, extra=()):
+    return seal.opts(bed, node, key, extra=["--mode", "packet"] + list(extra))
+
+
+def start_packet(seal, bed, nodes, key):
+    return {n.name: seal.start_up(bed, n, packet_opts(seal, bed, n, key), "up-" + n.name)
+            for n in nodes}
+
+
+def stop_packet(seal, bed, nodes, key):
+    for n in nodes:
+        seal.down(bed, n, packet_opts(seal, bed, n, key))
+
+
+def segment_counts(seal, bed, node):
+    st, r = seal.status_json(bed, node)
+    assert st is not None, "status --json failed: %s" % r.stderr
+    assert st.get("mode") == "packet", st
+    return st
+
+
+def assert_real_ports(reports):
+    """No proxy in between: each inbound connection comes from the very
+    address and port the connecting peer's socket has."""
+    outs = {(c["local_host"], c["local_port"], c["peer_host"], c["peer_port"])
+            for rep in reports.values() for c in rep["connections"] if c["direction"] == "out"}
+    for name, rep in reports.items():
+        for c in rep["connections"]:
+            if c["direction"] != "in":
+                continue
+            tup = (c["peer_host"], c["peer_port"], c["local_host"], c["local_port"])
+            assert tup in outs, "%s: inbound %s matches no peer's outbound socket %s" % (
+                name, tup, sorted(outs))
+
+
+# ----------------------------------------------------------------- options
+
+def test_mode_option_rejects_unknown_value(seal, make_bed):
+    bed = make_bed(1)
+    n = bed.nodes[0]
+    r = seal.cmd(bed, n, "up", ["--mode", "tunnel", "--state-dir", bed.node_dir(n)])
+    assert r.returncode == 2 and "--mode: 'tunnel' is not proxy or packet" in r.stderr, r.stderr
+    r = bed.ns_exec(n, [seal.path, "up", "--state-dir", bed.node_dir(n)],
+                    env={"NODESEAL_MODE": "Packet"})
+    assert r.returncode == 2 and "NODESEAL_MODE: 'Packet' is not proxy or packet" in r.stderr, \
+        r.stderr
+
+
+# ----------------------------------------------------------------- mesh
+
+def test_packet_mesh_ipv4_sealed_end_to_end(seal, keys, make_bed):
+    """Three nodes in packet mode: every connection delivers intact both
+    ways, from the peer's real address; the wire shows neither markers nor
+    commands; status counts no failure; down restores iptables exactly."""
+    bed = make_bed(3)
+    snaps = {n.name: bed.snapshot(n) for n in bed.nodes}
+    ups = start_packet(seal, bed, bed.nodes, keys.good)
+    blocks, bsize = 2, 512 << 10
+    cap = bed.capture("packet4")
+    procs = start_mesh(bed, bed.nodes, blocks=blocks, block_size=bsize)
+    rcs = wait_all(procs.values(), MESH_TIMEOUT + PROC_SLACK)
+    cap.stop()
+    reports = {n: load_report(p) for n, p in procs.items()}
+    assert rcs == {n: 0 for n in procs}, "exit codes %s\n%s\n%s" % (
+        rcs, "\n".join(p.describe() for p in procs.values() if p.returncode),
+        "\n".join(p.describe() for p in ups.values()))
+    assert_mesh_reports(reports, bed.nodes, 4, blocks, bsize, real_source=True)
+    assert_real_ports(reports)
+    scan = cap.scan()
+    assert_capture_clean(cap, scan, [p.marker for p in procs.values()],
+                         min_payload=6 * blocks * bsize)
+    for n in bed.nodes:
+        st = segment_counts(seal, bed, n)
+        seg = st["segments"]
+        assert seg["sealed"] > 0 and seg["opened"] > 0, st
+        assert seg["bad_mac"] == 0 and seg["internal"] == 0, st
+        assert st["queue"]["kernel_dropped"] == 0, st
+    stop_packet(seal, bed, bed.nodes, keys.good)
+    for n in bed.nodes:
+        assert ups[n.name].wait(10) == 0, ups[n.name].describe()
+        assert_same_state(snaps[n.name], bed.snapshot(n), "%s after down" % n.name)
+
+
+def test_packet_mesh_ipv6(seal, keys, make_bed):
+    bed = make_bed(2)
+    start_packet(seal, bed, bed.nodes, keys.good)
+    blocks, bsize = 2, 256 << 10
+    cap = bed.capture("packet6")
+    procs = start_mesh(bed, bed.nodes, family=6, blocks=blocks, block_size=bsize)
+    rcs = wait_all(procs.values(), MESH_TIMEOUT + PROC_SLACK)
+    cap.stop()
+    reports = {n: load_report(p) for n, p in procs.items()}
+    assert rcs == {n: 0 for n in procs}, "exit codes %s\n%s" % (
+        rcs, "\n".join(p.describe() for p in procs.values() if p.returncode))
+    assert_mesh_reports(reports, bed.nodes, 6, blocks, bsize, real_source=True)
+    scan = cap.scan()
+    assert_capture_clean(cap, scan, [p.marker for p in procs.values()],
+                         min_payload=2 * blocks * bsize)
+    assert [k for k in scan.flows_with_payload(PORT) if ":" in k[0]], scan.summary()
+    stop_packet(seal, bed, bed.nodes, keys.good)
+
+
+def test_packet_off_mesh_is_plaintext(make_bed):
+    """The same mesh without nodeseal: the capture check sees the markers
+    and the version command, so its silence above means something."""
+    bed = make_bed(2)
+    cap = bed.capture("plain")
+    procs = start_mesh(bed, bed.nodes, blocks=1, block_size=64 << 10)
+    rcs = wait_all(procs.values(), MESH_TIMEOUT + PROC_SLACK)
+    cap.stop()
+    assert rcs == {n: 0 for n in procs}, rcs
+    hits = cap.scan().find([p.marker.encode() for p in procs.values()] + [VERSION_CMD])
+    assert len(hits) == 3, hits
+
+
+# ----------------------------------------------------------------- refusals
+
+def test_packet_wrong_key_and_plain_peer_get_nothing(seal, keys, make_bed):
+    """n0 and n1 in packet mode with different keys, n2 without nodeseal:
+    no connection among them delivers a byte, nothing readable on the wire."""
+    bed = make_bed(3)
+    n0, n1, n2 = bed.nodes
+    seal.start_up(bed, n0, packet_opts(seal, bed, n0, keys.good), "up-n0")
+    seal.start_up(bed, n1, packet_opts(seal, bed, n1, keys.bad), "up-n1")
+    cap = bed.capture("refused")
+    procs = start_mesh(bed, bed.nodes, blocks=1, block_size=64 << 10, timeout=12,
+                       connect_retry=3, expect_from=lambda n: [])
+    wait_all(procs.values(), 12 + PROC_SLACK)
+    cap.stop()
+    reports = {n: load_report(p) for n, p in procs.items()}
+    for name, rep in reports.items():
+        assert rep["totals"]["messages_received"] == 0, (name, rep["connections"])
+    scan = cap.scan()
+    hits = scan.find([p.marker.encode() for p in procs.values()] + COMMANDS)
+    # n2 sends its own version in clear (it has no nodeseal) -- only
+    # towards a node that accepted the connection, which none may do
+    assert not hits, "plaintext on the wire: %s" % {k: v[:4] for k, v in hits.items()}
+    st0 = segment_counts(seal, bed, n0)["segments"]
+    assert st0["no_option"] > 0 or st0["bad_mac"] > 0, st0
+
+
+# ----------------------------------------------------------------- crash
+
+def test_packet_sigkill_lets_nothing_through(seal, keys, make_bed):
+    """With the daemon SIGKILLed the rules stay and nobody reads the queue:
+    every segment of the port is dropped, none passes in clear.  Then down
+    restores the state exactly."""
+    bed = make_bed(2)
+    snaps = {n.name: bed.snapshot(n) for n in bed.nodes}
+    ups = start_packet(seal, bed, bed.nodes, keys.good)
+    for n in bed.nodes:
+        ups[n.name].signal(signal.SIGKILL)
+        assert ups[n.name].wait(5) is not None
+    cap = bed.capture("killed")
+    procs = start_mesh(bed, bed.nodes, blocks=1, block_size=64 << 10, timeout=8,
+                       connect_retry=2)
+    wait_all(procs.values(), 8 + PROC_SLACK)
+    cap.stop()
+    reports = {n: load_report(p) for n, p in procs.items()}
+    for name, rep in reports.items():
+        assert rep["ok"] is False and rep["totals"]["messages_received"] == 0, rep
+    scan = cap.scan()
+    assert scan.payload_bytes(PORT) == 0, scan.summary()
+    syns = [k for k in scan.flows if PORT in (k[1], k[3])]
+    assert not syns, "segments of port %d on the wire: %s" % (PORT, syns)
+    stop_packet(seal, bed, bed.nodes, keys.good)
+    for n in bed.nodes:
+        assert_same_state(snaps[n.name], bed.snapshot(n), "%s after kill and down" % n.name)
+
+
+# ----------------------------------------------------------------- down with live connections
+
+LIVE_SERVER = r'''
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", %d))
+l.listen(1)
+print("listening", flush=True)
+s, _ = l.accept()
+s.settimeout(15)
+got = 0
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            print("ended eof", got, flush=True)
+            break
+        got += len(b)
+except OSError as e:
+    print("ended", type(e).__name__, got, flush=True)
+''' % PORT
+
+LIVE_CLIENT = r'''
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], %d), timeout=5)
+print("connected", flush=True)
+i = 0
+end = time.monotonic() + 15
+try:
+    while time.monotonic() < end:
+        s.sendall(("%%s-%%d\n" %% (sys.argv[2], i)).encode())
+        i += 1
+        time.sleep(0.05)
+    print("ended timeout", i, flush=True)
+except OSError as e:
+    print("ended", type(e).__name__, i, flush=True)
+''' % PORT
+
+
+def test_packet_down_resets_live_connections(seal, keys, make_bed):
+    """down on one end of a live connection: the daemon destroys the local
+    socket before the rules go, its reset goes out sealed, both
+    applications see the connection end, and no byte of it crosses the
+    wire in clear afterwards."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    start_packet(seal, bed, bed.nodes, keys.good)
+    marker = "NSLIVE-%s" % bed.run_id
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "live-server")
+    end = time.monotonic() + 5
+    while "listening" not in server.stdout():
+        assert time.monotonic() < end, server.describe()
+        time.sleep(0.05)
+    client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "live-client")
+    end = time.monotonic() + 5
+    while "connected" not in client.stdout():
+        assert time.monotonic() < end and client.poll() is None, client.describe()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    cap = bed.capture("down-live")
+    seal.down(bed, n0, packet_opts(seal, bed, n0, keys.good))
+    assert client.wait(5) is not None, "client still running after down: " + client.describe()
+    assert server.wait(5) is not None, "server still running after down: " + server.describe()
+    time.sleep(0.3)
+    cap.stop()
+    assert client.stdout().split("\n")[1].split()[1] in (
+        "ConnectionAbortedError", "ConnectionResetError", "BrokenPipeError"), client.stdout()
+    assert "ended ConnectionResetError" in server.stdout(), (
+        "the peer did not see the (sealed) reset: " + server.stdout())
+    hits = cap.scan().find([marker.encode()])
+    assert not hits, "plaintext after down: %s" % hits
+    stop_packet(seal, bed, [n1], keys.good)
+
+
+# ----------------------------------------------------------------- mode switch after a crash
+
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_packet_start_replaces_crashed_proxy_rules(seal, keys, make_bed, backend):
+    """A proxy daemon SIGKILLed leaves its rules; a packet-mode start
+    replaces them (no proxy chain, jump or policy rule left), and down
+    restores the snapshot exactly; the same backwards."""
+    bed = make_bed(1)
+    n = bed.nodes[0]
+    snap = bed.snapshot(n)
+    save = "iptables-%s-save" % backend
+    up = seal.start_up(bed, n, seal.opts(bed, n, keys.good, backend=backend), "up-proxy")
+    up.signal(signal.SIGKILL)
+    assert up.wait(5) is not None
+    assert "NODESEAL_GUARD_OUT" in bed.ns_exec(n, [save]).stdout
+    up = seal.start_up(bed, n, packet_opts(seal, bed, n, keys.good,
+                                           extra=["--iptables", backend]), "up-packet")
+    rules = bed.ns_exec(n, [save]).stdout
+    chains = sorted(set(l.split()[0] for l in rules.splitlines() if l.startswith(":NODESEAL")))
+    assert chains == [":NODESEAL_PKT_IN", ":NODESEAL_PKT_OUT"], rules
+    assert "--queue-bypass" not in rules and "NFQUEUE --queue-num 7447" in rules, rules
+    assert "lookup" not in bed.ns_exec(n, ["ip", "rule", "show", "pref", "20051"]).stdout
+    up.signal(signal.SIGKILL)
+    assert up.wait(5) is not None
+    up = seal.start_up(bed, n, seal.opts(bed, n, keys.good, backend=backend), "up-proxy2")
+    rules = bed.ns_exec(n, [save]).stdout
+    assert "NODESEAL_PKT" not in rules and "NODESEAL_GUARD_OUT" in rules, rules
+    seal.down(bed, n, seal.opts(bed, n, keys.good))
+    assert up.wait(10) == 0, up.describe()
+    assert_same_state(snap, bed.snapshot(n), "after proxy, crash, packet, crash, proxy, down")

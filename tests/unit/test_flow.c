@@ -1,0 +1,290 @@
+/*
+ * test_flow: packet mode's connection table, two hosts in one process.
+ *
+ * Host A (10.0.0.1) and host B (10.0.0.2) each have a flow table with the
+ * same network key.  A segment "sent" by one goes through its table as
+ * outgoing, then through the other's as incoming, as on the wire between
+ * two NFQUEUEs.  Checked:
+ * - the handshake: A's SYN gets a nonce and a clamped MSS, loses
+ *   SACK-permitted; B's SYN-ACK gets its own; both strip the other's
+ *   before their stack sees it;
+ * - data both ways arrives as sent, checksums right, and the wire bytes
+ *   are not the plaintext; each carries the 20-byte option;
+ * - a flipped payload bit, a flipped window, a missing option, a segment
+ *   of an unknown connection, a peer's SYN without the option: dropped and
+ *   counted;
+ * - a retransmitted SYN carries the same nonce; a peer's SYN cannot
+ *   replace a live connection; resets before keys pass only as allowed;
+ * - another network key: the handshake passes (it is not authenticated)
+ *   and the first sealed segment fails.
+ */
+#include <string.h>
+
+#include "../../src/packet/flow.h"
+#include "../../src/packet/tcpseg.h"
+#include "tap.h"
+
+#define CAP 2048
+#define A_IP 0x0a000001u
+#define B_IP 0x0a000002u
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* An IPv4 TCP segment; SYNs carry Linux's options (MSS 1460, SACK-permitted,
+ * timestamps, window scale), others timestamps. */
+static size_t build(uint8_t *pkt, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                    uint32_t seq, uint32_t ack, uint8_t flags, const char *payload)
+{
+	static const uint8_t syn_opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
+	                                      0, 0, 0, 0, 1, 3, 3, 7 };
+	static const uint8_t ts_opts[12] = { 1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1 };
+	size_t olen = (flags & NS_TCP_SYN) ? sizeof(syn_opts) : sizeof(ts_opts);
+	size_t plen = payload ? strlen(payload) : 0, len = 20 + 20 + olen + plen;
+	struct ns_tcpseg s;
+
+	memset(pkt, 0, CAP);
+	pkt[0] = 0x45;
+	put16(pkt + 2, (uint16_t)len);
+	pkt[6] = 0x40; /* DF */
+	pkt[8] = 64;
+	pkt[9] = 6;
+	put32(pkt + 12, src);
+	put32(pkt + 16, dst);
+	put16(pkt + 20, sport);
+	put16(pkt + 22, dport);
+	put32(pkt + 24, seq);
+	put32(pkt + 28, ack);
+	pkt[32] = (uint8_t)(((20 + olen) / 4) << 4);
+	pkt[33] = flags;
+	put16(pkt + 34, 502);
+	memcpy(pkt + 40, (flags & NS_TCP_SYN) ? syn_opts : ts_opts, olen);
+	if (plen)
+		memcpy(pkt + 40 + olen, payload, plen);
+	ns_tcpseg_parse(&s, pkt, len);
+	ns_tcpseg_fix_checksums(&s);
+	return len;
+}
+
+struct host {
+	struct ns_flow_table t;
+	int64_t now;
+};
+
+static uint8_t wire[CAP];
+
+/* out through the sender's table, in through the receiver's; returns the
+ * receiver's verdict (or the sender's drop as -1) and leaves the packet
+ * the receiver's stack gets in pkt. */
+static int send_seg(struct host *from, struct host *to, uint8_t *pkt, size_t *len)
+{
+	struct ns_flow_pkt p = { pkt, *len, CAP, 1, 1500 };
+
+	if (ns_flow_segment(&from->t, &p, from->now) != NS_FLOW_ACCEPT)
+		return -1;
+	memcpy(wire, pkt, p.len);
+	p.outgoing = 0;
+	p.cap = CAP;
+	if (ns_flow_segment(&to->t, &p, to->now) != NS_FLOW_ACCEPT)
+		return 0;
+	*len = p.len;
+	return 1;
+}
+
+static int incoming(struct host *to, uint8_t *pkt, size_t *len)
+{
+	struct ns_flow_pkt p = { pkt, *len, CAP, 0, 1500 };
+	int v = ns_flow_segment(&to->t, &p, to->now) == NS_FLOW_ACCEPT;
+
+	*len = p.len;
+	return v;
+}
+
+static int has_option(uint8_t *pkt, size_t len, uint8_t *value)
+{
+	struct ns_tcpseg s;
+	uint8_t v[16];
+
+	if (ns_tcpseg_parse(&s, pkt, len) != 0)
+		return -1;
+	int rc = ns_tcpseg_get_value(&s, v);
+	if (value != NULL && rc == 1)
+		memcpy(value, v, 16);
+	return rc;
+}
+
+static int payload_is(uint8_t *pkt, size_t len, const char *want)
+{
+	struct ns_tcpseg s;
+
+	if (ns_tcpseg_parse(&s, pkt, len) != 0 || !ns_tcpseg_checksums_ok(&s))
+		return 0;
+	return s.paylen == strlen(want) && memcmp(ns_tcpseg_payload(&s), want, s.paylen) == 0;
+}
+
+int main(void)
+{
+	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
+	struct host a = { .now = 1000 }, b = { .now = 1000 }, c = { .now = 1000 };
+	uint8_t pkt[CAP], nonce1[16], nonce2[16], syn_wire[CAP];
+	uint32_t isn_a = 0xfffffff0u, isn_b = 123456; /* A's offsets wrap the 32-bit seq */
+	size_t len, syn_len;
+	struct ns_tcpopts o;
+	struct ns_tcpseg s;
+	const char *msg = "version: hello from A";
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0 &&
+	   ns_flow_init(&c.t, 4, other) == 0, "tables");
+
+	/* SYN, A -> B */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A's SYN leaves");
+		len = p.len;
+	}
+	ok(has_option(pkt, len, nonce1) == 1, "A's SYN carries a nonce");
+	ns_tcpseg_parse(&s, pkt, len);
+	ns_tcpseg_opts(&s, &o);
+	ok(o.sackok < 0 && o.mss >= 0 && pkt[20 + 20 + o.mss + 2] == 0x05 &&
+	   pkt[20 + 20 + o.mss + 3] == 0xa0, "SACK-permitted gone, MSS clamped to 1440");
+	memcpy(syn_wire, pkt, len);
+	syn_len = len;
+	/* retransmission: same nonce */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A's SYN again");
+		len = p.len;
+	}
+	ok(has_option(pkt, len, nonce2) == 1 && memcmp(nonce1, nonce2, 16) == 0,
+	   "a retransmitted SYN carries the same nonce");
+	memcpy(pkt, syn_wire, syn_len);
+	len = syn_len;
+	ok(incoming(&b, pkt, &len) == 1 && has_option(pkt, len, NULL) == 0,
+	   "B takes the SYN, its stack sees no nonce");
+	memcpy(pkt, syn_wire, syn_len);
+	len = syn_len;
+	ok(incoming(&c, pkt, &len) == 1, "C (other key) takes the SYN too: nothing to check yet");
+
+	/* a SYN without the option */
+	len = build(pkt, A_IP, B_IP, 40001, 7447, 5, 0, NS_TCP_SYN, NULL);
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_NO_OPTION] == 1,
+	   "a plain SYN is dropped, counted as no_option");
+
+	/* SYN-ACK, B -> A */
+	len = build(pkt, B_IP, A_IP, 7447, 40000, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT &&
+		   has_option(pkt, p.len, NULL) == 1, "B's SYN-ACK leaves with B's nonce");
+		len = p.len;
+	}
+	memcpy(syn_wire, pkt, len);
+	syn_len = len;
+	ok(incoming(&a, pkt, &len) == 1 && has_option(pkt, len, NULL) == 0,
+	   "A takes the SYN-ACK, without the option");
+
+	/* ACK, then data A -> B */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK, NULL);
+	ok(send_seg(&a, &b, pkt, &len) == 1, "the handshake's last ACK verifies at B");
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK | NS_TCP_PSH, msg);
+	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, msg),
+	   "data A -> B arrives as sent, checksums right");
+	ok(memmem(wire, sizeof(wire), "hello", 5) == NULL && has_option(wire, len + 20, NULL) == 1,
+	   "on the wire: no plaintext, the MAC option");
+	/* data B -> A */
+	len = build(pkt, B_IP, A_IP, 7447, 40000, isn_b + 1, isn_a + 1 + (uint32_t)strlen(msg),
+	            NS_TCP_ACK, "verack from B");
+	ok(send_seg(&b, &a, pkt, &len) == 1 && payload_is(pkt, len, "verack from B"),
+	   "data B -> A arrives as sent");
+	/* the second segment of A crosses the 32-bit sequence wrap */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1 + (uint32_t)strlen(msg), isn_b + 14,
+	            NS_TCP_ACK, "second");
+	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, "second"),
+	   "data past the sequence wrap");
+
+	/* tampering */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 28, isn_b + 14, NS_TCP_ACK, "third");
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A seals a third segment");
+		len = p.len;
+	}
+	memcpy(syn_wire, pkt, len);
+	pkt[len - 1] ^= 1;
+	ns_tcpseg_parse(&s, pkt, len);
+	ns_tcpseg_fix_checksums(&s);
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_BAD_MAC] == 1,
+	   "a flipped payload bit is dropped (bad_mac)");
+	memcpy(pkt, syn_wire, len);
+	pkt[35] ^= 1; /* window */
+	ns_tcpseg_fix_checksums(&s);
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_BAD_MAC] == 2,
+	   "a changed window is dropped");
+	memcpy(pkt, syn_wire, len);
+	ok(incoming(&b, pkt, &len) == 1 && payload_is(pkt, len, "third"), "the original passes");
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 33, isn_b + 14, NS_TCP_ACK, "clear");
+	ok(incoming(&b, pkt, &len) == 0, "a segment without the MAC option is dropped");
+	len = build(pkt, A_IP, B_IP, 40002, 7447, 1, 1, NS_TCP_ACK, "stray");
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_NO_FLOW] == 1,
+	   "a segment of no known connection is dropped (no_flow)");
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		len = build(pkt, A_IP, B_IP, 40002, 7447, 1, 1, NS_TCP_ACK, "stray");
+		p.len = len;
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_DROP,
+		   "the node's own segment of no known connection is not sent");
+	}
+	/* a stranger's SYN on the live 4-tuple */
+	len = build(pkt, A_IP, B_IP, 40000, 7447, 777, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ns_flow_segment(&c.t, &p, c.now); /* C makes a SYN with a nonce */
+		len = p.len;
+	}
+	ok(incoming(&b, pkt, &len) == 0, "a SYN cannot replace a live connection");
+
+	/* another key: C took A's SYN; C's SYN-ACK makes A derive other keys */
+	len = build(pkt, B_IP, A_IP, 7447, 40000, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&c.t, &p, c.now) == NS_FLOW_ACCEPT, "C answers with its nonce");
+	}
+	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK, "to C");
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A seals (its own keys)");
+		len = p.len;
+	}
+	ok(incoming(&c, pkt, &len) == 0 && c.t.count[NS_FC_BAD_MAC] == 1,
+	   "another network key: the first sealed segment fails");
+
+	/* resets before keys */
+	len = build(pkt, A_IP, B_IP, 41000, 7447, 50, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ns_flow_segment(&a.t, &p, a.now);
+		len = p.len;
+	}
+	ok(incoming(&b, pkt, &len) == 1, "B takes a second SYN");
+	len = build(pkt, B_IP, A_IP, 7447, 41000, 0, 51, NS_TCP_RST | NS_TCP_ACK, NULL);
+	ok(send_seg(&b, &a, pkt, &len) == 1, "B's stack refusing it: the reset passes both ends");
+	len = build(pkt, B_IP, A_IP, 7447, 41000, 0, 99, NS_TCP_RST | NS_TCP_ACK, NULL);
+	ok(incoming(&a, pkt, &len) == 0, "a reset with the wrong ack does not");
+	len = build(pkt, B_IP, A_IP, 7447, 41000, 0, 51, NS_TCP_RST | NS_TCP_ACK, "x");
+	ok(incoming(&a, pkt, &len) == 0, "nor one with payload");
+
+	/* expiry */
+	ns_flow_expire(&a.t, a.now + NS_FLOW_IDLE_MS + 1, 100);
+	ok(a.t.used == 0, "entries expire");
+
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+	ns_flow_free(&c.t);
+	return tap_done();
+}
