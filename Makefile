@@ -66,7 +66,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
               -fno-sanitize-recover=all
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $^ -lcrypto
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZERS)
 
