@@ -178,48 +178,64 @@ static void rules_text(const struct ns_config *c, char *out, size_t cap)
 	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports);
 }
 
+/* Walks the lines of one table of an iptables-save dump. */
+struct save_walk {
+	const char *next;
+	char marker[32];
+	bool in_table;
+};
+
+static void walk_start(struct save_walk *w, const char *saved, const char *table)
+{
+	w->next = saved;
+	w->in_table = false;
+	snprintf(w->marker, sizeof(w->marker), "*%s", table);
+}
+
+/* The table's next line, into line (lines of cap bytes or more are not
+ * ours: skipped); false at the end of the dump. */
+static bool walk_next(struct save_walk *w, char *line, size_t cap)
+{
+	while (*w->next != '\0') {
+		const char *p = w->next, *end = strchrnul(p, '\n');
+		size_t len = (size_t)(end - p);
+
+		w->next = *end ? end + 1 : end;
+		if (len >= cap)
+			continue;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		if (line[0] == '*')
+			w->in_table = strcmp(line, w->marker) == 0;
+		else if (w->in_table)
+			return true;
+	}
+	return false;
+}
+
 /* Appends to out the commands that delete our chains and jumps found in
  * one table of saved (only the jumps, bare, with jumps_only); returns how
  * many things it will delete. */
 static int removal_for_table(const char *saved, const char *table, char *out, size_t cap,
                              bool jumps_only)
 {
-	char marker[32], line[1024];
-	const char *p, *end;
+	char line[1024];
 	size_t n = strlen(out);
 	int count = 0;
-	bool in_table = false;
 
-	snprintf(marker, sizeof(marker), "*%s", table);
 	if (!jumps_only)
 		n += (size_t)snprintf(out + n, cap - n, "*%s\n", table);
 	/* Jumps first, then flush every chain, then delete them. */
 	for (int pass = 0; pass < (jumps_only ? 1 : 3); pass++) {
-		in_table = false;
-		for (p = saved; *p; p = *end ? end + 1 : end) {
-			size_t len;
-			end = strchr(p, '\n');
-			if (end == NULL)
-				end = p + strlen(p);
-			len = (size_t)(end - p);
-			if (len >= sizeof(line))
-				continue;
-			memcpy(line, p, len);
-			line[len] = '\0';
-			if (line[0] == '*') {
-				in_table = strcmp(line, marker) == 0;
-				continue;
-			}
-			if (!in_table)
-				continue;
+		struct save_walk w;
+
+		for (walk_start(&w, saved, table); walk_next(&w, line, sizeof(line));) {
 			if (pass == 0 && strncmp(line, "-A ", 3) == 0 &&
 			    strncmp(line + 3, "NODESEAL_", 9) != 0 && strstr(line, "-j NODESEAL_")) {
 				n += (size_t)snprintf(out + n, cap - n, "-D %s\n", line + 3);
 				count++;
 			} else if (pass > 0 && strncmp(line, ":NODESEAL_", 10) == 0) {
-				char *sp = strchr(line, ' ');
-				if (sp)
-					*sp = '\0';
+				*strchrnul(line, ' ') = '\0';
 				n += (size_t)snprintf(out + n, cap - n, "%s %s\n", pass == 1 ? "-F" : "-X",
 				                      line + 1);
 				count++;
@@ -406,28 +422,14 @@ static void drop_created_tables(const struct ns_config *c)
 static void stale_chains(const char *saved, const char *table, const char *rules, char *out,
                          size_t cap)
 {
-	char marker[32], line[256], decl[300];
-	const char *p, *end;
-	bool in_table = false;
+	char line[256], decl[300];
 	size_t n = strlen(out);
 
-	snprintf(marker, sizeof(marker), "*%s", table);
 	for (int pass = 0; pass < 2; pass++) {
-		for (p = saved; *p; p = *end ? end + 1 : end) {
-			size_t len;
-			end = strchr(p, '\n');
-			if (end == NULL)
-				end = p + strlen(p);
-			len = (size_t)(end - p);
-			if (len >= sizeof(line))
-				continue;
-			memcpy(line, p, len);
-			line[len] = '\0';
-			if (line[0] == '*') {
-				in_table = strcmp(line, marker) == 0;
-				continue;
-			}
-			if (!in_table || strncmp(line, ":NODESEAL_", 10) != 0)
+		struct save_walk w;
+
+		for (walk_start(&w, saved, table); walk_next(&w, line, sizeof(line));) {
+			if (strncmp(line, ":NODESEAL_", 10) != 0)
 				continue;
 			*strchrnul(line, ' ') = '\0';
 			snprintf(decl, sizeof(decl), "%s ", line);
