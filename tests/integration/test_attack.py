@@ -440,8 +440,9 @@ class Ctx:
 
 # ------------------------------------------------------------------ pcap
 
-def pcap_packets(path):
-    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet."""
+def pcap_packets(path, options=False):
+    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet,
+    and with options=True its TCP options as an eighth item."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 24:
@@ -484,7 +485,10 @@ def pcap_packets(path):
         src = "%d.%d.%d.%d" % tuple(ip[12:16])
         dst = "%d.%d.%d.%d" % tuple(ip[16:20])
         sport, dport, seq = struct.unpack(">HHI", tcp[:8])
-        yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
+        if options:
+            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:]), bytes(tcp[20:thl])
+        else:
+            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
 
 
 def pcap_streams(path):

@@ -41,6 +41,19 @@
  *                RST; ARG 2 is ARG 1 but drops them (a black hole: the sender
  *                learns only from its own timeouts)
  *       drop     drop the segment once (TCP retransmits it)
+ *       forge    send the receiver, from the router, a segment of its own
+ *                before this one: a copy of this segment's headers (its
+ *                options too) with plain text as payload; ARG 0 at this
+ *                segment's sequence number (it arrives first), ARG 1 at the
+ *                sequence number just past it (ahead of the stream)
+ *   path DUP REORDER   from now on, for every segment with payload of the
+ *                port's connections (both directions): with probability
+ *                DUP % a copy is sent again, from the router, after 0-3 later
+ *                segments (or 30 ms); with probability REORDER % the segment
+ *                is held and released after 1-3 later segments (or 30 ms).
+ *                "path 0 0" stops it.  Loss: drop with iptables
+ *                -m statistic --mode random before the NFQUEUE rule.
+ *   pathstats    prints "pathstats dups=N held=N"
  *   end TID      prints "end TID ..." with what the connection saw
  *   ping         prints "pong"
  *   quit         exits (so does EOF on stdin)
@@ -75,9 +88,10 @@
 #define HIST (64 * 1024)   /* stream bytes remembered per direction */
 #define MAXSEGS 1024       /* segment starts remembered per direction */
 
-enum kind { K_NONE, K_FLIP, K_RAND, K_REPLAY, K_XREPLAY, K_INJECT, K_TRUNC, K_DROP, K_COUNT };
+enum kind { K_NONE, K_FLIP, K_RAND, K_REPLAY, K_XREPLAY, K_INJECT, K_TRUNC, K_DROP, K_FORGE,
+            K_COUNT };
 static const char *const kind_names[K_COUNT] = { "none", "flip", "rand", "replay", "xreplay",
-                                                 "inject", "trunc", "drop" };
+                                                 "inject", "trunc", "drop", "forge" };
 static const char *const dir_names[2] = { "c2s", "s2c" };
 
 struct attack {
@@ -135,6 +149,52 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ path impairment */
+
+#define HELD_MAX 256
+#define HELD_MS 30
+
+/* A segment held back (its verdict not given yet) or a copy to send again. */
+struct held {
+	int used, is_copy;
+	uint32_t id;          /* packet id, for a held verdict */
+	int after;            /* released after this many more segments */
+	int64_t due_ms;       /* or at this time */
+	uint32_t len;
+	uint8_t *pkt;         /* a copy's bytes */
+};
+
+static struct held held[HELD_MAX];
+static int path_dup, path_reorder;   /* percent */
+static uint64_t n_dups, n_held;
+static int raw_fd = -1;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends an IPv4 packet from this host as it is (the router's own output:
+ * not forwarded, so not queued again). */
+static void raw_send(const uint8_t *ip, uint32_t len)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET };
+
+	memcpy(&to.sin_addr, ip + 16, 4);
+	if (sendto(raw_fd, ip, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		say("error raw send: %s", strerror(errno));
+}
+
+static struct held *held_slot(void)
+{
+	for (int i = 0; i < HELD_MAX; i++)
+		if (!held[i].used)
+			return &held[i];
+	return NULL;
 }
 
 static void addr_text(uint32_t ip, uint16_t p, char *out, size_t cap)
@@ -283,7 +343,11 @@ static uint32_t copy_changed(uint8_t *dst, const uint8_t *src, uint32_t n)
 
 /* ------------------------------------------------------------ attacks */
 
-enum { V_ACCEPT, V_MODIFIED, V_DROP };
+enum { V_ACCEPT, V_MODIFIED, V_DROP, V_HOLD };
+
+/* The packet being decided (for attacks that copy its headers). */
+static uint8_t *cur_ip;
+static size_t cur_ihl, cur_thl;
 
 /* Forged record pieces an attacker without keys can write. */
 static const uint8_t forged_data[] = {
@@ -442,6 +506,69 @@ static int attack(struct conn *c, int dir, uint32_t off, uint8_t *tcp, uint8_t *
 	case K_DROP:
 		applied(c, off, off, n, n, "");
 		return V_DROP;
+	case K_FORGE: {
+		static uint8_t f[65536];
+		size_t hl = cur_ihl + cur_thl, tot;
+		uint32_t seq;
+		memcpy(f, cur_ip, hl);
+		for (uint32_t i = 0; i < n; i++)
+			f[hl + i] = (uint8_t)forged_text[i % (sizeof(forged_text) - 1)];
+		seq = (uint32_t)f[cur_ihl + 4] << 24 | (uint32_t)f[cur_ihl + 5] << 16 |
+		      (uint32_t)f[cur_ihl + 6] << 8 | f[cur_ihl + 7];
+		if (a->arg == 1)
+			seq += n;
+		for (int i = 0; i < 4; i++)
+			f[cur_ihl + 4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		tot = hl + n;
+		f[2] = (uint8_t)(tot >> 8);
+		f[3] = (uint8_t)tot;
+		fix_checksums(f, cur_ihl, tot);
+		raw_send(f, (uint32_t)tot);
+		snprintf(detail, sizeof(detail), "what=plaintext at=%s len=%u",
+		         a->arg == 1 ? "ahead" : "same", n);
+		applied(c, off, off, n, n, detail);
+		return V_ACCEPT;
+	}
+	}
+	return V_ACCEPT;
+}
+
+static uint64_t path_rng_state = 1;
+static struct held *hold_next;
+
+static uint32_t path_rng(void)
+{
+	uint64_t x = path_rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	path_rng_state = x;
+	return (uint32_t)(x >> 32);
+}
+
+/* The path's own faults for one unmodified segment: V_HOLD to hold it
+ * back, or a copy to send again later. */
+static int impair(const uint8_t *ip, uint32_t len)
+{
+	struct held *h;
+
+	if (path_reorder > 0 && (int)(path_rng() % 100) < path_reorder) {
+		if ((h = held_slot()) == NULL)
+			return V_ACCEPT;
+		h->is_copy = 0;
+		h->after = 1 + (int)(path_rng() % 3);
+		hold_next = h; /* the caller fills in the packet id */
+		return V_HOLD;
+	}
+	if (path_dup > 0 && (int)(path_rng() % 100) < path_dup && (h = held_slot()) != NULL &&
+	    (h->pkt = malloc(len)) != NULL) {
+		memcpy(h->pkt, ip, len);
+		h->len = len;
+		h->is_copy = 1;
+		h->after = (int)(path_rng() % 4);
+		h->due_ms = now_ms() + HELD_MS;
+		h->used = 1;
+		n_dups++;
 	}
 	return V_ACCEPT;
 }
@@ -502,10 +629,15 @@ static int handle(uint8_t *ip, uint32_t *len)
 	off = seq - (c->d[dir].isn + 1);
 	if (off > 0x7fffffffu)
 		return V_ACCEPT; /* before the stream: not ours */
+	cur_ip = ip;
+	cur_ihl = ihl;
+	cur_thl = thl;
 	v = attack(c, dir, off, tcp, tcp + thl, &plen);
 	if (v == V_DROP)
 		return V_DROP;
 	remember(&c->d[dir], off, tcp + thl, plen);
+	if (v == V_ACCEPT && plen > 0 && c->sport == htons(port))
+		v = impair(ip, (uint32_t)tot);
 	if (v == V_MODIFIED) {
 		tot = ihl + thl + plen;
 		ip[2] = (uint8_t)(tot >> 8);
@@ -530,13 +662,52 @@ static void nl_send(struct nlmsghdr *nlh)
 	}
 }
 
+static void verdict(uint32_t id, int v, const uint8_t *pkt, uint32_t len)
+{
+	static char vbuf[8192 + 65536]; /* a verdict and the packet */
+	struct nlmsghdr *out = nfq_nlmsg_put(vbuf, NFQNL_MSG_VERDICT, queue_num);
+
+	nfq_nlmsg_verdict_put(out, (int)id, v == V_DROP ? NF_DROP : NF_ACCEPT);
+	if (v == V_MODIFIED)
+		nfq_nlmsg_verdict_put_pkt(out, pkt, len);
+	nl_send(out);
+}
+
+static void release(struct held *h)
+{
+	if (h->is_copy) {
+		raw_send(h->pkt, h->len);
+		free(h->pkt);
+	} else {
+		verdict(h->id, V_ACCEPT, NULL, 0);
+	}
+	memset(h, 0, sizeof(*h));
+}
+
+/* Releases what is due: after one more segment went by (counted), or on
+ * time.  Returns how many are still held. */
+static int held_tick(int counted)
+{
+	int64_t now = now_ms();
+	int left = 0;
+
+	for (int i = 0; i < HELD_MAX; i++) {
+		struct held *h = &held[i];
+		if (!h->used)
+			continue;
+		if ((counted && --h->after <= 0) || now >= h->due_ms || (!path_dup && !path_reorder))
+			release(h);
+		else
+			left++;
+	}
+	return left;
+}
+
 static int queue_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
 	struct nfqnl_msg_packet_hdr *ph;
 	static uint8_t pkt[65536 + 64];
-	char vbuf[MNL_SOCKET_BUFFER_SIZE + 65536];
-	struct nlmsghdr *out;
 	uint32_t id, len = 0;
 	int v = V_ACCEPT;
 
@@ -553,11 +724,15 @@ static int queue_cb(const struct nlmsghdr *nlh, void *data)
 		if (len > 0)
 			v = handle(pkt, &len);
 	}
-	out = nfq_nlmsg_put(vbuf, NFQNL_MSG_VERDICT, queue_num);
-	nfq_nlmsg_verdict_put(out, (int)id, v == V_DROP ? NF_DROP : NF_ACCEPT);
-	if (v == V_MODIFIED)
-		nfq_nlmsg_verdict_put_pkt(out, pkt, len);
-	nl_send(out);
+	held_tick(1);
+	if (v == V_HOLD) {
+		hold_next->used = 1;
+		hold_next->id = id;
+		hold_next->due_ms = now_ms() + HELD_MS;
+		n_held++;
+		return MNL_CB_OK;
+	}
+	verdict(id, v, pkt, len);
 	return MNL_CB_OK;
 }
 
@@ -601,6 +776,21 @@ static void command(char *line)
 			rng_state = 1;
 		armed = 1;
 		say("armed %ld", tid);
+	} else if (strcmp(word, "path") == 0) {
+		int dup, reo;
+		if (sscanf(line, "path %d %d", &dup, &reo) != 2 || dup < 0 || dup > 100 || reo < 0 ||
+		    reo > 100) {
+			say("error bad path: %s", line);
+			return;
+		}
+		path_dup = dup;
+		path_reorder = reo;
+		path_rng_state = 0x2545f4914f6cdd1dULL ^ (uint64_t)(dup * 101 + reo);
+		held_tick(0);
+		say("path dup=%d reorder=%d", dup, reo);
+	} else if (strcmp(word, "pathstats") == 0) {
+		say("pathstats dups=%llu held=%llu", (unsigned long long)n_dups,
+		    (unsigned long long)n_held);
 	} else if (strcmp(word, "end") == 0) {
 		int n = 0, app = 0;
 		uint64_t b0 = 0, b1 = 0, td = 0;
@@ -662,6 +852,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	portid = mnl_socket_get_portid(nl);
+	raw_fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	if (raw_fd < 0) {
+		perror("tamper: raw socket");
+		return 1;
+	}
 	(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 
 	nlh = nfq_nlmsg_put(nlbuf, NFQNL_MSG_CONFIG, queue_num);
@@ -678,7 +873,7 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		struct pollfd p[2] = { { 0, POLLIN, 0 }, { mnl_socket_get_fd(nl), POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 2, held_tick(0) ? 5 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("tamper: poll");
