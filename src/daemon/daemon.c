@@ -25,6 +25,7 @@
 
 #include "../intercept/intercept.h"
 #include "../keys/keys.h"
+#include "../packet/sockdiag.h"
 #include "../util/log.h"
 #include "../util/net.h"
 #include "control.h"
@@ -333,6 +334,43 @@ static void on_accept(struct ns_daemon *d, struct ns_watch *w)
 	}
 }
 
+/*
+ * Packet mode, once its rules are in: connections of a protected port
+ * still open now were made before this daemon (a crashed one's, or made
+ * while nodeseal was off), and nothing has their keys.  Left alone they
+ * would stall until TCP gave up; destroyed, the node sees them end now.
+ */
+static void reset_connections_from_before(struct ns_daemon *d)
+{
+	int fd = ns_sockdiag_open(), n;
+
+	if (fd < 0)
+		return;
+	n = ns_sockdiag_destroy_ports(fd, d->cfg->ports, d->cfg->nports);
+	if (n > 0)
+		ns_log(NS_LOG_INFO, "reset %d connection%s opened before this start (no keys for "
+		       "them)", n, n == 1 ? "" : "s");
+	close(fd);
+}
+
+/* Packet mode ends live connections at stop by destroying their sockets:
+ * without that the stack would go on sending them in clear once the rules
+ * are gone.  A kernel that cannot do it gets no packet mode. */
+static int check_sock_destroy(char *err, size_t errlen)
+{
+	int fd = ns_sockdiag_open(), ok = fd < 0 ? -1 : ns_sockdiag_probe(fd);
+
+	if (fd >= 0)
+		close(fd);
+	if (ok == 1)
+		return 0;
+	snprintf(err, errlen, "packet mode needs SOCK_DESTROY (a kernel with "
+	         "CONFIG_INET_DIAG_DESTROY) to end connections when it stops; %s; "
+	         "use --mode proxy", ok == 0 ? "this kernel does not have it"
+	                                     : "cannot ask this kernel (NETLINK_SOCK_DIAG)");
+	return -1;
+}
+
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
 {
 	struct epoll_event events[64];
@@ -340,9 +378,13 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 
 	/* Install replaces any rules a crashed daemon left, in one commit:
 	 * removing them first would open a window without interception. */
+	if (d->cfg->mode == NS_MODE_PACKET && check_sock_destroy(err, errlen) != 0)
+		return -1;
 	if (ns_intercept_install(d->cfg, err, errlen) != 0)
 		return -1;
 	d->installed = true;
+	if (d->cfg->mode == NS_MODE_PACKET)
+		reset_connections_from_before(d);
 	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s%s", d->cfg->nports > 1 ? "s" : "",
 	       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "", d->fingerprint,
 	       d->cfg->mode == NS_MODE_PACKET ? ", packet mode" : "");

@@ -277,6 +277,48 @@ def test_packet_down_resets_live_connections(seal, keys, make_bed):
     stop_packet(seal, bed, [n1], keys.good)
 
 
+def test_packet_restart_resets_connections_from_before(seal, keys, make_bed):
+    """A daemon SIGKILLed under a live connection, then started again: the
+    new daemon has no keys for that connection, so it destroys the local
+    socket at start (the application sees it end at once, instead of a
+    stall until TCP gives up), and nothing of it crosses the wire in clear
+    at any time."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    ups = start_packet(seal, bed, bed.nodes, keys.good)
+    marker = "NSRESTART-%s" % bed.run_id
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "live-server")
+    end = time.monotonic() + 5
+    while "listening" not in server.stdout():
+        assert time.monotonic() < end, server.describe()
+        time.sleep(0.05)
+    cap = bed.capture("restart-live")
+    client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "live-client")
+    end = time.monotonic() + 5
+    while "connected" not in client.stdout():
+        assert time.monotonic() < end and client.poll() is None, client.describe()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    ups[n0.name].signal(signal.SIGKILL)
+    assert ups[n0.name].wait(5) is not None
+    time.sleep(0.5)
+    assert client.poll() is None, "the client ended before the restart: " + client.describe()
+    t0 = time.monotonic()
+    up = seal.start_up(bed, n0, packet_opts(seal, bed, n0, keys.good), "up-n0-again")
+    assert client.wait(5) is not None, "client still running after the restart: " + \
+        client.describe()
+    took = time.monotonic() - t0
+    time.sleep(0.3)
+    cap.stop()
+    ended = client.stdout().split("\n")[1].split()
+    assert ended[1] == "ConnectionAbortedError", client.stdout()
+    assert "reset 1 connection opened before this start" in up.stderr(), up.describe()
+    print("client ended %.2fs after the restart began: %s" % (took, " ".join(ended)))
+    hits = cap.scan().find([marker.encode()])
+    assert not hits, "plaintext on the wire: %s" % hits
+    stop_packet(seal, bed, bed.nodes, keys.good)
+
+
 # ----------------------------------------------------------------- mode switch after a crash
 
 @pytest.mark.parametrize("backend", ["nft", "legacy"])
