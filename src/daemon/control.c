@@ -95,8 +95,8 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		const struct ns_queue *q = &d->queue;
-		out_printf(o, "node %s, packet mode, queue %u, %u connection%s\n", d->fingerprint,
-		           q->num, q->flows.used, q->flows.used == 1 ? "" : "s");
+		out_printf(o, "packet mode, queue %u, %u connection%s\n", q->num, q->flows.used,
+		           q->flows.used == 1 ? "" : "s");
 		out_printf(o, "segments:");
 		for (int i = 0; i < NS_FC_COUNT; i++)
 			out_printf(o, " %s %llu", ns_flow_count_names[i],
@@ -119,7 +119,11 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 
 static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 {
-	out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->fingerprint);
+	/* packet mode has no node key */
+	if (d->fingerprint[0])
+		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->fingerprint);
+	else
+		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
 	for (struct ns_conn *c = d->conns; c; c = c->next)
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","

@@ -203,29 +203,31 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	}
 	if (ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen) != 0)
 		return -1;
-	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
+	if (cfg->mode == NS_MODE_PACKET) {
+		/* Packet mode has no handshake, so no node key: its keys come
+		 * from the network key and the SYNs' nonces. */
+		rc = ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen,
+		                   (uint32_t)cfg->max_conns, netkey, err, errlen);
 		ns_wipe(netkey, sizeof(netkey));
-		return -1;
-	}
-	rc = ns_identity_init(&d->id, netkey, node.priv);
-	if (rc == 0 && cfg->mode == NS_MODE_PACKET &&
-	    ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen, (uint32_t)cfg->max_conns,
-	                  netkey, err, errlen) != 0) {
+		if (rc != 0)
+			return -1;
+	} else {
+		if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
+			ns_wipe(netkey, sizeof(netkey));
+			return -1;
+		}
+		rc = ns_identity_init(&d->id, netkey, node.priv);
 		ns_wipe(netkey, sizeof(netkey));
 		ns_dh_keypair_free(&node);
-		return -1;
-	}
-	ns_wipe(netkey, sizeof(netkey));
-	ns_dh_keypair_free(&node);
-	if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
-		snprintf(err, errlen, "cannot set up keys");
-		return -1;
-	}
-	ns_fingerprint(d->id.node.pub, d->fingerprint);
-	if (created)
-		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
-	if (cfg->mode == NS_MODE_PROXY)
+		if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
+			snprintf(err, errlen, "cannot set up keys");
+			return -1;
+		}
+		ns_fingerprint(d->id.node.pub, d->fingerprint);
+		if (created)
+			ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
 		warn_delivery_ports(d);
+	}
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
@@ -385,9 +387,13 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	d->installed = true;
 	if (d->cfg->mode == NS_MODE_PACKET)
 		reset_connections_from_before(d);
-	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s%s", d->cfg->nports > 1 ? "s" : "",
-	       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "", d->fingerprint,
-	       d->cfg->mode == NS_MODE_PACKET ? ", packet mode" : "");
+	if (d->cfg->mode == NS_MODE_PACKET)
+		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", d->cfg->nports > 1 ? "s" : "",
+		       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "");
+	else
+		ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
+		       d->cfg->nports > 1 ? "s" : "", d->cfg->ports[0],
+		       d->cfg->nports > 1 ? " and more" : "", d->fingerprint);
 	if (child_argv != NULL) {
 		start_child(d, child_argv);
 		if (d->child < 0) {

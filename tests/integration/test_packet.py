@@ -105,6 +105,9 @@ def test_packet_mesh_ipv4_sealed_end_to_end(seal, keys, make_bed):
                          min_payload=6 * blocks * bsize)
     for n in bed.nodes:
         st = segment_counts(seal, bed, n)
+        # no handshake, so no node key
+        assert st["fingerprint"] is None, st
+        assert not os.path.exists(os.path.join(bed.node_dir(n), "node.key"))
         seg = st["segments"]
         assert seg["sealed"] > 0 and seg["opened"] > 0, st
         assert seg["bad_mac"] == 0 and seg["internal"] == 0, st
