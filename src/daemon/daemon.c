@@ -216,6 +216,13 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	}
 	ns_wipe(netkey, sizeof(netkey));
 	ns_dh_keypair_free(&node);
+	if (rc == 0 && cfg->mode == NS_MODE_PACKET) {
+		char why[256];
+		if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
+		                        sizeof(why)) != 0)
+			ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
+			       "(docs/PROTOCOL.md, \"MTU\")", why);
+	}
 	if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
 		snprintf(err, errlen, "cannot set up keys");
 		return -1;
