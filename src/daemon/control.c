@@ -104,6 +104,10 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
 		           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
 		           (unsigned long long)q->st.enobufs);
+		out_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
+		           "peers %u\n", (unsigned long long)q->pm.icmp,
+		           (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
+		           (unsigned long long)q->pm.resent, ns_pmtu_count(&q->flows.pmtu, now));
 		return;
 	}
 	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
@@ -151,6 +155,12 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
 		           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
 		           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
+		out_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
+		           "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
+		           (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
+		           (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
+		           (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
+		           ns_pmtu_count(&q->flows.pmtu, now));
 	} else {
 		out_printf(o, ",\"mode\":\"proxy\"");
 	}

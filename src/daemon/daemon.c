@@ -206,11 +206,17 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	if (cfg->mode == NS_MODE_PACKET) {
 		/* Packet mode has no handshake, so no node key: its keys come
 		 * from the network key and the SYNs' nonces. */
+		char why[256];
+
 		rc = ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen,
 		                   (uint32_t)cfg->max_conns, netkey, err, errlen);
 		ns_wipe(netkey, sizeof(netkey));
 		if (rc != 0)
 			return -1;
+		if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
+		                        sizeof(why)) != 0)
+			ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
+			       "(docs/PROTOCOL.md, \"MTU\")", why);
 	} else {
 		if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
 			ns_wipe(netkey, sizeof(netkey));

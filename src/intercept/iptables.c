@@ -97,11 +97,23 @@ static void ports_text(const struct ns_config *c, char *ports, size_t cap)
  * Conntrack (priority -200) sees the segments before the queue (-150);
  * their sequence numbers and payload lengths do not change, so its view of
  * the connection holds.
+ *
+ * Path MTU (docs/PROTOCOL.md, "MTU"): ICMP "fragmentation needed" and
+ * ICMPv6 "packet too big" arriving at this host go to the queue too, ahead
+ * of the loopback exception (the kernel reports its own drops for a too
+ * small MTU over lo); the daemon lowers the MTU of those quoting a
+ * protected port's segment and accepts every one.  No bypass here either:
+ * with no daemon they are dropped, as the segments are.  The daemon sends
+ * sealed segments longer than the MTU it gave the stack on a raw socket
+ * marked with the fwmark: those are sealed already and pass.
  */
-static void packet_rules_text(const struct ns_config *c, char *out, size_t cap)
+static void packet_rules_text(const struct ns_config *c, bool v6, char *out, size_t cap)
 {
 	char ports[128];
 	unsigned q = c->queue_num;
+	const char *icmp = v6 ? "-p ipv6-icmp -m icmp6 --icmpv6-type packet-too-big"
+	                      : "-p icmp -m icmp --icmp-type fragmentation-needed";
+	const char *proto = v6 ? "ipv6-icmp" : "icmp";
 
 	ports_text(c, ports, sizeof(ports));
 	snprintf(out, cap,
@@ -109,25 +121,28 @@ static void packet_rules_text(const struct ns_config *c, char *out, size_t cap)
 	         ":NODESEAL_PKT_OUT - [0:0]\n"
 	         ":NODESEAL_PKT_IN - [0:0]\n"
 	         "-A NODESEAL_PKT_OUT -o lo -j RETURN\n"
+	         "-A NODESEAL_PKT_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_PKT_OUT -p tcp -m multiport --dports %s -j NFQUEUE --queue-num %u\n"
 	         "-A NODESEAL_PKT_OUT -p tcp -m multiport --sports %s -j NFQUEUE --queue-num %u\n"
+	         "-A NODESEAL_PKT_IN %s -j NFQUEUE --queue-num %u\n"
 	         "-A NODESEAL_PKT_IN -i lo -j RETURN\n"
 	         "-A NODESEAL_PKT_IN -p tcp -m multiport --dports %s -j NFQUEUE --queue-num %u\n"
 	         "-A NODESEAL_PKT_IN -p tcp -m multiport --sports %s -j NFQUEUE --queue-num %u\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_PKT_OUT\n"
 	         "-I INPUT 1 -p tcp -j NODESEAL_PKT_IN\n"
+	         "-I INPUT 1 -p %s -j NODESEAL_PKT_IN\n"
 	         "COMMIT\n",
-	         ports, q, ports, q, ports, q, ports, q);
+	         c->fwmark, ports, q, ports, q, icmp, q, ports, q, ports, q, proto);
 }
 
 /* The rules of one family, as iptables-restore input. */
-static void rules_text(const struct ns_config *c, char *out, size_t cap)
+static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap)
 {
 	char ports[128];
 	uint32_t mark_out = c->fwmark, mark_in = c->fwmark + 1;
 
 	if (c->mode == NS_MODE_PACKET) {
-		packet_rules_text(c, out, cap);
+		packet_rules_text(c, v6, out, cap);
 		return;
 	}
 	ports_text(c, ports, sizeof(ports));
@@ -463,7 +478,7 @@ static int replacement_text(const struct ns_config *c, struct family *f, char *o
 	}
 	if (run(argv, NULL, saved, SAVE_MAX, err, errlen) != 0)
 		goto out;
-	rules_text(c, rules, RULES_MAX);
+	rules_text(c, f->v6, rules, RULES_MAX);
 	out[0] = '\0';
 	for (p = rules; *p != '\0';) {
 		const char *end = strchr(p, '\n');

@@ -83,7 +83,8 @@ int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_ke
 	t->e = calloc(max, sizeof(*t->e));
 	t->bucket = malloc(t->nbuckets * sizeof(*t->bucket));
 	if (t->e == NULL || t->bucket == NULL || ns_random(t->secret, sizeof(t->secret)) != 0 ||
-	    ns_random(&t->hash_seed, sizeof(t->hash_seed)) != 0) {
+	    ns_random(&t->hash_seed, sizeof(t->hash_seed)) != 0 ||
+	    ns_pmtu_init(&t->pmtu, t->hash_seed ^ 0x706d7475ULL) != 0) {
 		ns_flow_free(t);
 		return -1;
 	}
@@ -103,6 +104,7 @@ void ns_flow_free(struct ns_flow_table *t)
 			ns_pkt_keys_free(&t->e[i].keys);
 	free(t->e);
 	free(t->bucket);
+	ns_pmtu_free(&t->pmtu);
 	ns_wipe(t->network_key, sizeof(t->network_key));
 	ns_wipe(t->secret, sizeof(t->secret));
 	t->e = NULL;
@@ -200,11 +202,28 @@ static enum ns_flow_verdict pass(struct ns_flow_table *t, struct ns_flow_pkt *p,
 	return NS_FLOW_ACCEPT;
 }
 
-static uint16_t mss_max(const struct ns_flow_pkt *p, const struct ns_tcpseg *s)
+#define PATH_FLOOR4 552   /* below it Linux stops setting DF: routers fragment */
+#define PATH_FLOOR6 1280  /* every IPv6 link carries it */
+
+static uint16_t mss_max(const struct ns_flow_table *t, const struct ns_flow_pkt *p,
+                        const struct ns_tcpseg *s, int64_t now)
 {
 	/* An unknown MTU is taken as Ethernet's: a larger link then carries
 	 * segments smaller than it could, never too large for 1500. */
-	return ns_tcpseg_mss_max(p->mtu ? p->mtu : 1500, s->ipv6);
+	unsigned mtu = p->mtu ? p->mtu : 1500;
+	const uint8_t *peer = s->pkt + (s->ipv6 ? (p->outgoing ? 24 : 8) : (p->outgoing ? 16 : 12));
+	uint32_t path, told;
+
+	/* A path MTU learned from a router (pmtu.h): both stacks leave room
+	 * for the option on this path from the first segment. */
+	if (ns_pmtu_get(&t->pmtu, s->ipv6, peer, now, &path, &told)) {
+		unsigned floor = s->ipv6 ? PATH_FLOOR6 : PATH_FLOOR4;
+		if (path < floor)
+			path = floor;
+		if (path < mtu)
+			mtu = path;
+	}
+	return ns_tcpseg_mss_max(mtu, s->ipv6);
 }
 
 static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
@@ -254,7 +273,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		memcpy(f->nonce_i, nonce, sizeof(nonce));
 	}
 	f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
-	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(p, s), p->outgoing ? nonce : NULL);
+	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(t, p, s, now), p->outgoing ? nonce : NULL);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);
 	return pass(t, p, s);
@@ -295,7 +314,7 @@ static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f
 		return drop(t, NS_FC_NOT_READY);
 	}
 	f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
-	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(p, s), p->outgoing ? nonce : NULL);
+	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(t, p, s, now), p->outgoing ? nonce : NULL);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);
 	return pass(t, p, s);

@@ -30,6 +30,7 @@
 
 #include "../crypto/crypto.h"
 #include "pkt_crypto.h"
+#include "pmtu.h"
 
 /* Timeouts, in milliseconds. */
 #define NS_FLOW_HANDSHAKE_MS (75 * 1000)   /* > Linux's SYN-ACK retries (~63 s) */
@@ -70,6 +71,7 @@ struct ns_flow_table {
 	uint64_t hash_seed;
 	uint64_t count[NS_FC_COUNT];
 	uint32_t expire_cursor;
+	struct ns_pmtu_table pmtu;   /* learned path MTUs: the SYN clamp uses them */
 };
 
 /* One segment as the queue hands it over. */
@@ -80,6 +82,9 @@ struct ns_flow_pkt {
 	int outgoing;               /* 1: from this host (OUTPUT); 0: to it (INPUT) */
 	unsigned mtu;               /* of the interface it leaves or arrived by; 0 unknown */
 };
+/* A SYN or SYN-ACK's MSS clamp uses min(mtu, the path MTU t->pmtu holds for
+ * the peer's address), the path MTU taken as at least 552 (IPv4: Linux's
+ * net.ipv4.route.min_pmtu default) or 1280 (IPv6). */
 
 int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_key[NS_KEY_LEN]);
 /* Frees every entry's keys and the arrays; wipes the secrets. */

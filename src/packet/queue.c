@@ -29,7 +29,12 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include "icmp.h"
 #include "queue.h"
+
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36   /* linux/in6.h, Linux 4.5 */
+#endif
 
 #define PKT_MAX 65535
 #define RBUF_ONE (PKT_MAX + 4096)           /* one packet message with its attributes */
@@ -92,23 +97,132 @@ static unsigned if_mtu(struct ns_queue *q, int ifindex)
 	return q->mtu_cache[slot];
 }
 
-static void put_verdict(struct ns_queue *q, uint32_t id, int accept, const uint8_t *pkt,
+/* Verdicts: V_DROP, V_ACCEPT with pkt (rewritten), V_ASIS (accept the
+ * kernel's own copy, unchanged), V_SENT (dropped: the raw socket sent it). */
+enum verdict { V_DROP, V_ACCEPT, V_ASIS, V_SENT };
+
+static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const uint8_t *pkt,
                         size_t len)
 {
 	struct nlmsghdr *nlh;
+	int accept = v == V_ACCEPT || v == V_ASIS;
 
 	if (VBUF_SIZE - q->vlen < VERDICT_MAX)
 		flush_verdicts(q);
 	nlh = nfq_nlmsg_put((char *)q->vbuf + q->vlen, NFQNL_MSG_VERDICT, q->num);
 	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
-	if (accept)
+	if (v == V_ACCEPT)
 		nfq_nlmsg_verdict_put_pkt(nlh, pkt, (uint32_t)len);
 	q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
 	q->st.packets++;
 	if (accept)
 		q->st.accepted++;
-	else
+	else if (v == V_DROP)
 		q->st.dropped++;
+}
+
+/* The protocol above IP: IPv4's, or IPv6's after its extension headers
+ * (a bounded walk); -1 when it cannot be told. */
+static int upper_proto(const uint8_t *pkt, size_t len)
+{
+	size_t off = 40;
+	uint8_t nh;
+
+	if (len >= 20 && pkt[0] >> 4 == 4)
+		return pkt[9];
+	if (len < 40 || pkt[0] >> 4 != 6)
+		return -1;
+	nh = pkt[6];
+	for (int i = 0; i < 8; i++) {
+		switch (nh) {
+		case 0: case 43: case 60: /* hop-by-hop, routing, destination options */
+			if (len - off < 8)
+				return -1;
+			nh = pkt[off];
+			off += ((size_t)pkt[off + 1] + 1) * 8;
+			if (off > len)
+				return -1;
+			break;
+		case 44: /* fragment: only the first holds the upper header */
+			if (len - off < 8 || (((unsigned)pkt[off + 2] << 8 | pkt[off + 3]) & 0xfff8) != 0)
+				return -1;
+			nh = pkt[off];
+			off += 8;
+			break;
+		default:
+			return nh;
+		}
+	}
+	return -1;
+}
+
+/*
+ * An ICMP packet the PMTU rules queued: accepted, rewritten if it is a
+ * PMTU message quoting one of our segments (icmp.h), unchanged otherwise.
+ * whole: the copy is the whole packet (a truncated one cannot be changed).
+ */
+static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t len, int whole,
+                    int64_t now)
+{
+	struct ns_icmp_pmtu m;
+	int rc = NS_ICMP_MALFORMED;
+
+	q->pm.icmp++;
+	if (whole) {
+		memcpy(q->work, pkt, len);
+		rc = ns_icmp_pmtu_rewrite(q->work, len, q->ports, q->nports, &m);
+	}
+	if (rc == NS_ICMP_LOWERED || rc == NS_ICMP_FLOOR) {
+		if (rc == NS_ICMP_LOWERED)
+			q->pm.lowered++;
+		else
+			q->pm.floor++;
+		ns_pmtu_note(&q->flows.pmtu, m.ipv6, m.remote, m.mtu, m.mtu_new, now);
+		if (m.mtu_new != m.mtu) {
+			put_verdict(q, id, V_ACCEPT, q->work, len);
+			return;
+		}
+	} else {
+		q->pm.passed++;
+	}
+	put_verdict(q, id, V_ASIS, NULL, 0);
+}
+
+/*
+ * A sealed segment the kernel would find longer than the MTU it holds for
+ * the peer (it told the stack that MTU, minus the option: pmtu.h) goes out
+ * by the raw socket, which checks only the interface MTU.  DF stays as the
+ * stack set it, so a router on a path narrower still reports again.
+ * 1 if sent; 0 to let the verdict carry it.
+ */
+static int resend(struct ns_queue *q, const uint8_t *pkt, size_t len, int oif, int64_t now)
+{
+	int v6 = pkt[0] >> 4 == 6, fd = v6 ? q->raw6 : q->raw4;
+	uint32_t path, told;
+	ssize_t n;
+
+	if (fd < 0 || !ns_pmtu_get(&q->flows.pmtu, v6, pkt + (v6 ? 24 : 16), now, &path, &told) ||
+	    len <= told)
+		return 0;
+	/* What the queue accepted before this goes first: no reordering. */
+	flush_verdicts(q);
+	if (v6) {
+		struct sockaddr_in6 to = { .sin6_family = AF_INET6 };
+		memcpy(&to.sin6_addr, pkt + 24, 16);
+		if (IN6_IS_ADDR_LINKLOCAL(&to.sin6_addr) && oif > 0)
+			to.sin6_scope_id = (uint32_t)oif;
+		n = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
+	} else {
+		struct sockaddr_in to = { .sin_family = AF_INET };
+		memcpy(&to.sin_addr, pkt + 16, 4);
+		n = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
+	}
+	if (n != (ssize_t)len) {
+		q->pm.resend_failed++;
+		return 0;
+	}
+	q->pm.resent++;
+	return 1;
 }
 
 static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t now)
@@ -116,7 +230,7 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
 	struct nfqnl_msg_packet_hdr *ph;
 	struct ns_flow_pkt p;
-	int accept = 0;
+	int accept = 0, whole, ifindex = 0;
 	uint32_t id, len;
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
@@ -131,8 +245,17 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 		goto verdict;
 	len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	/* A truncated copy cannot be rewritten whole. */
-	if (len > PKT_MAX || (attr[NFQA_CAP_LEN] != NULL &&
-	                      ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) != len))
+	whole = len <= PKT_MAX && (attr[NFQA_CAP_LEN] == NULL ||
+	                           ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) == len);
+	/* ICMP arriving (the PMTU rules): never dropped here. */
+	if (!p.outgoing) {
+		int proto = upper_proto(mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
+		if (proto == 1 || proto == 58) {
+			on_icmp(q, id, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len, whole, now);
+			return;
+		}
+	}
+	if (!whole)
 		goto verdict;
 	memcpy(q->work, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
 	p.pkt = q->work;
@@ -141,14 +264,20 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	{
 		int a = p.outgoing ? NFQA_IFINDEX_OUTDEV : NFQA_IFINDEX_INDEV;
 		if (attr[a] != NULL)
-			p.mtu = if_mtu(q, (int)ntohl(mnl_attr_get_u32(attr[a])));
+			ifindex = (int)ntohl(mnl_attr_get_u32(attr[a]));
+		p.mtu = if_mtu(q, ifindex);
 	}
 	accept = ns_flow_segment(&q->flows, &p, now) == NS_FLOW_ACCEPT;
 	/* The kernel's copy would be too long for the IP length field: drop. */
 	if (accept && p.len > PKT_MAX)
 		accept = 0;
+	/* Grown past the MTU the stack was told for the peer: the raw socket. */
+	if (accept && p.outgoing && p.len > len && resend(q, q->work, p.len, ifindex, now)) {
+		put_verdict(q, id, V_SENT, NULL, 0);
+		return;
+	}
 verdict:
-	put_verdict(q, id, accept, q->work, p.len);
+	put_verdict(q, id, accept ? V_ACCEPT : V_DROP, q->work, p.len);
 }
 
 /*
@@ -234,6 +363,7 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 	int rcvbuf = RCVBUF;
 
 	memset(q, 0, sizeof(*q));
+	q->raw4 = q->raw6 = -1;
 	q->num = num;
 	q->rbuf = malloc(RBUF_ONE);
 	q->vbuf = malloc(VBUF_SIZE);
@@ -286,6 +416,55 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 fail:
 	ns_queue_close(q);
 	return -1;
+}
+
+/* A raw socket that sends whole IP packets with the given mark, checked
+ * against the interface MTU only (PMTUDISC_PROBE); -1 on failure. */
+static int raw_open(int v6, uint32_t mark)
+{
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	                IPPROTO_RAW);
+	int on = 1, probe = v6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE, sndbuf = 4 << 20;
+
+	if (fd < 0)
+		return -1;
+	/* Each of these must hold: unmarked, the packet would be queued again;
+	 * without HDRINCL, wrapped in a second header; without PROBE, dropped
+	 * by the very check it is meant to pass. */
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||
+	    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof(on)) != 0) ||
+	    setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER,
+	               &probe, sizeof(probe)) != 0) {
+		close(fd);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	(void)shutdown(fd, SHUT_RD);
+	return fd;
+}
+
+int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
+                        char *err, size_t errlen)
+{
+	int n = nports < (int)(sizeof(q->ports) / sizeof(q->ports[0]))
+	            ? nports : (int)(sizeof(q->ports) / sizeof(q->ports[0]));
+
+	memcpy(q->ports, ports, (size_t)n * sizeof(*ports));
+	q->nports = n;
+	q->raw4 = raw_open(0, mark);
+	if (q->raw4 < 0) {
+		snprintf(err, errlen, "raw IPv4 socket for path MTU: %s", strerror(errno));
+		return -1;
+	}
+	if (access("/proc/net/if_inet6", F_OK) == 0) {
+		q->raw6 = raw_open(1, mark);
+		if (q->raw6 < 0) {
+			snprintf(err, errlen, "raw IPv6 socket for path MTU: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int ns_queue_fd(const struct ns_queue *q)
@@ -411,6 +590,13 @@ void ns_queue_close(struct ns_queue *q)
 		(void)send_all(q, nlh, nlh->nlmsg_len);
 		mnl_socket_close(q->nl);
 		q->nl = NULL;
+		/* Raw sockets exist only with the netlink socket (a queue never
+		 * opened is all zeros: fd 0 is not ours). */
+		if (q->raw4 >= 0)
+			close(q->raw4);
+		if (q->raw6 >= 0)
+			close(q->raw6);
+		q->raw4 = q->raw6 = -1;
 	}
 	ns_flow_free(&q->flows);
 	free(q->rbuf);

@@ -12,6 +12,15 @@
  * verdicts (concatenated in one send).  Buffers are allocated once: no
  * allocation per packet.
  *
+ * Path MTU (docs/PROTOCOL.md, "MTU"): the rules also queue ICMP
+ * "fragmentation needed" and ICMPv6 "packet too big" arriving at this host.
+ * Those quoting a segment of a protected port get their MTU lowered by the
+ * option's 20 bytes (icmp.h) and the peer's path MTU noted (pmtu.h); every
+ * other ICMP packet is accepted as it is.  A sealed segment longer than the
+ * MTU the stack was told for its peer leaves by a raw socket of the
+ * daemon's (marked: the rules let it pass), which checks only the
+ * interface MTU, and its queued copy is dropped.
+ *
  * Overruns: the kernel drops packets beyond the queue's maxlen and counts
  * them (/proc/net/netfilter/nfnetlink_queue, queue_dropped); when the
  * socket's buffer fills, it drops and the next receive fails with ENOBUFS,
@@ -36,6 +45,15 @@ struct ns_queue_stats {
 	uint64_t send_failed;       /* verdict batches the kernel refused */
 };
 
+struct ns_queue_pmtu_stats {
+	uint64_t icmp;              /* ICMP packets queued (PMTU rules) */
+	uint64_t lowered;           /* MTU lowered by the option's length */
+	uint64_t floor;             /* ours, but at the family's minimum (IPv6 1280) */
+	uint64_t passed;            /* anything else: accepted unchanged */
+	uint64_t resent;            /* sealed segments sent by the raw socket */
+	uint64_t resend_failed;     /* raw sends refused (the segment went the usual way) */
+};
+
 struct ns_queue {
 	void *nl;                   /* struct mnl_socket */
 	unsigned portid;
@@ -44,6 +62,10 @@ struct ns_queue {
 	size_t vlen;                /* verdicts waiting to be sent */
 	struct ns_flow_table flows;
 	struct ns_queue_stats st;
+	struct ns_queue_pmtu_stats pm;
+	uint16_t ports[16];         /* protected ports: PMTU messages about them are ours */
+	int nports;
+	int raw4, raw6;             /* marked raw sockets for segments past the told MTU */
 	int mtu_cache_ifindex[8];
 	unsigned mtu_cache[8];
 };
@@ -52,6 +74,11 @@ struct ns_queue {
  * table (max_flows connections).  -1 with one sentence in err. */
 int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t max_flows,
                   const uint8_t network_key[NS_KEY_LEN], char *err, size_t errlen);
+/* Path MTU handling: the protected ports, and the mark of the raw sockets
+ * (the rules let packets with it pass).  Without raw sockets (no
+ * CAP_NET_RAW, no IPv6) it still lowers the MTUs, and says so in err. */
+int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
+                        char *err, size_t errlen);
 int ns_queue_fd(const struct ns_queue *q);
 /* Reads what is waiting and gives every packet its verdict. */
 void ns_queue_event(struct ns_queue *q, int64_t now_ms);

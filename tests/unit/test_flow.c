@@ -16,7 +16,10 @@
  * - a retransmitted SYN carries the same nonce; a peer's SYN cannot
  *   replace a live connection; resets before keys pass only as allowed;
  * - another network key: the handshake passes (it is not authenticated)
- *   and the first sealed segment fails.
+ *   and the first sealed segment fails;
+ * - a path MTU learned for the peer (pmtu.h) clamps the MSS of a later SYN
+ *   so that a full segment with the option fits it; IPv4 paths below 552
+ *   count as 552.
  */
 #include <string.h>
 
@@ -278,6 +281,25 @@ int main(void)
 	ok(incoming(&a, pkt, &len) == 0, "a reset with the wrong ack does not");
 	len = build(pkt, B_IP, A_IP, 7447, 41000, 0, 51, NS_TCP_RST | NS_TCP_ACK, "x");
 	ok(incoming(&a, pkt, &len) == 0, "nor one with payload");
+
+	/* a path MTU learned for B: the next SYN's MSS leaves room on that path */
+	{
+		static const uint8_t b_addr[4] = { 10, 0, 0, 2 };
+		static const struct { uint32_t path; uint16_t mss; } v[] = {
+			{ 1400, 1400 - 20 - 20 - 20 }, { 300, 552 - 20 - 20 - 20 },
+		};
+		for (size_t i = 0; i < 2; i++) {
+			ns_pmtu_note(&a.t.pmtu, 0, b_addr, v[i].path, v[i].path - 20, a.now);
+			len = build(pkt, A_IP, B_IP, (uint16_t)(42000 + i), 7447, 90, 0, NS_TCP_SYN, NULL);
+			struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+			ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "SYN to B, path %u",
+			   v[i].path);
+			ns_tcpseg_parse(&s, pkt, p.len);
+			ns_tcpseg_opts(&s, &o);
+			ok(o.mss >= 0 && (pkt[40 + o.mss + 2] << 8 | pkt[40 + o.mss + 3]) == v[i].mss,
+			   "its MSS is %u", v[i].mss);
+		}
+	}
 
 	/* expiry */
 	ns_flow_expire(&a.t, a.now + NS_FLOW_IDLE_MS + 1, 100);
