@@ -52,6 +52,11 @@ def replay(idx, reflect=0, x=0, where=0):
     return bytes([4 | (reflect << 3) | (MTU_1500 << 4), idx, x]) + struct.pack(">H", where)
 
 
+def kill(side, mtu=MTU_1500):
+    """The connections side's table gave up on, each reset by its stack."""
+    return bytes([6 | (side << 3) | (mtu << 4)])
+
+
 def clock(step, expire_side=None, budget=16):
     how = step | ((8 | (expire_side << 4)) if expire_side is not None else 0)
     return bytes([7 | (how << 3), budget])
@@ -92,10 +97,17 @@ SEEDS = {
     + send(A, 2, ACK | PSH, payload=b"tampered", alter=(1, 60))
     + send(A, 2, ACK | PSH, payload=b"window", alter=(4, 0x8000 | 34))
     + replay(2) + replay(2, reflect=1) + replay(3, x=0x40, where=0x8000 | 33),
-    # forged segments with a MAC option of the fuzzer's choosing, in a row
+    # forged segments with a MAC option of the fuzzer's choosing, in a row:
+    # A gives the connection up, and its stack's reset reaches P sealed
     "seed_forged_run": handshake(0, data_units=1)
     + b"".join(forge(P, 0, ACK, opts=O_TS | O_NS, payload=b"forged%d" % i) for i in range(9))
-    + send(P, 0, ACK, payload=b"genuine"),
+    + kill(A) + send(P, 0, ACK, payload=b"late"),
+    # failures in a row broken by a genuine segment: nothing to end
+    "seed_failures_broken": handshake(2, data_units=1)
+    + b"".join(forge(P, 2, ACK, opts=O_TS | O_NS, payload=b"f%d" % i) for i in range(7))
+    + send(P, 2, ACK, payload=b"genuine")
+    + b"".join(send(P, 2, ACK, payload=b"bit%d" % i, alter=(1, 60)) for i in range(7))
+    + kill(A),
     # a raw SYN from A's stack, a forged SYN-ACK with a nonce, a reset
     "seed_raw_syn": raw(A, 1, ipv4_syn())
     + forge(P, 0, SYN | ACK, opts=O_MSS | O_TS | O_WS | O_NS, dseq=0)

@@ -17,6 +17,10 @@
  *   replay     one of the last segments that left a table, altered or not,
  *              into the other table or reflected into its sender;
  *   handshake  SYN, SYN-ACK and ACK of one slot through both tables;
+ *   kill       the connections a table gave up on (ns_flow_next_kill), as
+ *              queue.c takes them after a batch: each one's local stack
+ *              then sends a reset, which goes through the table and on to
+ *              the other;
  *   clock      time moves on (up to past every timeout), expiry runs.
  * Each packet is handed over in a buffer of exactly its length plus
  * NS_FLOW_HEADROOM, with an MTU from a list that includes 0 (unknown),
@@ -36,9 +40,12 @@
  *   stream);
  * - after an honest handshake whose last ACK verified, honest data gets
  *   through both ways;
- * - every call counts exactly one of the table's counters, sealed only for
- *   outgoing accepts and opened only for incoming ones; used <= max; the
- *   open-connection walk yields distinct tuples, no more than used.
+ * - a connection handed out to be ended is still keyed: the reset its
+ *   stack sends is sealed;
+ * - every call counts exactly one of the table's per-segment counters,
+ *   sealed only for outgoing accepts and opened only for incoming ones;
+ *   each connection given up took NS_FLOW_FAIL_MAX MAC failures; used <=
+ *   max; the open-connection walk yields distinct tuples, no more than used.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -263,8 +270,12 @@ static void check_table(const struct side *sd)
 	uint64_t sum = 0;
 
 	for (int i = 0; i < NS_FC_COUNT; i++)
-		sum += t->count[i];
+		if (i != NS_FC_RESET_FAILING)
+			sum += t->count[i];
 	if (sum != sd->calls || t->count[NS_FC_OUT] != sd->out_ok || t->count[NS_FC_IN] != sd->in_ok)
+		abort();
+	if (t->count[NS_FC_RESET_FAILING] * NS_FLOW_FAIL_MAX > t->count[NS_FC_BAD_MAC] ||
+	    t->nkill > NS_FLOW_KILL_MAX)
 		abort();
 	if (t->used > t->max || t->max != MAX_FLOWS)
 		abort();
@@ -586,6 +597,51 @@ static void handshake(uint8_t how)
 		abort();
 }
 
+/* The local stack's reset on a connection whose socket was destroyed. */
+static void stack_reset(int side, const struct ns_flow_tuple *tu, unsigned mtu)
+{
+	uint8_t mac[NS_TCPSEG_OPT_VALUE_LEN];
+	struct ns_tcpseg s;
+	struct spec g;
+	size_t len;
+
+	memset(&g, 0, sizeof(g));
+	g.v6 = tu->v6;
+	g.src = tu->local;
+	g.dst = tu->remote;
+	g.sport = tu->lport;
+	g.dport = tu->rport;
+	g.flags = NS_TCP_RST | NS_TCP_ACK;
+	g.opts = 4;
+	g.win = 0;
+	for (int k = 0; k < NSLOT; k++) {
+		if (tu->lport == slot_port(k, side) && tu->rport == slot_port(k, !side)) {
+			g.seq = slots[k].isn[side] + 1 + slots[k].nxt[side];
+			g.ack = slots[k].isn[!side] + 1 + slots[k].nxt[!side];
+		}
+	}
+	g.payload = payload;
+	len = build(pkt, &g);
+	/* Still keyed: it must leave, sealed. */
+	if (!judge(side, 1, pkt, &len, mtu) || ns_tcpseg_parse(&s, pkt, len) != 0 ||
+	    ns_tcpseg_get_value(&s, mac) != 1)
+		abort();
+	(void)judge(!side, 0, pkt, &len, mtu);
+}
+
+static void kill_failing(uint8_t how)
+{
+	int side = (how >> 3) & 1;
+	struct ns_flow_tuple tu;
+
+	while (ns_flow_next_kill(&sides[side].t, &tu)) {
+		if (tu.v6 != 0 && tu.v6 != 1)
+			abort();
+		stack_reset(side, &tu, mtus[(how >> 4) & 7]);
+	}
+	check_table(&sides[side]);
+}
+
 static void clock_tick(uint8_t how, uint8_t budget)
 {
 	now += steps[how & 7];
@@ -643,8 +699,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			replay(&r, op);
 			break;
 		case 5:
-		case 6:
 			handshake(rd8(&r));
+			break;
+		case 6:
+			kill_failing(op);
 			break;
 		default:
 			clock_tick(op >> 3, rd8(&r));
