@@ -10,6 +10,13 @@
  * near it.  hi moves only for segments that carry sequence space (payload
  * or FIN), and for arriving ones only once their MAC verified, so neither
  * a keepalive (seq one before the data) nor a forgery can drag it.
+ *
+ * failed counts the arriving segments whose MAC failed since the last one
+ * that verified.  At NS_FLOW_FAIL_MAX the entry's key goes into the
+ * table's kill queue; ns_flow_next_kill hands it out and marks the entry
+ * (NS_FLOW_FAIL_MAX + 1), so a connection is handed out once per run of
+ * failures, and not at all if it verified a segment or was replaced before
+ * the caller asked.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +26,18 @@
 
 const char *const ns_flow_count_names[NS_FC_COUNT] = {
 	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
-	"table_full", "unsupported", "internal",
+	"table_full", "unsupported", "internal", "reset_failing",
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
 
-#define KEY_LEN 40
+#define KEY_LEN NS_FLOW_KEY_LEN
+#define KILLED (NS_FLOW_FAIL_MAX + 1)
+/* How far from the stream a failing segment may be and still count:
+ * above Linux's default largest receive window (6 MiB), so a peer's
+ * segments in flight all count, and a small part of the 2^32 sequence
+ * space, so a stranger guessing seq and ack hits about 1 in 2^15. */
+#define FAIL_WINDOW (1u << 24)
 
 struct ns_flow {
 	int32_t next;               /* bucket chain, or free list */
@@ -32,6 +45,7 @@ struct ns_flow {
 	uint8_t we_init;
 	uint8_t verified;           /* a segment of the peer's verified */
 	uint8_t fin[2];             /* by enum ns_pkt_dir */
+	uint8_t failed;             /* arriving MAC failures in a row, KILLED once handed out */
 	uint8_t key[KEY_LEN];       /* local addr, remote addr, lport, rport, v6 */
 	uint32_t isn[2];
 	uint64_t hi[2];
@@ -379,6 +393,38 @@ static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
 	return pass(t, p, s);
 }
 
+/*
+ * Whether an arriving segment of direction d is one the peer's stack could
+ * have sent: an ack of this host's stream at most FAIL_WINDOW behind what
+ * was sent, and a seq within FAIL_WINDOW of the peer's stream.  Only such
+ * a segment's failure counts, so ending a connection takes either an
+ * on-path attacker (who can drop its segments anyway) or a stranger's
+ * 2^15 guesses per failure.
+ */
+static int plausible(const struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
+{
+	enum ns_pkt_dir o = d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R;
+	uint32_t seq_gap = ns_tcpseg_seq(s) - (f->isn[d] + 1) - (uint32_t)f->hi[d];
+	uint32_t ack_lag = (uint32_t)f->hi[o] - (ns_tcpseg_ack(s) - (f->isn[o] + 1));
+
+	return (ns_tcpseg_flags(s) & NS_TCP_ACK) && seq_gap + FAIL_WINDOW <= 2 * FAIL_WINDOW &&
+	       ack_lag <= FAIL_WINDOW;
+}
+
+/* An arriving segment of f without a MAC that verifies: dropped, and
+ * counted towards giving the connection up. */
+static enum ns_flow_verdict mac_failed(struct ns_flow_table *t, struct ns_flow *f,
+                                       const struct ns_tcpseg *s, enum ns_pkt_dir d)
+{
+	if (f->failed < NS_FLOW_FAIL_MAX && plausible(f, s, d) && ++f->failed == NS_FLOW_FAIL_MAX) {
+		if (t->nkill < NS_FLOW_KILL_MAX)
+			memcpy(t->kill[t->nkill++], f->key, KEY_LEN);
+		else
+			f->failed--; /* no room: queued at the next failure */
+	}
+	return drop(t, NS_FC_BAD_MAC);
+}
+
 static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow *f,
                                          struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
 {
@@ -387,17 +433,19 @@ static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow
 	struct ns_pkt_hdr h;
 	int rc;
 
-	if (ns_tcpseg_take_mac(s, mac) != 0)
-		return drop(t, NS_FC_BAD_MAC);
+	/* Before take_mac: a segment without the option counts as failing too. */
 	mac_header(f, s, d, &h);
+	if (ns_tcpseg_take_mac(s, mac) != 0)
+		return mac_failed(t, f, s, d);
 	rc = ns_pkt_verify(&f->keys, d, &h, ns_tcpseg_payload(s), s->paylen, mac);
 	if (rc < 0)
 		return drop(t, NS_FC_INTERNAL);
 	if (rc == 0)
-		return drop(t, NS_FC_BAD_MAC);
+		return mac_failed(t, f, s, d);
 	if (ns_pkt_xor_stream(&f->keys, d, h.seq_off, ns_tcpseg_payload(s), s->paylen) != 0)
 		return drop(t, NS_FC_INTERNAL);
 	f->verified = 1;
+	f->failed = 0;
 	advance(f, &h, s->paylen, d, now);
 	return pass(t, p, s);
 }
@@ -455,19 +503,41 @@ void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget)
 	}
 }
 
+static void key_tuple(const uint8_t key[KEY_LEN], struct ns_flow_tuple *tu)
+{
+	memset(tu, 0, sizeof(*tu));
+	tu->v6 = key[36];
+	memcpy(tu->local, key, 16);
+	memcpy(tu->remote, key + 16, 16);
+	tu->lport = (uint16_t)(key[32] << 8 | key[33]);
+	tu->rport = (uint16_t)(key[34] << 8 | key[35]);
+}
+
 int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu)
 {
 	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
 		const struct ns_flow *f = &t->e[*cursor];
 		if (f->state == F_FREE || f->state == F_CLOSING)
 			continue;
-		memset(tu, 0, sizeof(*tu));
-		tu->v6 = f->key[36];
-		memcpy(tu->local, f->key, 16);
-		memcpy(tu->remote, f->key + 16, 16);
-		tu->lport = (uint16_t)(f->key[32] << 8 | f->key[33]);
-		tu->rport = (uint16_t)(f->key[34] << 8 | f->key[35]);
+		key_tuple(f->key, tu);
 		(*cursor)++;
+		return 1;
+	}
+	return 0;
+}
+
+int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)
+{
+	while (t->nkill > 0) {
+		const uint8_t *key = t->kill[--t->nkill];
+		struct ns_flow *f = t->e != NULL ? lookup(t, key) : NULL;
+
+		/* Still failing: not verified since, nor a new connection. */
+		if (f == NULL || f->failed != NS_FLOW_FAIL_MAX)
+			continue;
+		f->failed = KILLED;
+		key_tuple(key, tu);
+		t->count[NS_FC_RESET_FAILING]++;
 		return 1;
 	}
 	return 0;

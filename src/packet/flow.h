@@ -21,6 +21,10 @@
  * Nonces are a PRF of a per-start secret, the 4-tuple and the sender's
  * ISN: a retransmitted SYN or SYN-ACK carries the same nonce without the
  * table having to remember it.
+ *
+ * A connection whose arriving segments keep failing their MAC is given up:
+ * the table queues its tuple (ns_flow_next_kill) and the caller destroys
+ * the local socket, whose reset then leaves sealed through this table.
  */
 #ifndef NS_FLOW_H
 #define NS_FLOW_H
@@ -41,6 +45,24 @@
 /* Room a caller's packet buffer needs past the packet: the MAC option. */
 #define NS_FLOW_HEADROOM 64
 
+/*
+ * Arriving segments of one connection that fail their MAC in a row, with
+ * no verified one between, before the daemon ends the connection.  One
+ * lost or damaged segment is retransmitted by TCP and passes; a run of 8
+ * means the peer's segments cannot pass at all (another network key, a
+ * middlebox rewriting covered fields), and the connection would otherwise
+ * stall until TCP gives up, some 15 minutes of retransmissions.  A peer
+ * with data in flight reaches 8 within its first window of segments, one
+ * that only retransmits within about 25 s (RTO doubling from 200 ms); and
+ * 8 is well above the damaged segments in a row of a bad link.  Only
+ * failures the local stack would take for its peer's count (flow.c,
+ * plausible()), so a stranger who knows the 4-tuple cannot end a
+ * connection with 8 segments.
+ */
+#define NS_FLOW_FAIL_MAX 8
+/* Connections to end that the table holds until the caller takes them. */
+#define NS_FLOW_KILL_MAX 16
+
 enum ns_flow_verdict { NS_FLOW_DROP = 0, NS_FLOW_ACCEPT = 1 };
 
 /* Why segments were dropped (and one count of what passed), for status. */
@@ -55,11 +77,25 @@ enum ns_flow_count {
 	NS_FC_TABLE_FULL,     /* a new connection with no room left */
 	NS_FC_UNSUPPORTED,    /* an option the daemon cannot carry, no MTU room */
 	NS_FC_INTERNAL,       /* a crypto failure */
+	/* Not a count of segments: connections ended after NS_FLOW_FAIL_MAX
+	 * failures in a row (handed to the caller by ns_flow_next_kill). */
+	NS_FC_RESET_FAILING,
 	NS_FC_COUNT
 };
 extern const char *const ns_flow_count_names[NS_FC_COUNT];
 
 struct ns_flow;
+
+/* A connection as the local stack names it, for ns_flow_next_open and
+ * ns_flow_next_kill. */
+struct ns_flow_tuple {
+	int v6;
+	uint8_t local[16], remote[16];  /* IPv4: the first 4 bytes */
+	uint16_t lport, rport;          /* host order */
+};
+
+/* An entry's key: local address, remote address, ports, family (flow.c). */
+#define NS_FLOW_KEY_LEN 40
 
 struct ns_flow_table {
 	struct ns_flow *e;          /* max entries */
@@ -72,6 +108,9 @@ struct ns_flow_table {
 	uint64_t count[NS_FC_COUNT];
 	uint32_t expire_cursor;
 	struct ns_pmtu_table pmtu;   /* learned path MTUs: the SYN clamp uses them */
+	/* Connections to end, by key; looked up again when taken. */
+	uint8_t kill[NS_FLOW_KILL_MAX][NS_FLOW_KEY_LEN];
+	uint32_t nkill;
 };
 
 /* One segment as the queue hands it over. */
@@ -104,15 +143,20 @@ void ns_flow_free(struct ns_flow_table *t);
 enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
                                      int64_t now_ms);
 
-/* A connection as the local stack names it, for ns_flow_next_open. */
-struct ns_flow_tuple {
-	int v6;
-	uint8_t local[16], remote[16];  /* IPv4: the first 4 bytes */
-	uint16_t lport, rport;          /* host order */
-};
 /* The connections not yet closed (handshake or established), one a call
  * from *cursor (0 to start); 1 while one was found, 0 at the end. */
 int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+
+/*
+ * The next connection to end because NS_FLOW_FAIL_MAX of its arriving
+ * segments failed in a row: 1 with *tu set, 0 when there is none left.  The
+ * caller destroys the local socket (SOCK_DESTROY); the stack's reset then
+ * comes through ns_flow_segment and leaves sealed.  Call it after each
+ * batch of segments: the table holds NS_FLOW_KILL_MAX, and a connection
+ * that finds no room is queued at its next failure.  One that verified a
+ * segment or was replaced meanwhile is left alone.
+ */
+int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu);
 
 /* Frees entries whose time is up; looks at up to budget entries a call. */
 void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget);

@@ -472,51 +472,6 @@ int ns_queue_fd(const struct ns_queue *q)
 	return q->nl != NULL ? mnl_socket_get_fd(q->nl) : -1;
 }
 
-void ns_queue_event(struct ns_queue *q, int64_t now_ms)
-{
-	for (int i = 0; i < NS_QUEUE_BATCH; i++) {
-		ssize_t n = recv_kernel(q, q->rbuf, RBUF_ONE, MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == ENOBUFS) {
-				q->st.enobufs++;
-				continue;
-			}
-			break; /* EAGAIN: drained */
-		}
-		(void)walk(q, q->rbuf, (size_t)n, now_ms, NULL);
-	}
-	flush_verdicts(q);
-}
-
-/* queue_dropped and queue_user_dropped of our queue, as the kernel counts. */
-static void kernel_counters(struct ns_queue *q)
-{
-	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
-	char line[256];
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned num, portid, total, mode, range;
-		unsigned long long dropped, udropped;
-		if (sscanf(line, "%u %u %u %u %u %llu %llu", &num, &portid, &total, &mode, &range,
-		           &dropped, &udropped) == 7 && num == q->num && portid == q->portid) {
-			q->st.kernel_dropped = dropped;
-			q->st.user_dropped = udropped;
-		}
-	}
-	fclose(f);
-}
-
-void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
-{
-	ns_flow_expire(&q->flows, now_ms, 4096);
-	kernel_counters(q);
-	/* MTUs change rarely; a second's delay is fine. */
-	memset(q->mtu_cache_ifindex, 0, sizeof(q->mtu_cache_ifindex));
-}
-
 /* Destroys one local TCP socket by its 4-tuple; 0 if the kernel did. */
 static int sock_destroy(int fd, const struct ns_flow_tuple *tu)
 {
@@ -550,6 +505,73 @@ static int sock_destroy(int fd, const struct ns_flow_tuple *tu)
 		const struct nlmsgerr *e = NLMSG_DATA(h);
 		return h->nlmsg_type == NLMSG_ERROR && e->error == 0 ? 0 : -1;
 	}
+}
+
+/* Ends the connections the table gave up on (NS_FLOW_FAIL_MAX failures
+ * in a row): each local socket is destroyed, and the stack's reset comes
+ * back through the queue, to be sealed like any segment.  A socket already
+ * gone is nothing to end.  The diag socket lives only while there is work:
+ * this is rare, and the packet path keeps no extra descriptor. */
+static void kill_failing(struct ns_queue *q)
+{
+	struct ns_flow_tuple tu;
+	int fd = -1;
+
+	while (ns_flow_next_kill(&q->flows, &tu)) {
+		if (fd < 0)
+			fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		if (fd >= 0)
+			(void)sock_destroy(fd, &tu);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+void ns_queue_event(struct ns_queue *q, int64_t now_ms)
+{
+	for (int i = 0; i < NS_QUEUE_BATCH; i++) {
+		ssize_t n = recv_kernel(q, q->rbuf, RBUF_ONE, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == ENOBUFS) {
+				q->st.enobufs++;
+				continue;
+			}
+			break; /* EAGAIN: drained */
+		}
+		(void)walk(q, q->rbuf, (size_t)n, now_ms, NULL);
+	}
+	flush_verdicts(q);
+	/* After the verdicts: the segments of the batch go first. */
+	kill_failing(q);
+}
+
+/* queue_dropped and queue_user_dropped of our queue, as the kernel counts. */
+static void kernel_counters(struct ns_queue *q)
+{
+	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+	char line[256];
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned num, portid, total, mode, range;
+		unsigned long long dropped, udropped;
+		if (sscanf(line, "%u %u %u %u %u %llu %llu", &num, &portid, &total, &mode, &range,
+		           &dropped, &udropped) == 7 && num == q->num && portid == q->portid) {
+			q->st.kernel_dropped = dropped;
+			q->st.user_dropped = udropped;
+		}
+	}
+	fclose(f);
+}
+
+void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
+{
+	ns_flow_expire(&q->flows, now_ms, 4096);
+	kernel_counters(q);
+	/* MTUs change rarely; a second's delay is fine. */
+	memset(q->mtu_cache_ifindex, 0, sizeof(q->mtu_cache_ifindex));
 }
 
 int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))

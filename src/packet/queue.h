@@ -80,7 +80,9 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
                         char *err, size_t errlen);
 int ns_queue_fd(const struct ns_queue *q);
-/* Reads what is waiting and gives every packet its verdict. */
+/* Reads what is waiting and gives every packet its verdict; then destroys
+ * the local socket of each connection the flow table gave up on
+ * (ns_flow_next_kill), whose reset is sealed in a later batch. */
 void ns_queue_event(struct ns_queue *q, int64_t now_ms);
 /* Expiry of the flow table; kernel counters. */
 void ns_queue_tick(struct ns_queue *q, int64_t now_ms);

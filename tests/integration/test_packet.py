@@ -322,6 +322,62 @@ def test_packet_restart_resets_connections_from_before(seal, keys, make_bed):
     stop_packet(seal, bed, bed.nodes, keys.good)
 
 
+# ----------------------------------------------------------------- a connection that keeps failing
+
+# As LIVE_CLIENT, but a segment every 20 ms whatever is in flight (no Nagle),
+# as a node streaming blocks would.
+FAIL_CLIENT = LIVE_CLIENT.replace(
+    "print(\"connected\", flush=True)",
+    "s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nprint(\"connected\", flush=True)"
+).replace("time.sleep(0.05)", "time.sleep(0.02)")
+
+# n0's segments to port 7447 get another window after its daemon sealed
+# them (postrouting, after the queue), checksums fixed: the MAC fails at n1.
+DAMAGE = ("add table inet nsdamage; "
+          "add chain inet nsdamage post { type filter hook postrouting priority 300; }; "
+          "add rule inet nsdamage post tcp dport %d tcp window set 1" % PORT)
+
+
+def test_packet_failing_connection_is_reset(seal, keys, make_bed):
+    """A live connection whose segments from n0 start failing their MAC at
+    n1 (a covered field rewritten on the way): n1's daemon gives it up
+    after NS_FLOW_FAIL_MAX (8) failures in a row and destroys its socket;
+    the stack's reset goes out sealed and verifies at n0, so both
+    applications see the connection end, and n1 counts reset_failing."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    assert "TCP_NODELAY" in FAIL_CLIENT and "0.02" in FAIL_CLIENT
+    start_packet(seal, bed, bed.nodes, keys.good)
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "fail-server")
+    end = time.monotonic() + 5
+    while "listening" not in server.stdout():
+        assert time.monotonic() < end, server.describe()
+        time.sleep(0.05)
+    client = bed.spawn(n0, [PYTHON, "-c", FAIL_CLIENT, n1.ip4, "NSFAIL"], "fail-client")
+    end = time.monotonic() + 5
+    while "connected" not in client.stdout():
+        assert time.monotonic() < end and client.poll() is None, client.describe()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    before = segment_counts(seal, bed, n1)["segments"]
+    assert before["opened"] > 0 and before["bad_mac"] == 0 and before["reset_failing"] == 0, before
+    r = bed.ns_exec(n0, ["nft", DAMAGE])
+    assert r.returncode == 0, r.stderr
+    assert server.wait(10) is not None, "server still running: " + server.describe()
+    assert client.wait(10) is not None, "client still running: " + client.describe()
+    assert "ended ConnectionAbortedError" in server.stdout(), (
+        "n1's socket was not destroyed: " + server.stdout())
+    assert client.stdout().split("\n")[1].split()[1] in (
+        "ConnectionResetError", "BrokenPipeError"), (
+        "n1's sealed reset did not end n0's socket: " + client.stdout())
+    st1 = segment_counts(seal, bed, n1)["segments"]
+    st0 = segment_counts(seal, bed, n0)["segments"]
+    assert st1["reset_failing"] == 1 and st1["bad_mac"] >= 8, st1
+    assert st0["reset_failing"] == 0 and st0["bad_mac"] == 0, st0
+    bed.ns_exec(n0, ["nft", "delete table inet nsdamage"])
+    stop_packet(seal, bed, bed.nodes, keys.good)
+
+
 # ----------------------------------------------------------------- mode switch after a crash
 
 @pytest.mark.parametrize("backend", ["nft", "legacy"])

@@ -20,6 +20,12 @@
  * - a path MTU learned for the peer (pmtu.h) clamps the MSS of a later SYN
  *   so that a full segment with the option fits it; IPv4 paths below 552
  *   count as 552.
+ * - a connection that keeps failing is given up: 7 failures in a row are
+ *   not enough, the 8th hands its tuple out once (ns_flow_next_kill), and
+ *   the stack's reset then leaves sealed and verifies at the peer; a
+ *   verified segment starts the count again; failures far from the stream
+ *   (a stranger's guesses) do not count; with the kill queue full, a
+ *   connection is handed out at its next failure.
  */
 #include <string.h>
 
@@ -118,6 +124,145 @@ static int has_option(uint8_t *pkt, size_t len, uint8_t *value)
 	if (value != NULL && rc == 1)
 		memcpy(value, v, 16);
 	return rc;
+}
+
+/* A connection A (port) -> B (7447), handshake done and one byte each
+ * way, so both ends have verified a segment. */
+static int connect_pair(struct host *a, struct host *b, uint16_t port, uint32_t isn_a,
+                        uint32_t isn_b)
+{
+	uint8_t pkt[CAP];
+	size_t len;
+	int good = 1;
+
+	len = build(pkt, A_IP, B_IP, port, 7447, isn_a, 0, NS_TCP_SYN, NULL);
+	good &= send_seg(a, b, pkt, &len) == 1;
+	len = build(pkt, B_IP, A_IP, 7447, port, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	good &= send_seg(b, a, pkt, &len) == 1;
+	len = build(pkt, A_IP, B_IP, port, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK, "a");
+	good &= send_seg(a, b, pkt, &len) == 1;
+	len = build(pkt, B_IP, A_IP, 7447, port, isn_b + 1, isn_a + 2, NS_TCP_ACK, "b");
+	good &= send_seg(b, a, pkt, &len) == 1;
+	return good;
+}
+
+/* A's next segment on the connection, sealed by A and damaged on the
+ * wire (or not), into B: B's verdict.  seq_off is A's stream offset. */
+static int damaged(struct host *a, struct host *b, uint16_t port, uint32_t isn_a, uint32_t isn_b,
+                   uint32_t seq_off, int damage)
+{
+	uint8_t pkt[CAP];
+	size_t len = build(pkt, A_IP, B_IP, port, 7447, isn_a + 1 + seq_off, isn_b + 2, NS_TCP_ACK,
+	                   "xyz");
+	struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+	struct ns_tcpseg s;
+
+	if (ns_flow_segment(&a->t, &p, a->now) != NS_FLOW_ACCEPT)
+		return -1;
+	len = p.len;
+	if (damage) {
+		pkt[len - 1] ^= 0x20;
+		ns_tcpseg_parse(&s, pkt, len);
+		ns_tcpseg_fix_checksums(&s);
+	}
+	return incoming(b, pkt, &len);
+}
+
+static int kills(struct ns_flow_table *t, struct ns_flow_tuple *tu)
+{
+	struct ns_flow_tuple dummy;
+	int n = 0;
+
+	while (ns_flow_next_kill(t, n == 0 && tu != NULL ? tu : &dummy))
+		n++;
+	return n;
+}
+
+static void test_failing(const uint8_t *key)
+{
+	struct host a = { .now = 5000 }, b = { .now = 5000 };
+	struct ns_flow_tuple tu;
+	uint8_t pkt[CAP];
+	size_t len;
+	int n, bad = 0, dropped;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 40, key) == 0, "tables for failing");
+	ok(connect_pair(&a, &b, 42000, 1000, 2000), "a connection, verified both ways");
+	for (int i = 0; i < NS_FLOW_FAIL_MAX - 1; i++)
+		bad += damaged(&a, &b, 42000, 1000, 2000, 1 + 3 * (uint32_t)i, 1) == 0;
+	ok(bad == NS_FLOW_FAIL_MAX - 1 && kills(&b.t, NULL) == 0 &&
+	   b.t.count[NS_FC_RESET_FAILING] == 0, "%d failures in a row: nothing to end", bad);
+	ok(damaged(&a, &b, 42000, 1000, 2000, 1 + 3 * (NS_FLOW_FAIL_MAX - 1), 1) == 0 &&
+	   kills(&b.t, &tu) == 1 && b.t.count[NS_FC_RESET_FAILING] == 1,
+	   "the %dth: B gives the connection up, once", NS_FLOW_FAIL_MAX);
+	ok(tu.v6 == 0 && tu.lport == 7447 && tu.rport == 42000 &&
+	   memcmp(tu.local, "\x0a\x00\x00\x02", 4) == 0 &&
+	   memcmp(tu.remote, "\x0a\x00\x00\x01", 4) == 0, "the tuple is B's socket's");
+	ok(damaged(&a, &b, 42000, 1000, 2000, 1 + 3 * NS_FLOW_FAIL_MAX, 1) == 0 &&
+	   kills(&b.t, NULL) == 0, "more failures do not ask again");
+	/* the local stack's reset, after SOCK_DESTROY */
+	len = build(pkt, B_IP, A_IP, 7447, 42000, 2002, 1002, NS_TCP_RST | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT &&
+		   has_option(pkt, p.len, NULL) == 1, "B's stack's reset leaves sealed");
+		len = p.len;
+	}
+	ok(incoming(&a, pkt, &len) == 1, "and verifies at A: the peer ends too");
+
+	/* a verified segment in between starts the count again */
+	ok(connect_pair(&a, &b, 42001, 5000, 6000), "a second connection");
+	bad = 0;
+	for (int i = 0; i < NS_FLOW_FAIL_MAX - 1; i++)
+		bad += damaged(&a, &b, 42001, 5000, 6000, 1 + 3 * (uint32_t)i, 1) == 0;
+	ok(damaged(&a, &b, 42001, 5000, 6000, 1 + 3 * (NS_FLOW_FAIL_MAX - 1), 0) == 1,
+	   "a verified segment after %d failures", bad);
+	for (int i = 0; i < NS_FLOW_FAIL_MAX - 1; i++)
+		bad += damaged(&a, &b, 42001, 5000, 6000, 1 + 3 * (uint32_t)(NS_FLOW_FAIL_MAX + i), 1) == 0;
+	ok(bad == 2 * (NS_FLOW_FAIL_MAX - 1) && kills(&b.t, NULL) == 0,
+	   "%d more failures: still nothing to end", NS_FLOW_FAIL_MAX - 1);
+	len = build(pkt, A_IP, B_IP, 42001, 7447, 5000 + 1 + 3 * (2 * NS_FLOW_FAIL_MAX), 6002,
+	            NS_TCP_ACK, "nomac");
+	ok(incoming(&b, pkt, &len) == 0 && kills(&b.t, NULL) == 1,
+	   "a segment without the MAC option is a failure too: the %dth", NS_FLOW_FAIL_MAX);
+
+	/* a stranger's guesses: seq or ack far from the streams */
+	ok(connect_pair(&a, &b, 42002, 9000, 10000), "a third connection");
+	dropped = 0;
+	for (int i = 0; i < 4 * NS_FLOW_FAIL_MAX; i++) {
+		uint32_t seq = 9001 + (i & 1 ? 1 : 0x40000000u), ack = i & 1 ? 0x80000000u : 10002;
+		len = build(pkt, A_IP, B_IP, 42002, 7447, seq, ack, NS_TCP_ACK, "guess");
+		dropped += incoming(&b, pkt, &len) == 0;
+	}
+	ok(dropped == 4 * NS_FLOW_FAIL_MAX && kills(&b.t, NULL) == 0,
+	   "%d failures with seq or ack far off: none counts", dropped);
+	len = build(pkt, A_IP, B_IP, 42002, 7447, 9002, 10002, NS_TCP_RST, NULL);
+	for (n = 0; n < 2 * NS_FLOW_FAIL_MAX; n++)
+		(void)incoming(&b, pkt, &len);
+	ok(kills(&b.t, NULL) == 0, "nor do forged resets without ACK");
+	ns_flow_free(&a.t);
+
+	/* more connections failing at once than the queue holds */
+	{
+		struct host c = { .now = 5000 };
+		int all = 1, first;
+
+		ok(ns_flow_init(&c.t, 40, key) == 0, "a table for %d connections", NS_FLOW_KILL_MAX + 1);
+		for (uint16_t i = 0; i <= NS_FLOW_KILL_MAX; i++)
+			all &= connect_pair(&c, &b, (uint16_t)(43000 + i), 100u * i, 7u * i);
+		for (uint16_t i = 0; i <= NS_FLOW_KILL_MAX; i++)
+			for (int j = 0; j < NS_FLOW_FAIL_MAX; j++)
+				all &= damaged(&c, &b, (uint16_t)(43000 + i), 100u * i, 7u * i,
+				               1 + 3 * (uint32_t)j, 1) == 0;
+		first = kills(&b.t, NULL);
+		all &= damaged(&c, &b, 43000 + NS_FLOW_KILL_MAX, 100u * NS_FLOW_KILL_MAX,
+		               7u * NS_FLOW_KILL_MAX, 1 + 3 * NS_FLOW_FAIL_MAX, 1) == 0;
+		ok(all && first == NS_FLOW_KILL_MAX && kills(&b.t, &tu) == 1 &&
+		   tu.rport == 43000 + NS_FLOW_KILL_MAX,
+		   "queue full: %d handed out, the last at its next failure", first);
+		ns_flow_free(&c.t);
+	}
+	ns_flow_free(&b.t);
 }
 
 static int payload_is(uint8_t *pkt, size_t len, const char *want)
@@ -304,6 +449,8 @@ int main(void)
 	/* expiry */
 	ns_flow_expire(&a.t, a.now + NS_FLOW_IDLE_MS + 1, 100);
 	ok(a.t.used == 0, "entries expire");
+
+	test_failing(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
