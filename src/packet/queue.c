@@ -19,8 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <linux/inet_diag.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
@@ -31,6 +29,7 @@
 
 #include "icmp.h"
 #include "queue.h"
+#include "sockdiag.h"
 
 #ifndef IPV6_HDRINCL
 #define IPV6_HDRINCL 36   /* linux/in6.h, Linux 4.5 */
@@ -472,41 +471,6 @@ int ns_queue_fd(const struct ns_queue *q)
 	return q->nl != NULL ? mnl_socket_get_fd(q->nl) : -1;
 }
 
-/* Destroys one local TCP socket by its 4-tuple; 0 if the kernel did. */
-static int sock_destroy(int fd, const struct ns_flow_tuple *tu)
-{
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 req;
-	} msg;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	uint64_t ans[512];
-	ssize_t n;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.nlh.nlmsg_len = sizeof(msg);
-	msg.nlh.nlmsg_type = SOCK_DESTROY;
-	msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	msg.req.sdiag_family = tu->v6 ? AF_INET6 : AF_INET;
-	msg.req.sdiag_protocol = IPPROTO_TCP;
-	msg.req.idiag_states = ~0u;
-	msg.req.id.idiag_sport = htons(tu->lport);
-	msg.req.id.idiag_dport = htons(tu->rport);
-	memcpy(msg.req.id.idiag_src, tu->local, tu->v6 ? 16 : 4);
-	memcpy(msg.req.id.idiag_dst, tu->remote, tu->v6 ? 16 : 4);
-	msg.req.id.idiag_cookie[0] = msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-		return -1;
-	n = recv(fd, ans, sizeof(ans), 0);
-	if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-		return -1;
-	{
-		const struct nlmsghdr *h = (const struct nlmsghdr *)(const void *)ans;
-		const struct nlmsgerr *e = NLMSG_DATA(h);
-		return h->nlmsg_type == NLMSG_ERROR && e->error == 0 ? 0 : -1;
-	}
-}
-
 /* Ends the connections the table gave up on (NS_FLOW_FAIL_MAX failures
  * in a row): each local socket is destroyed, and the stack's reset comes
  * back through the queue, to be sealed like any segment.  A socket already
@@ -519,9 +483,9 @@ static void kill_failing(struct ns_queue *q)
 
 	while (ns_flow_next_kill(&q->flows, &tu)) {
 		if (fd < 0)
-			fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+			fd = ns_sockdiag_open();
 		if (fd >= 0)
-			(void)sock_destroy(fd, &tu);
+			(void)ns_sockdiag_destroy(fd, &tu);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -583,11 +547,11 @@ int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
 
 	if (q->nl == NULL)
 		return 0;
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	fd = ns_sockdiag_open();
 	if (fd < 0)
 		return 0;
 	while (ns_flow_next_open(&q->flows, &cursor, &tu)) {
-		if (sock_destroy(fd, &tu) == 0)
+		if (ns_sockdiag_destroy(fd, &tu) == 0)
 			done++;
 		/* seal the reset now: the queue holds only so much */
 		ns_queue_event(q, now_ms());
