@@ -460,6 +460,17 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
 
 	if (p->cap < p->len || ns_tcpseg_parse(&s, p->pkt, p->len) != 0)
 		return drop(t, NS_FC_BAD_PACKET);
+	/* The stack checks a TCP checksum only after INPUT, and every
+	 * segment passed on gets its checksums anew: damage in a field the
+	 * MAC does not cover (timestamps) would pass unseen.  The queue
+	 * completes the checksums of local senders' packets (no GSO flag). */
+	if (!p->outgoing && !ns_tcpseg_checksums_ok(&s))
+		return drop(t, NS_FC_BAD_PACKET);
+	/* A GSO super-packet cannot have one MAC per wire segment; the queue
+	 * has the kernel cut them first (docs/PROTOCOL.md, "Offloads"), so
+	 * one that still comes whole is dropped, never sent. */
+	if (p->outgoing && p->mtu != 0 && p->len > p->mtu)
+		return drop(t, NS_FC_UNSUPPORTED);
 	segment_key(&s, p->outgoing, key);
 	f = lookup(t, key);
 	flags = ns_tcpseg_flags(&s);

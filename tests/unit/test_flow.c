@@ -265,6 +265,66 @@ static void test_failing(const uint8_t *key)
 	ns_flow_free(&b.t);
 }
 
+/* Damage the MAC does not cover must not be made good by the checksums the
+ * daemon recomputes; a GSO super-packet is never sealed; two SYNs crossing
+ * on one 4-tuple do not open a connection. */
+static void test_checksum_gso_simultaneous(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	static char big[1501]; /* 1552 bytes with the headers; CAP is 2048 */
+	uint8_t pkt[CAP];
+	size_t len;
+	uint64_t bad_packet, bad_mac;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0, "tables");
+	ok(connect_pair(&a, &b, 41000, 1000, 2000), "a connection");
+
+	len = build(pkt, A_IP, B_IP, 41000, 7447, 1002, 2002, NS_TCP_ACK, "xyz");
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A seals a segment");
+		len = p.len;
+	}
+	pkt[20 + 20 + 4] ^= 0x01; /* the timestamp: not covered by the MAC */
+	bad_packet = b.t.count[NS_FC_BAD_PACKET];
+	bad_mac = b.t.count[NS_FC_BAD_MAC];
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_BAD_PACKET] == bad_packet + 1 &&
+	   b.t.count[NS_FC_BAD_MAC] == bad_mac, "a damaged timestamp fails the checksum: dropped "
+	   "as bad_packet, not passed with a new checksum");
+	pkt[20 + 20 + 4] ^= 0x01;
+	ok(incoming(&b, pkt, &len) == 1, "undamaged, the same segment passes");
+
+	memset(big, 'g', sizeof(big) - 1);
+	len = build(pkt, A_IP, B_IP, 41000, 7447, 1005, 2002, NS_TCP_ACK, big);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		uint64_t unsupported = a.t.count[NS_FC_UNSUPPORTED];
+		ok(len > 1500 && ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_DROP &&
+		   a.t.count[NS_FC_UNSUPPORTED] == unsupported + 1,
+		   "an outgoing segment longer than the MTU (GSO) is dropped as unsupported");
+	}
+
+	/* simultaneous open: A's SYN out, then B's SYN on the same 4-tuple */
+	len = build(pkt, A_IP, B_IP, 7447, 7447, 5000, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A's SYN from 7447 to 7447");
+	}
+	len = build(pkt, B_IP, A_IP, 7447, 7447, 6000, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT, "B's crossing SYN leaves B");
+		len = p.len;
+	}
+	{
+		uint64_t not_ready = a.t.count[NS_FC_NOT_READY];
+		ok(incoming(&a, pkt, &len) == 0 && a.t.count[NS_FC_NOT_READY] == not_ready + 1,
+		   "simultaneous open: the crossing SYN is dropped at A (fails closed)");
+	}
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 static int payload_is(uint8_t *pkt, size_t len, const char *want)
 {
 	struct ns_tcpseg s;
@@ -451,6 +511,7 @@ int main(void)
 	ok(a.t.used == 0, "entries expire");
 
 	test_failing(key);
+	test_checksum_gso_simultaneous(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
