@@ -14,7 +14,11 @@
 
 #include "proto.h"
 
-#define REPLAY_PROBES 16
+/* Linear probing clusters: at a third full, a run of 16 taken slots turns
+ * up every few tens of thousands of entries (a table that then could not
+ * grow refused handshakes).  A run of 64 stays out of reach below
+ * half full, and costs a scan of 1.5 KiB per first message. */
+#define REPLAY_PROBES 64
 #define REPLAY_MIN_SLOTS 256
 
 struct ns_replay_slot {
@@ -66,24 +70,37 @@ static int replay_place(struct ns_replay *r, const uint8_t id[16], int64_t expir
 	return -1;
 }
 
+/* Every live entry of old into r's (empty) table; -1 if one finds no
+ * room, so that the caller can try a larger table: forgetting an entry
+ * would let its first message be replayed. */
+static int replay_rehash(struct ns_replay *r, const struct ns_replay_slot *old, size_t oldn,
+                         int64_t now)
+{
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i].expires > now && replay_place(r, old[i].id, old[i].expires, now) != 0)
+			return -1;
+	return 0;
+}
+
 static int replay_grow(struct ns_replay *r, int64_t now)
 {
 	struct ns_replay_slot *old = r->slots;
 	size_t oldn = r->nslots;
 
-	if (r->nslots * 2 > r->max_slots)
-		return -1;
-	r->slots = calloc(oldn * 2, sizeof(*r->slots));
-	if (r->slots == NULL) {
-		r->slots = old;
-		return -1;
+	for (size_t n = oldn * 2; n <= r->max_slots; n *= 2) {
+		r->slots = calloc(n, sizeof(*r->slots));
+		if (r->slots == NULL)
+			break;
+		r->nslots = n;
+		if (replay_rehash(r, old, oldn, now) == 0) {
+			free(old);
+			return 0;
+		}
+		free(r->slots);
 	}
-	r->nslots = oldn * 2;
-	for (size_t i = 0; i < oldn; i++)
-		if (old[i].expires > now)
-			(void)replay_place(r, old[i].id, old[i].expires, now);
-	free(old);
-	return 0;
+	r->slots = old;
+	r->nslots = oldn;
+	return -1;
 }
 
 int ns_replay_check(struct ns_replay *r, const uint8_t e[32], int64_t ts, int64_t now)

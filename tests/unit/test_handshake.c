@@ -151,7 +151,39 @@ static void test_cache_full(void)
 		err = ns_replay_check(&r, e, 1000, 1000);
 	}
 	ok(err == NS_OK && r.nslots > 20000, "grows to hold 20000 entries (%zu slots)", r.nslots);
+	/* Growing forgets nothing: each of them is still a replay. */
+	for (n = 0; n < 20000 && err == NS_OK; n++) {
+		e[0] = (uint8_t)n;
+		e[1] = (uint8_t)(n >> 8);
+		if (ns_replay_check(&r, e, 1000, 1000) != NS_ERR_REPLAY)
+			err = NS_ERR_INTERNAL;
+	}
+	ok(err == NS_OK, "after growing, all 20000 are still refused as replays");
 	ns_replay_free(&r);
+
+	/* Clustering: with 16-slot runs about one salt in 30 had a cache of
+	 * 2^16 slots refuse a handshake before 20000 entries.  Many salts. */
+	{
+		int refused = 0, forgot = 0;
+		for (int round = 0; round < 60; round++) {
+			if (ns_replay_init(&r, 60, 1 << 16) != 0)
+				break;
+			e[2] = (uint8_t)round;
+			err = NS_OK;
+			for (n = 0; n < 20000 && err == NS_OK; n++) {
+				e[0] = (uint8_t)n;
+				e[1] = (uint8_t)(n >> 8);
+				err = ns_replay_check(&r, e, 1000, 1000);
+			}
+			refused += err != NS_OK;
+			e[0] = e[1] = 0;
+			forgot += ns_replay_check(&r, e, 1000, 1000) != NS_ERR_REPLAY;
+			ns_replay_free(&r);
+		}
+		ok(refused == 0 && forgot == 0,
+		   "60 caches (fresh salts) of 2^16 slots take 20000 entries each: %d refused, "
+		   "%d forgot the first", refused, forgot);
+	}
 }
 
 static void test_version(void)
