@@ -1,6 +1,6 @@
 /*
  * flow.h: packet mode's per-connection state and the verdict on each
- * segment (docs/PROTOCOL.md, "Packet mode (draft)").
+ * segment (docs/PROTOCOL.md, "Packet mode").
  *
  * One entry per TCP connection of a protected port, keyed by the 4-tuple
  * seen from this host (local address and port, remote address and port),

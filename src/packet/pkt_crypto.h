@@ -1,6 +1,6 @@
 /*
  * pkt_crypto.h: packet mode's keys, payload encryption and segment MAC
- * (docs/PROTOCOL.md, "Packet mode (draft)").
+ * (docs/PROTOCOL.md, "Packet mode").
  *
  * Packet mode leaves the TCP connection end to end and changes only each
  * segment's payload (encrypted in place, same length) and one TCP option

@@ -7,7 +7,7 @@
  * MSS clamp, the options it cannot carry); and fix the checksums.  Nothing
  * here does I/O or keeps state.
  *
- * The nodeseal option (docs/PROTOCOL.md, "Packet mode (draft)") is an
+ * The nodeseal option (docs/PROTOCOL.md, "Packet mode") is an
  * RFC 6994 experimental option, 20 bytes:
  *   kind 253 | length 20 | ExID 0x4E53 ("NS") | 16 bytes
  * The 16 bytes are the sender's nonce on a SYN or SYN-ACK, and the

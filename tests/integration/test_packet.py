@@ -7,7 +7,7 @@ Run as root, from the repository root:
 
 Packet mode leaves the peers' TCP connections end to end: the daemon sees
 each segment of port 7447 through NFQUEUE, encrypts its payload in place and
-adds a MAC option (docs/PROTOCOL.md, "Packet mode (draft)").  So the peers
+adds a MAC option (docs/PROTOCOL.md, "Packet mode").  So the peers
 are plain mcpeer processes (not under `nodeseal run`), and each sees the
 other's real address and port.  Each check of "nothing readable on the
 wire" searches the reassembled TCP payload of a bridge capture for the
