@@ -33,6 +33,9 @@
 
 #define PKT_MAX 65535
 #define RBUF_ONE (PKT_MAX + 4096)           /* one packet message with its attributes */
+/* recvmmsg slots start on page boundaries: aligned for the netlink
+ * headers, and a wire-sized packet touches one page of its slot. */
+#define RBUF_SLOT ((RBUF_ONE + 4095) & ~4095)
 /* Verdicts go out in one send of at most VBUF_SIZE bytes.  A netlink send
  * longer than the socket's send buffer fails whole (EMSGSIZE) and leaves
  * every packet in it queued, so VBUF_SIZE stays below the default
@@ -46,7 +49,7 @@
 
 /* The receive side of a batch: one recvmmsg takes up to NS_QUEUE_BATCH
  * datagrams (each a packet; the kernel sends one packet per datagram),
- * each into its own RBUF_ONE slot of q->rbuf.  Only the pages a packet
+ * each into its own RBUF_SLOT of q->rbuf.  Only the pages a packet
  * touches become resident. */
 struct ns_queue_rx {
 	struct mmsghdr mm[NS_QUEUE_BATCH];
@@ -251,7 +254,7 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 
 	memset(q, 0, sizeof(*q));
 	q->num = num;
-	q->rbuf = malloc((size_t)NS_QUEUE_BATCH * RBUF_ONE);
+	q->rbuf = aligned_alloc(4096, (size_t)NS_QUEUE_BATCH * RBUF_SLOT);
 	q->vbuf = malloc(VBUF_SIZE);
 	q->work = malloc(WORK_CAP);
 	q->rx = calloc(1, sizeof(struct ns_queue_rx));
@@ -322,7 +325,7 @@ void ns_queue_event(struct ns_queue *q, int64_t now_ms)
 		int n;
 
 		for (int k = 0; k < NS_QUEUE_BATCH; k++) {
-			rx->iov[k].iov_base = q->rbuf + (size_t)k * RBUF_ONE;
+			rx->iov[k].iov_base = q->rbuf + (size_t)k * RBUF_SLOT;
 			rx->iov[k].iov_len = RBUF_ONE;
 			memset(&rx->mm[k], 0, sizeof(rx->mm[k]));
 			rx->mm[k].msg_hdr.msg_name = &rx->from[k];
