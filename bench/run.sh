@@ -10,12 +10,15 @@
 #   connrate new connections/s, each connect + 1-byte echo + close (bench/connrate.c)
 #   iperf3   single-stream bulk throughput (receiver side) and CPU seconds per GB
 #            of the transport's processes at both ends
-# and prints a table (with nodeseal's ratios to plain and to the best other
-# encrypting transport) and writes bench/results/latest.csv.
+# and prints a table (with the ratios of each nodeseal mode to plain and to the
+# best other, non-nodeseal, encrypting transport, and of packet mode to proxy
+# mode) and writes bench/results/latest.csv.
 #
 # Environment:
 #   BENCH_QUICK=1                  short smoke run (~2 minutes)
-#   BENCH_TRANSPORTS=plain,nodeseal  subset (plain nodeseal stunnel spiped socat ssh wireguard)
+#   BENCH_TRANSPORTS=plain,nodeseal  subset (plain nodeseal nodeseal-pkt stunnel spiped socat
+#                                  ssh wireguard); nodeseal is proxy mode, nodeseal-pkt
+#                                  packet mode (nodeseal up --mode packet)
 #   BENCH_NO_INSTALL=1             do not run bench/install-deps.sh
 #   BENCH_NODESEAL=/path/to/nodeseal  binary to measure (default build/nodeseal)
 #   BENCH_IPERF_SECONDS, BENCH_RR_COUNT, BENCH_CONN_SECONDS, BENCH_CONN_WORKERS,
@@ -47,7 +50,7 @@ WG_IP_B=10.89.0.2
 SRV_PORT=7447             # every test server listens on 0.0.0.0:7447 on host B
 ENTRY_PORT=17447          # tunnels' local entry on host A (127.0.0.1)
 
-ALL_TRANSPORTS="plain nodeseal stunnel spiped socat ssh wireguard"
+ALL_TRANSPORTS="plain nodeseal nodeseal-pkt stunnel spiped socat ssh wireguard"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	IPERF_T=${BENCH_IPERF_SECONDS:-2}; RR_N=${BENCH_RR_COUNT:-1000}
@@ -65,7 +68,8 @@ die() { echo "bench: $*" >&2; exit 1; }
 label_of() {
 	case $1 in
 	plain) echo "plain TCP" ;;
-	nodeseal) echo "nodeseal" ;;
+	nodeseal) echo "nodeseal (proxy)" ;;
+	nodeseal-pkt) echo "nodeseal-pkt (packet)" ;;
 	stunnel) echo "stunnel4 TLS1.3" ;;
 	spiped) echo "spiped" ;;
 	socat) echo "socat+OpenSSL" ;;
@@ -81,7 +85,8 @@ if [ -n "${BENCH_TRANSPORTS:-}" ] && [ "${BENCH_TRANSPORTS}" != all ]; then
 	for t in ${BENCH_TRANSPORTS//,/ }; do
 		case $t in
 		plain | tcp) t=plain ;;
-		nodeseal) ;;
+		nodeseal | nodeseal-proxy | proxy) t=nodeseal ;;
+		nodeseal-pkt | nodeseal-packet | packet) t=nodeseal-pkt ;;
 		stunnel | stunnel4) t=stunnel ;;
 		spiped) ;;
 		socat) ;;
@@ -307,8 +312,8 @@ ns_create() {
 #   HOST PORT   where the tools in namespace A connect
 #   TP_A TP_B   the transport's root PIDs at each end (for CPU and memory)
 # or returns non-zero with SETUP_ERR set.  The far end always forwards to
-# 127.0.0.1:7447 (or, for nodeseal, plain and wireguard, the server is
-# reached at its own address on port 7447).
+# 127.0.0.1:7447 (or, for both nodeseal modes, plain and wireguard, the
+# server is reached at its own address on port 7447).
 
 need_cmds() {
 	local c pkg
@@ -332,37 +337,76 @@ setup_plain() {
 	HOST=$IP_B PORT=$SRV_PORT TP_A="" TP_B=""
 }
 
-setup_nodeseal() {
+# nodeseal_opts T SIDE: the options of transport T's daemon at SIDE (a or b),
+# into NS_OPTS; "up" and "down" get the same ones.  Both modes use one
+# network key file and protect SRV_PORT; packet mode binds NFQUEUE 7447.
+# Packet mode keeps a closed connection's entry 60 s after both FINs (as
+# TIME_WAIT) and never evicts a verified one, so its default table of 4096
+# entries refuses new connections beyond ~68/s sustained: connrate (thousands
+# a second) would fill it, and every later test would wait up to a minute
+# for its first SYN to get through.  The bench gives it 65536 entries.
+PKT_MAX_CONNECTIONS=65536
+nodeseal_opts() {
+	NS_OPTS=(--network-key-file "$WORK/network.key" --state-dir "$WORK/$1-$2"
+		--ports "$SRV_PORT" --log-level warn)
+	[ "$1" = nodeseal-pkt ] &&
+		NS_OPTS+=(--mode packet --queue-num "$SRV_PORT" --max-connections "$PKT_MAX_CONNECTIONS")
+	return 0
+}
+
+# start_nodeseal T: both daemons of transport T (nodeseal or nodeseal-pkt)
+start_nodeseal() {
+	local t=$1 side ns ok i
 	[ -x "$NODESEAL" ] || { SETUP_ERR="$NODESEAL not found (run make)"; return 1; }
-	"$NODESEAL" genkey >"$WORK/network.key" || { SETUP_ERR="nodeseal genkey failed"; return 1; }
-	spawn "$NS_A" nodeseal-a "$NODESEAL" up --network-key-file "$WORK/network.key" \
-		--state-dir "$WORK/nodeseal-a" --ports "$SRV_PORT" --log-level warn
-	TP_A=$SPAWNED
-	spawn "$NS_B" nodeseal-b "$NODESEAL" up --network-key-file "$WORK/network.key" \
-		--state-dir "$WORK/nodeseal-b" --ports "$SRV_PORT" --log-level warn
-	TP_B=$SPAWNED
-	local side ns
+	if [ ! -s "$WORK/network.key" ]; then
+		"$NODESEAL" genkey >"$WORK/network.key" || { SETUP_ERR="nodeseal genkey failed"; return 1; }
+	fi
 	for side in a b; do
 		ns=$NS_A
 		[ $side = b ] && ns=$NS_B
-		local ok=0 i
+		nodeseal_opts "$t" $side
+		spawn "$ns" "$t-$side" "$NODESEAL" up "${NS_OPTS[@]}"
+		if [ $side = a ]; then TP_A=$SPAWNED; else TP_B=$SPAWNED; fi
+	done
+	for side in a b; do
+		ns=$NS_A
+		[ $side = b ] && ns=$NS_B
+		ok=0
 		for i in $(seq 100); do
-			if ip netns exec "$ns" "$NODESEAL" status --state-dir "$WORK/nodeseal-$side" \
+			if ip netns exec "$ns" "$NODESEAL" status --state-dir "$WORK/$t-$side" \
 				>/dev/null 2>&1; then
 				ok=1
 				break
 			fi
 			sleep 0.05
 		done
-		[ $ok = 1 ] || { SETUP_ERR="nodeseal up ($side) did not come up: $(tail -n 3 "$LOGDIR/nodeseal-$side.log" | tr '\n' ' ')"; return 1; }
+		[ $ok = 1 ] || { SETUP_ERR="nodeseal up ($t, $side) did not come up: $(tail -n 3 "$LOGDIR/$t-$side.log" | tr '\n' ' ')"; return 1; }
 	done
 	HOST=$IP_B PORT=$SRV_PORT
 }
 
+setup_nodeseal() { start_nodeseal nodeseal; }
+
+# Packet mode: no proxy, the client connects straight to B's port 7447 and
+# both daemons rewrite the segments through NFQUEUE (iperf3's control and
+# data connections both use port 7447, so both are protected).
+setup_nodeseal_pkt() { start_nodeseal nodeseal-pkt; }
+
+# teardown_nodeseal T: "nodeseal down" with the daemons' own options (it asks
+# the daemon to stop, waits, and removes whatever rules are left), then stop
+# the daemons by PID if they are still there.  The daemons' status (packet
+# mode: queue counters) is kept in the logs first.
 teardown_nodeseal() {
+	local t=$1 side ns
+	for side in a b; do
+		ns=$NS_A
+		[ $side = b ] && ns=$NS_B
+		nodeseal_opts "$t" $side
+		in_ns "$ns" "$NODESEAL" status --json --state-dir "$WORK/$t-$side" \
+			>"$LOGDIR/$t-$side.status.json" 2>&1
+		in_ns "$ns" "$NODESEAL" down "${NS_OPTS[@]}" >>"$LOGDIR/$t-$side.log" 2>&1
+	done
 	stop_pids "$TP_A" "$TP_B"
-	in_ns "$NS_A" "$NODESEAL" down --state-dir "$WORK/nodeseal-a" >>"$LOGDIR/nodeseal-a.log" 2>&1
-	in_ns "$NS_B" "$NODESEAL" down --state-dir "$WORK/nodeseal-b" >>"$LOGDIR/nodeseal-b.log" 2>&1
 }
 
 make_tls_cert() {
@@ -691,7 +735,7 @@ for c in ip ss tcpdump iperf3 cc awk flock timeout; do
 done
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 not found (it parses iperf3's JSON)"
 if [ ! -x "$NODESEAL" ]; then
-	case " $SELECTED " in *" nodeseal "*) make -C "$REPO" >/dev/null || die "make failed" ;; esac
+	case " $SELECTED " in *" nodeseal"*) make -C "$REPO" >/dev/null || die "make failed" ;; esac
 fi
 
 WORK=$(mktemp -d /tmp/nodeseal-bench.XXXXXX)
@@ -726,7 +770,7 @@ for t in $SELECTED; do
 		status="FAILED"
 		NOTE="could not create namespaces"
 		say "   FAILED: $NOTE"
-	elif ! "setup_$t"; then
+	elif ! "setup_${t//-/_}"; then
 		case $SETUP_ERR in
 		*"not available"* | *"not installed"*) status="SKIPPED" ;;
 		*) status="FAILED" ;;
@@ -755,7 +799,7 @@ for t in $SELECTED; do
 			tail -n 3 "$LOGDIR/$f.log" | sed 's/^/      | /'
 		done
 	fi
-	[ "$t" = nodeseal ] && [ -n "$TP_A$TP_B" ] && teardown_nodeseal
+	case $t in nodeseal*) [ -n "$TP_A$TP_B" ] && teardown_nodeseal "$t" ;; esac
 	[ -n "$TP_A$TP_B" ] && stop_pids $TP_A $TP_B
 	ns_delete
 	NOTE=${NOTE%; }
@@ -777,6 +821,21 @@ function fmt(v, d) { return v == "" ? "-" : sprintf("%." d "f", v) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
 function rfmt(r) { return r == "" ? "-" : sprintf("%.2fx", r) }
 function q(s) { gsub(/"/, "\"\"", s); return "\"" s "\"" }
+function isns(k) { return k ~ /^nodeseal/ }
+# ratio rows under the table: one block per nodeseal mode
+function ratio_rows(r, short) {
+	printf "%-22s", short " / plain"
+	for (m = 1; m <= nm; m++) printf " %" width[m] "s", plain && measured(plain) ? rfmt(ratio(v[r, col[m]], v[plain, col[m]])) : "-"
+	printf "\n"
+	any = 0
+	for (m = 1; m <= nm; m++) if (best[r, m] != "") any = 1
+	if (!any) return
+	printf "%-22s", short " / best other"
+	for (m = 1; m <= nm; m++) printf " %" width[m] "s", rfmt(ratio(v[r, col[m]], best[r, m]))
+	printf "\n%-22s", "  best other is"
+	for (m = 1; m <= nm; m++) { w = whokey[r, m]; if (w == "") w = "-"; printf " %" width[m] "s", substr(w, 1, width[m]) }
+	printf "\n"
+}
 BEGIN {
 	# metrics: column index, name, decimals, direction (+1 higher is better)
 	nm = split("4 5 6 7 8 9", col, " ")
@@ -787,13 +846,15 @@ BEGIN {
 	split("9 9 9 9 9 14", width, " ")
 	nohs["ssh"] = 1; nohs["wireguard"] = 1
 }
-{ n++; for (i = 1; i <= 14; i++) v[n, i] = $i; key[n] = $1; if ($1 == "plain") plain = n; if ($1 == "nodeseal") ns = n }
+{ n++; for (i = 1; i <= 14; i++) v[n, i] = $i; key[n] = $1; if ($1 == "plain") plain = n; if ($1 == "nodeseal") ns = n; if ($1 == "nodeseal-pkt") pkt = n }
 END {
-	# best other encrypting transport, per row and metric
+	# best other encrypting transport, per row and metric; for a nodeseal
+	# mode, the other mode is not "other" (it is compared on its own line)
 	for (r = 1; r <= n; r++) for (m = 1; m <= nm; m++) {
 		best[r, m] = ""; who[r, m] = ""
 		for (o = 1; o <= n; o++) {
 			if (o == r || key[o] == "plain" || !measured(o) || !num(v[o, col[m]])) continue
+			if (isns(key[r]) && isns(key[o])) continue
 			# conn/s is "a full handshake per connection": not what ssh -L
 			# (a channel in one session) or wireguard-go (one tunnel) do
 			if (mname[m] == "conn_per_s" && nohs[key[o]]) continue
@@ -807,6 +868,7 @@ END {
 	h = h ",idle_rss_total_kib,anon_pss_kib_per_idle_conn,iperf_cpu_s,iperf_gbytes"
 	for (m = 1; m <= nm; m++) h = h "," mname[m] "_vs_plain"
 	for (m = 1; m <= nm; m++) h = h "," mname[m] "_vs_best_other," mname[m] "_best_other"
+	for (m = 1; m <= nm; m++) h = h "," mname[m] "_vs_nodeseal_proxy"
 	print h ",note" > csv
 	for (r = 1; r <= n; r++) {
 		line = v[r, 1] "," q(v[r, 2]) "," v[r, 3]
@@ -819,6 +881,10 @@ END {
 		for (m = 1; m <= nm; m++) {
 			rr = (key[r] != "plain" && measured(r)) ? ratio(v[r, col[m]], best[r, m]) : ""
 			line = line "," (rr == "" ? "" : sprintf("%.4f", rr)) "," q(rr == "" ? "" : who[r, m])
+		}
+		for (m = 1; m <= nm; m++) {
+			rr = (ns && r != ns && measured(r) && measured(ns)) ? ratio(v[r, col[m]], v[ns, col[m]]) : ""
+			line = line "," (rr == "" ? "" : sprintf("%.4f", rr))
 		}
 		print line "," q(v[r, 14]) > csv
 	}
@@ -836,14 +902,18 @@ END {
 		}
 		printf "  %s\n", v[r, 3]
 	}
-	if (ns && measured(ns)) {
-		printf "%-22s", "nodeseal / plain"
-		for (m = 1; m <= nm; m++) printf " %" width[m] "s", plain && measured(plain) ? rfmt(ratio(v[ns, col[m]], v[plain, col[m]])) : "-"
-		printf "\n%-22s", "nodeseal / best other"
-		for (m = 1; m <= nm; m++) printf " %" width[m] "s", rfmt(ratio(v[ns, col[m]], best[ns, m]))
-		printf "\n%-22s", "  best other is"
-		for (m = 1; m <= nm; m++) { w = whokey[ns, m]; if (w == "") w = "-"; printf " %" width[m] "s", substr(w, 1, width[m]) }
-		printf "\n\nratios are nodeseal / other: above 1 is better for Gbit/s and conn/s, below 1 is better for the rest.\n"
+	nsm = (ns && measured(ns)) + (pkt && measured(pkt))
+	if (ns && measured(ns)) ratio_rows(ns, "proxy")
+	if (pkt && measured(pkt)) ratio_rows(pkt, "packet")
+	if (ns && measured(ns) && pkt && measured(pkt)) {
+		printf "%-22s", "packet / proxy"
+		for (m = 1; m <= nm; m++) printf " %" width[m] "s", rfmt(ratio(v[pkt, col[m]], v[ns, col[m]]))
+		printf "\n"
+	}
+	if (nsm) {
+		printf "\nratios are nodeseal / other: above 1 is better for Gbit/s and conn/s, below 1 is better for the rest.\n"
+		printf "proxy: nodeseal in proxy mode (the default); packet: nodeseal up --mode packet (NFQUEUE).\n"
+		printf "\"best other\" is the best encrypting transport other than nodeseal in either mode.\n"
 	}
 	printf "CPU s/GB: user+system seconds of the transport processes at both ends during iperf3, per GB received\n"
 	printf "(kernel TCP/softirq work is not attributed to any transport; wireguard-go: its processes only).\n"

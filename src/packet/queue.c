@@ -37,10 +37,29 @@
 
 #define PKT_MAX 65535
 #define RBUF_ONE (PKT_MAX + 4096)           /* one packet message with its attributes */
-#define VBUF_SIZE (1 << 20)
+/* recvmmsg slots start on page boundaries: aligned for the netlink
+ * headers, and a wire-sized packet touches one page of its slot. */
+#define RBUF_SLOT ((RBUF_ONE + 4095) & ~4095)
+/* Verdicts go out in one send of at most VBUF_SIZE bytes.  A netlink send
+ * longer than the socket's send buffer fails whole (EMSGSIZE) and leaves
+ * every packet in it queued, so VBUF_SIZE stays below the default
+ * net.core.wmem_default (212992) and the send buffer is raised to SNDBUF
+ * as well (root: SO_SNDBUFFORCE). */
+#define VBUF_SIZE (192 << 10)
+#define SNDBUF (1 << 20)
 #define VERDICT_MAX (PKT_MAX + NS_FLOW_HEADROOM + 256)
 #define WORK_CAP (PKT_MAX + NS_FLOW_HEADROOM)
 #define RCVBUF (8 << 20)
+
+/* The receive side of a batch: one recvmmsg takes up to NS_QUEUE_BATCH
+ * datagrams (each a packet; the kernel sends one packet per datagram),
+ * each into its own RBUF_SLOT of q->rbuf.  Only the pages a packet
+ * touches become resident. */
+struct ns_queue_rx {
+	struct mmsghdr mm[NS_QUEUE_BATCH];
+	struct iovec iov[NS_QUEUE_BATCH];
+	struct sockaddr_nl from[NS_QUEUE_BATCH];
+};
 
 static int q_error(char *err, size_t errlen, const char *what)
 {
@@ -359,15 +378,16 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 {
 	uint64_t cfg[1024]; /* aligned for the netlink header */
 	struct nlmsghdr *nlh;
-	int rcvbuf = RCVBUF;
+	int rcvbuf = RCVBUF, sndbuf = SNDBUF;
 
 	memset(q, 0, sizeof(*q));
 	q->raw4 = q->raw6 = -1;
 	q->num = num;
-	q->rbuf = malloc(RBUF_ONE);
+	q->rbuf = aligned_alloc(4096, (size_t)NS_QUEUE_BATCH * RBUF_SLOT);
 	q->vbuf = malloc(VBUF_SIZE);
 	q->work = malloc(WORK_CAP);
-	if (q->rbuf == NULL || q->vbuf == NULL || q->work == NULL) {
+	q->rx = calloc(1, sizeof(struct ns_queue_rx));
+	if (q->rbuf == NULL || q->vbuf == NULL || q->work == NULL || q->rx == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -389,6 +409,10 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 	               sizeof(rcvbuf)) != 0)
 		(void)setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 		                 sizeof(rcvbuf));
+	if (setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+	               sizeof(sndbuf)) != 0)
+		(void)setsockopt(mnl_socket_get_fd(q->nl), SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		                 sizeof(sndbuf));
 
 	nlh = nfq_nlmsg_put((char *)cfg, NFQNL_MSG_CONFIG, num);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
@@ -493,9 +517,21 @@ static void kill_failing(struct ns_queue *q)
 
 void ns_queue_event(struct ns_queue *q, int64_t now_ms)
 {
-	for (int i = 0; i < NS_QUEUE_BATCH; i++) {
-		ssize_t n = recv_kernel(q, q->rbuf, RBUF_ONE, MSG_DONTWAIT);
+	struct ns_queue_rx *rx = q->rx;
 
+	for (int round = 0; round < NS_QUEUE_ROUNDS; round++) {
+		int n;
+
+		for (int k = 0; k < NS_QUEUE_BATCH; k++) {
+			rx->iov[k].iov_base = q->rbuf + (size_t)k * RBUF_SLOT;
+			rx->iov[k].iov_len = RBUF_ONE;
+			memset(&rx->mm[k], 0, sizeof(rx->mm[k]));
+			rx->mm[k].msg_hdr.msg_name = &rx->from[k];
+			rx->mm[k].msg_hdr.msg_namelen = sizeof(rx->from[k]);
+			rx->mm[k].msg_hdr.msg_iov = &rx->iov[k];
+			rx->mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(mnl_socket_get_fd(q->nl), rx->mm, NS_QUEUE_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == ENOBUFS) {
 				q->st.enobufs++;
@@ -503,7 +539,22 @@ void ns_queue_event(struct ns_queue *q, int64_t now_ms)
 			}
 			break; /* EAGAIN: drained */
 		}
-		(void)walk(q, q->rbuf, (size_t)n, now_ms, NULL);
+		for (int k = 0; k < n; k++) {
+			const struct msghdr *m = &rx->mm[k].msg_hdr;
+
+			/* A truncated datagram cannot be walked (it would not
+			 * fit RBUF_ONE, which no packet message exceeds);
+			 * one not from the kernel is ignored. */
+			if ((m->msg_flags & MSG_TRUNC) || m->msg_namelen != sizeof(rx->from[k]) ||
+			    rx->from[k].nl_pid != 0)
+				continue;
+			(void)walk(q, rx->iov[k].iov_base, rx->mm[k].msg_len, now_ms, NULL);
+		}
+		/* Verdicts for this batch now: the packets go on while the
+		 * next batch is read. */
+		flush_verdicts(q);
+		if (n < NS_QUEUE_BATCH)
+			break; /* drained */
 	}
 	flush_verdicts(q);
 	/* After the verdicts: the segments of the batch go first. */
@@ -588,5 +639,7 @@ void ns_queue_close(struct ns_queue *q)
 	free(q->rbuf);
 	free(q->vbuf);
 	free(q->work);
+	free(q->rx);
 	q->rbuf = q->vbuf = q->work = NULL;
+	q->rx = NULL;
 }

@@ -7,10 +7,11 @@
  * checksum before queueing, so each packet is one wire-sized segment) and
  * gives each a verdict: accept with the rewritten packet, or drop.
  *
- * Reads are batched (up to NS_QUEUE_BATCH receives per readiness event,
- * each holding as many packets as the buffer takes) and so are the
- * verdicts (concatenated in one send).  Buffers are allocated once: no
- * allocation per packet.
+ * Reads are batched: one recvmmsg takes up to NS_QUEUE_BATCH packets (the
+ * kernel sends each in its own datagram, so a plain recv would cost one
+ * system call per packet), and a readiness event does up to
+ * NS_QUEUE_ROUNDS of them.  The verdicts of a batch are concatenated in
+ * one send.  Buffers are allocated once: no allocation per packet.
  *
  * Path MTU (docs/PROTOCOL.md, "MTU"): the rules also queue ICMP
  * "fragmentation needed" and ICMPv6 "packet too big" arriving at this host.
@@ -35,7 +36,10 @@
 
 #include "flow.h"
 
-#define NS_QUEUE_BATCH 16
+#define NS_QUEUE_BATCH 64         /* packets per recvmmsg */
+#define NS_QUEUE_ROUNDS 4          /* recvmmsg calls per readiness event */
+
+struct ns_queue_rx;
 
 struct ns_queue_stats {
 	uint64_t packets, accepted, dropped;
@@ -59,6 +63,7 @@ struct ns_queue {
 	unsigned portid;
 	uint16_t num;
 	uint8_t *rbuf, *vbuf, *work;
+	struct ns_queue_rx *rx;     /* recvmmsg headers (queue.c) */
 	size_t vlen;                /* verdicts waiting to be sent */
 	struct ns_flow_table flows;
 	struct ns_queue_stats st;
