@@ -325,6 +325,36 @@ static void test_checksum_gso_simultaneous(const uint8_t *key)
 	ns_flow_free(&b.t);
 }
 
+/* A full table makes way for a new connection with one that has ended
+ * (both FINs), before any that is still open. */
+static void test_evict_ended(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	uint8_t pkt[CAP];
+	size_t len;
+	int good = 1;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0, "tables of 4");
+	for (uint16_t i = 0; i < 4; i++)
+		good &= connect_pair(&a, &b, (uint16_t)(42000 + i), 100u * i, 5000u + 100u * i);
+	ok(good, "4 connections fill both tables");
+	len = build(pkt, A_IP, B_IP, 42100, 7447, 9000, 0, NS_TCP_SYN, NULL);
+	ok(send_seg(&a, &b, pkt, &len) == -1 && a.t.count[NS_FC_TABLE_FULL] == 1,
+	   "a fifth is refused while all four are open");
+	/* the second one ends: FIN each way */
+	len = build(pkt, A_IP, B_IP, 42001, 7447, 102, 5102, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	good = send_seg(&a, &b, pkt, &len) == 1;
+	len = build(pkt, B_IP, A_IP, 7447, 42001, 5102, 103, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	good &= send_seg(&b, &a, pkt, &len) == 1;
+	ok(good, "the second connection ends (FIN both ways)");
+	len = build(pkt, A_IP, B_IP, 42100, 7447, 9000, 0, NS_TCP_SYN, NULL);
+	ok(send_seg(&a, &b, pkt, &len) == 1, "now the fifth gets the ended one's entry, at both ends");
+	len = build(pkt, A_IP, B_IP, 42000, 7447, 2, 5002, NS_TCP_ACK, "still here");
+	ok(send_seg(&a, &b, pkt, &len) == 1, "and the open ones still carry data");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 static int payload_is(uint8_t *pkt, size_t len, const char *want)
 {
 	struct ns_tcpseg s;
@@ -512,6 +542,7 @@ int main(void)
 
 	test_failing(key);
 	test_checksum_gso_simultaneous(key);
+	test_evict_ended(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
