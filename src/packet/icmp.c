@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "icmp.h"
+#include "tcpseg.h"
 
 #define PROTO_ICMP 1
 #define PROTO_TCP 6
@@ -30,25 +31,6 @@ static uint32_t be16(const uint8_t *p)
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* RFC 1071 sum over big-endian 16-bit words, an odd last byte padded. */
-static uint64_t sum16(uint64_t acc, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < n)
-		acc += (uint32_t)p[i] << 8;
-	return acc;
-}
-
-static uint16_t fold(uint64_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
 }
 
 /* Offset of the ICMP message in a whole, parsed-enough packet; 0 if the
@@ -95,8 +77,8 @@ static uint16_t icmp_sum(const uint8_t *pkt, size_t len, size_t off, int v6)
 	uint64_t acc = 0;
 
 	if (v6)
-		acc = sum16(0, pkt + 8, 32) + (n >> 16) + (n & 0xffff) + PROTO_ICMPV6;
-	return fold(sum16(acc, pkt + off, n));
+		acc = ns_tcpseg_sum16(0, pkt + 8, 32) + (n >> 16) + (n & 0xffff) + PROTO_ICMPV6;
+	return ns_tcpseg_fold(ns_tcpseg_sum16(acc, pkt + off, n));
 }
 
 static void fix_checksum(uint8_t *pkt, size_t len, size_t off, int v6)

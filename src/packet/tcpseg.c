@@ -299,9 +299,7 @@ int ns_tcpseg_take_mac(struct ns_tcpseg *s, uint8_t mac[NS_TCPSEG_OPT_VALUE_LEN]
 	return set_opts(s, s->len, opts, n, 1);
 }
 
-/* The one's-complement sum of RFC 1071, over big-endian 16-bit words, an
- * odd last byte padded with zero. */
-static uint64_t sum16(uint64_t acc, const uint8_t *p, size_t n)
+uint64_t ns_tcpseg_sum16(uint64_t acc, const uint8_t *p, size_t n)
 {
 	size_t i;
 
@@ -312,7 +310,7 @@ static uint64_t sum16(uint64_t acc, const uint8_t *p, size_t n)
 	return acc;
 }
 
-static uint16_t fold(uint64_t acc)
+uint16_t ns_tcpseg_fold(uint64_t acc)
 {
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
@@ -326,10 +324,10 @@ static uint16_t tcp_sum(const struct ns_tcpseg *s)
 	uint64_t acc;
 
 	if (s->ipv6)
-		acc = sum16(0, s->pkt + 8, 32) + (tcplen >> 16) + (tcplen & 0xffff) + IPPROTO_TCP_;
+		acc = ns_tcpseg_sum16(0, s->pkt + 8, 32) + (tcplen >> 16) + (tcplen & 0xffff) + IPPROTO_TCP_;
 	else
-		acc = sum16(0, s->pkt + 12, 8) + tcplen + IPPROTO_TCP_;
-	return fold(sum16(acc, ns_tcpseg_tcp(s), tcplen));
+		acc = ns_tcpseg_sum16(0, s->pkt + 12, 8) + tcplen + IPPROTO_TCP_;
+	return ns_tcpseg_fold(ns_tcpseg_sum16(acc, ns_tcpseg_tcp(s), tcplen));
 }
 
 void ns_tcpseg_fix_checksums(struct ns_tcpseg *s)
@@ -338,7 +336,7 @@ void ns_tcpseg_fix_checksums(struct ns_tcpseg *s)
 
 	if (!s->ipv6) {
 		put16(s->pkt + 10, 0);
-		put16(s->pkt + 10, (uint16_t)~fold(sum16(0, s->pkt, s->l4)));
+		put16(s->pkt + 10, (uint16_t)~ns_tcpseg_fold(ns_tcpseg_sum16(0, s->pkt, s->l4)));
 	}
 	put16(tcp + 16, 0);
 	put16(tcp + 16, (uint16_t)~tcp_sum(s));
@@ -346,7 +344,7 @@ void ns_tcpseg_fix_checksums(struct ns_tcpseg *s)
 
 int ns_tcpseg_checksums_ok(const struct ns_tcpseg *s)
 {
-	if (!s->ipv6 && fold(sum16(0, s->pkt, s->l4)) != 0xffff)
+	if (!s->ipv6 && ns_tcpseg_fold(ns_tcpseg_sum16(0, s->pkt, s->l4)) != 0xffff)
 		return 0;
 	return tcp_sum(s) == 0xffff;
 }
