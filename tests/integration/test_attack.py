@@ -177,9 +177,10 @@ def delete_netns(ns):
     sh(["ip", "netns", "del", ns], check=False)
 
 
-def cleanup_stale():
-    """Namespaces of earlier runs whose pytest is gone."""
-    pat = re.compile(r"^%s-(\d+)-[0-9a-f]+-[arb]$" % NS_PREFIX)
+def cleanup_stale(prefix=NS_PREFIX):
+    """Namespaces (named prefix-PID-HEX-{a,r,b}) of earlier runs whose
+    pytest is gone."""
+    pat = re.compile(r"^%s-(\d+)-[0-9a-f]+-[arb]$" % prefix)
     for ns in netns_list():
         m = pat.match(ns)
         if m and not pid_alive(int(m.group(1))):
@@ -258,6 +259,20 @@ class Proc:
         except subprocess.TimeoutExpired:
             pass
         self.err.close()
+
+
+def start_daemon(bed, ns, seal, args, state, name):
+    """`nodeseal up ARGS --state-dir STATE` in ns, once its control socket
+    answers; its Proc."""
+    os.makedirs(state, exist_ok=True)
+    p = bed.spawn(ns, [seal, "up"] + list(args) + ["--state-dir", state], name, pipe=False)
+    end = time.monotonic() + 15
+    while bed.ns(ns, seal, "status", "--state-dir", state, check=False,
+                 timeout=5).returncode != 0:
+        assert p.p.poll() is None, "%s exited:\n%s" % (name, p.stderr())
+        assert time.monotonic() < end, "%s not ready" % name
+        time.sleep(0.05)
+    return p
 
 
 class Tamper(Proc):
@@ -562,17 +577,10 @@ def ctx(tmp_path_factory):
         os.chmod(keyfile, 0o600)
         c.logs = {}
         for node in ("A", "B"):
-            os.makedirs(c.state[node], exist_ok=True)
-            p = bed.spawn(c.nsname[node], [seal, "up", "--network-key-file", keyfile,
-                                           "--state-dir", c.state[node],
-                                           "--handshake-timeout", str(HANDSHAKE_TIMEOUT)],
-                          "nodeseal-" + node, pipe=False)
-            end = time.monotonic() + 15
-            while bed.ns(c.nsname[node], seal, "status", "--state-dir", c.state[node],
-                         check=False, timeout=5).returncode != 0:
-                assert p.p.poll() is None, "nodeseal up in %s exited:\n%s" % (node, p.stderr())
-                assert time.monotonic() < end, "nodeseal up in %s not ready" % node
-                time.sleep(0.05)
+            p = start_daemon(bed, c.nsname[node], seal,
+                             ["--network-key-file", keyfile,
+                              "--handshake-timeout", str(HANDSHAKE_TIMEOUT)],
+                             c.state[node], "nodeseal-" + node)
             c.logs[node] = LogTail(p.errpath)
             setattr(c, "seal_" + node, p)
         # the applications

@@ -59,8 +59,9 @@ import time
 
 import pytest
 
-from test_attack import (APP, A_IP, B_IP, MARKER, PYTHON, TAMPER_SRC, Bed, Capture, Tamper,
-                         nodeseal_path, pcap_packets, pcap_streams, sh, stream_has_marker)
+from test_attack import (APP, A_IP, B_IP, PYTHON, TAMPER_SRC, Bed, Capture, Tamper,
+                         nodeseal_path, pcap_packets, pcap_streams, sh, start_daemon,
+                         stream_has_marker)
 
 PORT = 7447
 PLAIN_PORT = 7448
@@ -134,16 +135,9 @@ def pctx(tmp_path_factory):
         bed.ns(bed.r, "iptables", "-A", "FORWARD", "-p", "tcp", "-j", "NFQUEUE",
                "--queue-num", "0")
         for node in ("A", "B"):
-            os.makedirs(c.state[node], exist_ok=True)
-            p = bed.spawn(c.nsname[node], [seal, "up"] + c.opts(node), "nodeseal-" + node,
-                          pipe=False)
-            end = time.monotonic() + 15
-            while bed.ns(c.nsname[node], seal, "status", "--state-dir", c.state[node],
-                         check=False, timeout=5).returncode != 0:
-                assert p.p.poll() is None, "nodeseal up in %s exited:\n%s" % (node, p.stderr())
-                assert time.monotonic() < end, "nodeseal up in %s not ready" % node
-                time.sleep(0.05)
-            c.daemons[node] = p
+            c.daemons[node] = start_daemon(bed, c.nsname[node], seal,
+                                           ["--mode", "packet", "--network-key-file", keyfile],
+                                           c.state[node], "nodeseal-" + node)
         c.server = bed.spawn(bed.b, [PYTHON, APP, "server", "--listen", "0.0.0.0:%d" % PORT,
                                      "--plain-port", str(PLAIN_PORT),
                                      "--conn-timeout", str(CONN_TIMEOUT)],

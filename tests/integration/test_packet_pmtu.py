@@ -57,8 +57,8 @@ import time
 import pytest
 
 from netbed import collect_state, snapshot_diff
-from test_attack import PYTHON, Capture, Proc, delete_netns, netns_list, nodeseal_path, \
-    pid_alive, sh
+from test_attack import (PYTHON, Capture, Proc, cleanup_stale, delete_netns, nodeseal_path, sh,
+                         start_daemon)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -70,15 +70,6 @@ A6, RA6, RB6, B6 = "fd00:84:1::1", "fd00:84:1::fe", "fd00:84:2::fe", "fd00:84:2:
 NBYTES = 2 << 20
 DEADLINE = 20.0
 OPTION = 20
-
-
-def cleanup_stale():
-    """Namespaces of earlier runs whose pytest is gone."""
-    pat = re.compile(r"^%s-(\d+)-[0-9a-f]+-[arb]$" % NS_PREFIX)
-    for ns in netns_list():
-        m = pat.match(ns)
-        if m and not pid_alive(int(m.group(1))):
-            delete_netns(ns)
 
 
 class Bed:
@@ -96,7 +87,7 @@ class Bed:
         return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
 
     def setup(self):
-        cleanup_stale()
+        cleanup_stale(NS_PREFIX)
         for ns in (self.a, self.r, self.b):
             sh(["ip", "netns", "add", ns])
             self.created.append(ns)
@@ -173,16 +164,9 @@ class Bed:
     def up(self, keyfile):
         for node, ns in (("A", self.a), ("B", self.b)):
             state = os.path.join(self.dir, "state" + node)
-            os.makedirs(state, exist_ok=True)
-            p = self.spawn(ns, [self.seal, "up", "--mode", "packet", "--network-key-file",
-                                keyfile, "--state-dir", state], "nodeseal-" + node, pipe=False)
+            p = start_daemon(self, ns, self.seal, ["--mode", "packet", "--network-key-file",
+                                                   keyfile], state, "nodeseal-" + node)
             self.daemons[node] = (p, state)
-            end = time.monotonic() + 15
-            while self.ns(ns, self.seal, "status", "--state-dir", state, check=False,
-                          timeout=5).returncode != 0:
-                assert p.p.poll() is None, "nodeseal up in %s exited:\n%s" % (node, p.stderr())
-                assert time.monotonic() < end, "nodeseal up in %s not ready" % node
-                time.sleep(0.05)
 
     def status(self, node):
         p, state = self.daemons[node]
