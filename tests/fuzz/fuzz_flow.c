@@ -622,6 +622,14 @@ static void stack_reset(int side, const struct ns_flow_tuple *tu, unsigned mtu)
 	}
 	g.payload = payload;
 	len = build(pkt, &g);
+	/* Longer than the MTU (68 with IPv6, which no stack has): the
+	 * table drops it, as any outgoing packet the stack could not send
+	 * whole. */
+	if (mtu != 0 && len > mtu) {
+		if (judge(side, 1, pkt, &len, mtu))
+			abort();
+		return;
+	}
 	/* Still keyed: it must leave, sealed. */
 	if (!judge(side, 1, pkt, &len, mtu) || ns_tcpseg_parse(&s, pkt, len) != 0 ||
 	    ns_tcpseg_get_value(&s, mac) != 1)
