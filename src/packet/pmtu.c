@@ -32,6 +32,7 @@ static int same(const struct ns_pmtu_entry *e, int v6, const uint8_t *addr)
 int ns_pmtu_init(struct ns_pmtu_table *t, uint64_t seed)
 {
 	t->seed = seed;
+	t->last_expiry_ms = 0;
 	t->e = calloc(NS_PMTU_SLOTS, sizeof(*t->e));
 	return t->e != NULL ? 0 : -1;
 }
@@ -78,6 +79,8 @@ void ns_pmtu_note(struct ns_pmtu_table *t, int v6, const uint8_t *addr, uint32_t
 	slot->path = clip(path);
 	slot->told = clip(told);
 	slot->expires_ms = now_ms + NS_PMTU_TTL_MS;
+	if (slot->expires_ms > t->last_expiry_ms)
+		t->last_expiry_ms = slot->expires_ms;
 }
 
 int ns_pmtu_get(const struct ns_pmtu_table *t, int v6, const uint8_t *addr, int64_t now_ms,
@@ -85,7 +88,8 @@ int ns_pmtu_get(const struct ns_pmtu_table *t, int v6, const uint8_t *addr, int6
 {
 	const struct ns_pmtu_entry *set;
 
-	if (t->e == NULL)
+	/* Every sealed segment asks; almost always nothing was ever noted. */
+	if (t->e == NULL || now_ms >= t->last_expiry_ms)
 		return 0;
 	set = &t->e[set_of(t, v6, addr) * NS_PMTU_WAYS];
 	for (int i = 0; i < NS_PMTU_WAYS; i++)

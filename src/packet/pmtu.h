@@ -42,6 +42,7 @@ struct ns_pmtu_entry {
 struct ns_pmtu_table {
 	struct ns_pmtu_entry *e;   /* NS_PMTU_SLOTS */
 	uint64_t seed;
+	int64_t last_expiry_ms;    /* no entry lives past it */
 };
 
 int ns_pmtu_init(struct ns_pmtu_table *t, uint64_t seed);

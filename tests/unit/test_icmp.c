@@ -269,6 +269,9 @@ static void test_table(void)
 	   "an expired entry takes the new value");
 	ns_pmtu_note(&t, 1, a6, 1400, 1380, 1000);
 	ok(ns_pmtu_get(&t, 1, a6, 1000, &path, &told) && told == 1380, "IPv6 addresses");
+	ok(!ns_pmtu_get(&t, 1, a6, 1000 + NS_PMTU_TTL_MS, &path, &told) &&
+	   ns_pmtu_get(&t, 0, a4, 1000 + NS_PMTU_TTL_MS, &path, &told),
+	   "an entry noted earlier expires first; a later one stays");
 	/* more addresses than slots: the newest are there, the count is bounded */
 	for (uint32_t i = 0; i < 3 * NS_PMTU_SLOTS; i++) {
 		uint8_t a[4] = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
