@@ -6,6 +6,8 @@
 #   make SAN=1 unit      the same under ASan+UBSan, in build-asan/
 #   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make demo            three encrypted nodes in network namespaces (root)
+#   make bench-tools     the in-memory benchmarks (build/bench/)
+#   make bench           the benchmark suite against other transports (root)
 
 SHELL    := /bin/bash
 CC       ?= cc
@@ -36,11 +38,13 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+# The in-memory benchmarks link the library; bench/run.sh builds its own tools.
+BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD)/bench/flow_speed
 
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all unit test fuzz fuzz-run integration integration-asan demo bench deps clean
+.PHONY: all unit test fuzz fuzz-run integration integration-asan demo bench bench-tools deps clean
 all: $(BUILD)/nodeseal
 
 $(BUILD)/%.o: %.c
@@ -57,7 +61,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libnodeseal.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcjson
 
-unit: $(TESTS) $(BUILD)/nodeseal
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnodeseal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-tools: $(BENCH_TOOLS)
+
+# The bench tools are built (not run) so that they keep compiling.
+unit: $(TESTS) $(BUILD)/nodeseal $(BENCH_TOOLS)
 	set -o pipefail; NS_BUILD=$(BUILD) prove -v -e '' $(TESTS) 2>&1 | grep -v '^ok '
 
 # Fuzz targets: clang with libFuzzer, ASan and UBSan; the library is compiled

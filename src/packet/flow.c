@@ -30,6 +30,8 @@ const char *const ns_flow_count_names[NS_FC_COUNT] = {
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
+/* The eviction list an entry is on: evict_head/evict_tail by index. */
+enum flist { L_HANDSHAKE, L_ENDED, L_NONE };
 
 #define KEY_LEN NS_FLOW_KEY_LEN
 #define KILLED (NS_FLOW_FAIL_MAX + 1)
@@ -41,6 +43,8 @@ enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
 
 struct ns_flow {
 	int32_t next;               /* bucket chain, or free list */
+	int32_t lprev, lnext;       /* eviction list, -1 at its ends */
+	uint8_t list;               /* enum flist */
 	uint8_t state;
 	uint8_t we_init;
 	uint8_t verified;           /* a segment of the peer's verified */
@@ -104,8 +108,12 @@ int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_ke
 	}
 	for (uint32_t i = 0; i < t->nbuckets; i++)
 		t->bucket[i] = -1;
-	for (uint32_t i = 0; i < max; i++)
+	for (int l = 0; l < NS_FLOW_NLISTS; l++)
+		t->evict_head[l] = t->evict_tail[l] = -1;
+	for (uint32_t i = 0; i < max; i++) {
 		t->e[i].next = i + 1 < max ? (int32_t)(i + 1) : -1;
+		t->e[i].list = L_NONE;
+	}
 	t->free_head = 0;
 	memcpy(t->network_key, network_key, NS_KEY_LEN);
 	return 0;
@@ -133,10 +141,58 @@ static struct ns_flow *lookup(struct ns_flow_table *t, const uint8_t key[KEY_LEN
 	return NULL;
 }
 
+static void list_unlink(struct ns_flow_table *t, struct ns_flow *f)
+{
+	if (f->list == L_NONE)
+		return;
+	if (f->lprev >= 0)
+		t->e[f->lprev].lnext = f->lnext;
+	else
+		t->evict_head[f->list] = f->lnext;
+	if (f->lnext >= 0)
+		t->e[f->lnext].lprev = f->lprev;
+	else
+		t->evict_tail[f->list] = f->lprev;
+	f->list = L_NONE;
+}
+
+/* The eviction list f belongs on: ended, handshake, or none (established). */
+static enum flist list_for(const struct ns_flow *f)
+{
+	if (f->state == F_FREE)
+		return L_NONE;
+	if (f->state == F_CLOSING)
+		return L_ENDED;
+	return f->verified ? L_NONE : L_HANDSHAKE;
+}
+
+/* Puts f on the list its state calls for, at the end if it moves: an
+ * entry stays where it joined while it stays in the same class. */
+static void list_place(struct ns_flow_table *t, struct ns_flow *f)
+{
+	enum flist want = list_for(f);
+	int32_t idx = (int32_t)(f - t->e);
+
+	if (f->list == want)
+		return;
+	list_unlink(t, f);
+	if (want == L_NONE)
+		return;
+	f->list = (uint8_t)want;
+	f->lnext = -1;
+	f->lprev = t->evict_tail[want];
+	if (f->lprev >= 0)
+		t->e[f->lprev].lnext = idx;
+	else
+		t->evict_head[want] = idx;
+	t->evict_tail[want] = idx;
+}
+
 static void flow_remove(struct ns_flow_table *t, struct ns_flow *f)
 {
 	int32_t idx = (int32_t)(f - t->e), *pp = &t->bucket[hash_key(t, f->key)];
 
+	list_unlink(t, f);
 	while (*pp != idx && *pp >= 0)
 		pp = &t->e[*pp].next;
 	if (*pp == idx)
@@ -144,41 +200,33 @@ static void flow_remove(struct ns_flow_table *t, struct ns_flow *f)
 	ns_pkt_keys_free(&f->keys);
 	memset(f, 0, sizeof(*f));
 	f->state = F_FREE;
+	f->list = L_NONE;
 	f->next = t->free_head;
 	t->free_head = idx;
 	t->used--;
 }
 
-/* Makes way for a new connection.  First choice: a connection that has
- * ended (both FINs or a reset), kept only to seal the last ACKs and
+/* Makes way for a new connection.  First choice: the connection that
+ * ended first (both FINs or a reset), kept only to seal the last ACKs and
  * retransmissions; losing it early costs at most a stray segment dropped.
- * Otherwise one whose handshake has not finished.  Among them, the one that
- * would expire first.  Established ones stay.  (Without the first choice,
- * ended connections, 60 s each, capped new ones at max / 60 a second.) */
+ * Otherwise the oldest whose handshake has not finished.  Established ones
+ * stay.  (Without the first choice, ended connections, 60 s each, capped
+ * new ones at max / 60 a second.) */
 static int evict_one(struct ns_flow_table *t)
 {
-	struct ns_flow *victim = NULL;
-	int victim_closing = 0;
+	int32_t victim = t->evict_head[L_ENDED] >= 0 ? t->evict_head[L_ENDED]
+	                                             : t->evict_head[L_HANDSHAKE];
 
-	for (uint32_t i = 0; i < t->max; i++) {
-		struct ns_flow *f = &t->e[i];
-		int closing = f->state == F_CLOSING;
-		if (f->state == F_FREE || (f->verified && !closing))
-			continue;
-		if (victim == NULL || closing > victim_closing ||
-		    (closing == victim_closing && f->expires_ms < victim->expires_ms)) {
-			victim = f;
-			victim_closing = closing;
-		}
-	}
-	if (victim == NULL)
+	if (victim < 0)
 		return -1;
-	flow_remove(t, victim);
+	flow_remove(t, &t->e[victim]);
 	return 0;
 }
 
-/* A fresh entry for key (an existing one with that key must be gone). */
-static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_LEN])
+/* A fresh entry for key in a handshake state (an existing one with that
+ * key must be gone). */
+static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_LEN],
+                                enum fstate state)
 {
 	struct ns_flow *f;
 	uint32_t b;
@@ -188,11 +236,14 @@ static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_L
 	f = &t->e[t->free_head];
 	t->free_head = f->next;
 	memset(f, 0, sizeof(*f));
+	f->list = L_NONE;
+	f->state = (uint8_t)state;
 	memcpy(f->key, key, KEY_LEN);
 	b = hash_key(t, key);
 	f->next = t->bucket[b];
 	t->bucket[b] = (int32_t)(f - t->e);
 	t->used++;
+	list_place(t, f);
 	return f;
 }
 
@@ -287,11 +338,10 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		}
 	}
 	if (f == NULL) {
-		f = flow_new(t, key);
+		f = flow_new(t, key, p->outgoing ? F_SYN_SENT : F_SYN_RCVD);
 		if (f == NULL)
 			return drop(t, NS_FC_TABLE_FULL);
 		f->we_init = (uint8_t)p->outgoing;
-		f->state = p->outgoing ? F_SYN_SENT : F_SYN_RCVD;
 		f->isn[NS_PKT_I2R] = isn;
 		memcpy(f->nonce_i, nonce, sizeof(nonce));
 	}
@@ -359,8 +409,8 @@ static void mac_header(const struct ns_flow *f, const struct ns_tcpseg *s, enum 
 }
 
 /* After a segment of direction d went out or verified. */
-static void advance(struct ns_flow *f, const struct ns_pkt_hdr *h, size_t paylen,
-                    enum ns_pkt_dir d, int64_t now)
+static void advance(struct ns_flow_table *t, struct ns_flow *f, const struct ns_pkt_hdr *h,
+                    size_t paylen, enum ns_pkt_dir d, int64_t now)
 {
 	int fin = (h->flags & NS_TCP_FIN) != 0;
 
@@ -381,6 +431,7 @@ static void advance(struct ns_flow *f, const struct ns_pkt_hdr *h, size_t paylen
 	} else if (f->state == F_KEYED) {
 		f->expires_ms = now + (f->verified ? NS_FLOW_IDLE_MS : NS_FLOW_HANDSHAKE_MS);
 	}
+	list_place(t, f);
 }
 
 static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
@@ -398,7 +449,7 @@ static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
 	rc = ns_tcpseg_put_mac(s, p->cap, mac);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_BAD ? NS_FC_BAD_PACKET : NS_FC_UNSUPPORTED);
-	advance(f, &h, s->paylen, d, now);
+	advance(t, f, &h, s->paylen, d, now);
 	return pass(t, p, s);
 }
 
@@ -455,7 +506,7 @@ static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow
 		return drop(t, NS_FC_INTERNAL);
 	f->verified = 1;
 	f->failed = 0;
-	advance(f, &h, s->paylen, d, now);
+	advance(t, f, &h, s->paylen, d, now);
 	return pass(t, p, s);
 }
 
@@ -544,6 +595,31 @@ int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns
 		return 1;
 	}
 	return 0;
+}
+
+int ns_flow_check_lists(const struct ns_flow_table *t)
+{
+	uint32_t on_lists = 0, should = 0;
+
+	for (int l = 0; l < NS_FLOW_NLISTS; l++) {
+		int32_t prev = -1;
+		for (int32_t i = t->evict_head[l]; i >= 0; prev = i, i = t->e[i].lnext) {
+			const struct ns_flow *f = &t->e[i];
+			if ((uint32_t)i >= t->max || ++on_lists > t->max || f->list != l ||
+			    f->lprev != prev || f->state == F_FREE)
+				return -1;
+		}
+		if (t->evict_tail[l] != prev)
+			return -1;
+	}
+	for (uint32_t i = 0; i < t->max; i++) {
+		const struct ns_flow *f = &t->e[i];
+		enum flist want = list_for(f);
+		if (f->list != want)
+			return -1;
+		should += want != L_NONE;
+	}
+	return on_lists == should ? 0 : -1;
 }
 
 int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)

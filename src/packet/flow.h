@@ -14,9 +14,13 @@
  * two exceptions of ns_flow_segment: resets without payload before keys).
  *
  * The table is a fixed array allocated once (max entries), with chained
- * hash buckets over a keyed hash.  When it is full, the oldest entry whose
- * handshake has not finished makes way; established entries are never
- * evicted, so a new connection is refused instead.
+ * hash buckets over a keyed hash.  When it is full, an entry makes way for
+ * a new connection: the one that ended first (both FINs or a reset), else
+ * the oldest whose peer has not verified a segment (a handshake).  Two
+ * lists in the order entries joined them make that O(1), which a SYN
+ * flood (the option on a SYN is not authenticated) would otherwise turn
+ * into a scan of the table per SYN.  Established entries are never
+ * evicted: with only those, a new connection is refused.
  *
  * Nonces are a PRF of a per-start secret, the 4-tuple and the sender's
  * ISN: a retransmitted SYN or SYN-ACK carries the same nonce without the
@@ -96,6 +100,8 @@ struct ns_flow_tuple {
 
 /* An entry's key: local address, remote address, ports, family (flow.c). */
 #define NS_FLOW_KEY_LEN 40
+/* Eviction lists: handshakes, ended connections (flow.c). */
+#define NS_FLOW_NLISTS 2
 
 struct ns_flow_table {
 	struct ns_flow *e;          /* max entries */
@@ -107,6 +113,9 @@ struct ns_flow_table {
 	uint64_t hash_seed;
 	uint64_t count[NS_FC_COUNT];
 	uint32_t expire_cursor;
+	/* Entries that may be evicted, oldest first (flow.c): handshakes,
+	 * ended connections; -1 when empty. */
+	int32_t evict_head[NS_FLOW_NLISTS], evict_tail[NS_FLOW_NLISTS];
 	struct ns_pmtu_table pmtu;   /* learned path MTUs: the SYN clamp uses them */
 	/* Connections to end, by key; looked up again when taken. */
 	uint8_t kill[NS_FLOW_KILL_MAX][NS_FLOW_KEY_LEN];
@@ -146,6 +155,10 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
 /* The connections not yet closed (handshake or established), one a call
  * from *cursor (0 to start); 1 while one was found, 0 at the end. */
 int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+
+/* For tests and fuzzing: 0 if the eviction lists hold exactly the entries
+ * that may be evicted, each once, linked both ways; -1 if not. */
+int ns_flow_check_lists(const struct ns_flow_table *t);
 
 /*
  * The next connection to end because NS_FLOW_FAIL_MAX of its arriving

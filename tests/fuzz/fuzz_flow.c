@@ -45,7 +45,8 @@
  * - every call counts exactly one of the table's per-segment counters,
  *   sealed only for outgoing accepts and opened only for incoming ones;
  *   each connection given up took NS_FLOW_FAIL_MAX MAC failures; used <=
- *   max; the open-connection walk yields distinct tuples, no more than used.
+ *   max; the open-connection walk yields distinct tuples, no more than used;
+ *   the eviction lists hold exactly the entries that may be evicted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -277,7 +278,7 @@ static void check_table(const struct side *sd)
 	if (t->count[NS_FC_RESET_FAILING] * NS_FLOW_FAIL_MAX > t->count[NS_FC_BAD_MAC] ||
 	    t->nkill > NS_FLOW_KILL_MAX)
 		abort();
-	if (t->used > t->max || t->max != MAX_FLOWS)
+	if (t->used > t->max || t->max != MAX_FLOWS || ns_flow_check_lists(t) != 0)
 		abort();
 	while (ns_flow_next_open(t, &cursor, &tu)) {
 		if (n >= t->used || (tu.v6 != 0 && tu.v6 != 1))

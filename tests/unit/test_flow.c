@@ -36,6 +36,7 @@
 #define CAP 2048
 #define A_IP 0x0a000001u
 #define B_IP 0x0a000002u
+#define C_IP 0x0a000003u
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static void put32(uint8_t *p, uint32_t v)
@@ -364,6 +365,82 @@ static int payload_is(uint8_t *pkt, size_t len, const char *want)
 	return s.paylen == strlen(want) && memcmp(ns_tcpseg_payload(&s), want, s.paylen) == 0;
 }
 
+/* Whether t has a connection not yet ended from remote port rport. */
+static int has_open(const struct ns_flow_table *t, uint16_t rport)
+{
+	struct ns_flow_tuple tu;
+	uint32_t cursor = 0;
+
+	while (ns_flow_next_open(t, &cursor, &tu))
+		if (tu.rport == rport)
+			return 1;
+	return 0;
+}
+
+/* A stranger's SYN to B from C_IP:port, with a nonce (from C's table). */
+static int stranger_syn(struct ns_flow_table *c, struct host *b, uint16_t port)
+{
+	uint8_t pkt[CAP];
+	size_t len = build(pkt, C_IP, B_IP, port, 7447, 777u * port, 0, NS_TCP_SYN, NULL);
+	struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+
+	if (ns_flow_segment(c, &p, b->now) != NS_FLOW_ACCEPT)
+		return -1;
+	len = p.len;
+	return incoming(b, pkt, &len);
+}
+
+/* A full table makes way with the oldest handshake; a flood of SYNs (they
+ * are not authenticated) never takes an established connection's entry. */
+static void test_evict_handshakes(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	struct ns_flow_table c;
+	uint8_t pkt[CAP];
+	size_t len;
+	int good = 1, lists = 1;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0 &&
+	   ns_flow_init(&c, 1u << 16, key) == 0, "tables of 4 (and a stranger's)");
+	good &= connect_pair(&a, &b, 42000, 100, 5000);
+	good &= connect_pair(&a, &b, 42001, 200, 6000);
+	ok(good, "2 connections established");
+	b.now += 10;
+	ok(stranger_syn(&c, &b, 50001) == 1, "a stranger's SYN");
+	b.now += 10;
+	/* its retransmission later does not make it younger */
+	ok(stranger_syn(&c, &b, 50002) == 1 && stranger_syn(&c, &b, 50001) == 1,
+	   "a second, then the first again");
+	ok(b.t.used == 4 && stranger_syn(&c, &b, 50003) == 1, "a third, into a full table");
+	ok(!has_open(&b.t, 50001) && has_open(&b.t, 50002) && has_open(&b.t, 50003) &&
+	   has_open(&b.t, 42000) && has_open(&b.t, 42001),
+	   "the oldest handshake made way, the established stayed");
+	/* the second connection ends: its entry goes before any handshake */
+	len = build(pkt, A_IP, B_IP, 42001, 7447, 202, 6002, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	good = send_seg(&a, &b, pkt, &len) == 1;
+	len = build(pkt, B_IP, A_IP, 7447, 42001, 6002, 203, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	good &= send_seg(&b, &a, pkt, &len) == 1;
+	ok(good && stranger_syn(&c, &b, 50004) == 1 && has_open(&b.t, 50002) &&
+	   has_open(&b.t, 50003) && has_open(&b.t, 50004),
+	   "an ended connection makes way before the handshakes");
+	lists &= ns_flow_check_lists(&b.t) == 0;
+	for (uint16_t port = 51000; port < 53000; port++) {
+		good &= stranger_syn(&c, &b, port) == 1;
+		if (port % 97 == 0)
+			lists &= ns_flow_check_lists(&b.t) == 0;
+	}
+	ok(good && b.t.used == 4 && b.t.count[NS_FC_TABLE_FULL] == 0,
+	   "2000 more SYNs each take the oldest handshake's entry");
+	len = build(pkt, A_IP, B_IP, 42000, 7447, 102, 5002, NS_TCP_ACK, "still here");
+	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, "still here"),
+	   "the established connection still carries data");
+	ok(lists && ns_flow_check_lists(&b.t) == 0 && ns_flow_check_lists(&a.t) == 0,
+	   "the eviction lists stayed consistent");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+	ns_flow_free(&c);
+}
+
 int main(void)
 {
 	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
@@ -543,6 +620,7 @@ int main(void)
 	test_failing(key);
 	test_checksum_gso_simultaneous(key);
 	test_evict_ended(key);
+	test_evict_handshakes(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);

@@ -1,0 +1,213 @@
+/*
+ * flow_speed: packet mode's connection table (src/packet/flow.c) alone, in
+ * memory: what a peer's SYN costs the daemon, in ns, when the table has room
+ * and when it is full and each SYN must evict an entry (a SYN flood: the
+ * option on a SYN is not authenticated, so anyone can fill the table with
+ * handshakes that never finish).  Also the cost of a new connection's
+ * whole handshake (SYN, SYN-ACK, ACK through both tables) with a full
+ * table of ended connections, the churn a busy node makes.
+ * Build: make bench-tools; run: build/bench/flow_speed [max-connections]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/packet/flow.h"
+#include "../src/packet/tcpseg.h"
+
+#define CAP 256
+#define NPKT 200000
+#define REPEAT 3
+
+static const uint8_t network_key[NS_KEY_LEN] = { 1 };
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* An IPv4 segment with Linux's SYN options or timestamps, checksums set. */
+static size_t build(uint8_t *pkt, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                    uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	static const uint8_t syn_opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
+	                                      0, 0, 0, 0, 1, 3, 3, 7 };
+	static const uint8_t ts_opts[12] = { 1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1 };
+	size_t olen = (flags & NS_TCP_SYN) ? sizeof(syn_opts) : sizeof(ts_opts), len = 40 + olen;
+	struct ns_tcpseg s;
+
+	memset(pkt, 0, CAP);
+	pkt[0] = 0x45;
+	put16(pkt + 2, (uint16_t)len);
+	pkt[8] = 64;
+	pkt[9] = 6;
+	put32(pkt + 12, src);
+	put32(pkt + 16, dst);
+	put16(pkt + 20, sport);
+	put16(pkt + 22, dport);
+	put32(pkt + 24, seq);
+	put32(pkt + 28, ack);
+	pkt[32] = (uint8_t)(((20 + olen) / 4) << 4);
+	pkt[33] = flags;
+	put16(pkt + 34, 502);
+	memcpy(pkt + 40, (flags & NS_TCP_SYN) ? syn_opts : ts_opts, olen);
+	if (ns_tcpseg_parse(&s, pkt, len) != 0)
+		abort();
+	ns_tcpseg_fix_checksums(&s);
+	return len;
+}
+
+/* Through table t; 1 if accepted. */
+static int through(struct ns_flow_table *t, uint8_t *pkt, size_t *len, int outgoing, int64_t ms)
+{
+	struct ns_flow_pkt p = { pkt, *len, CAP, outgoing, 1500 };
+	int ok = ns_flow_segment(t, &p, ms) == NS_FLOW_ACCEPT;
+
+	*len = p.len;
+	return ok;
+}
+
+static struct {
+	uint8_t b[CAP];
+	size_t len;
+} syns[NPKT];
+
+/* NPKT SYNs from distinct strangers to 10.0.0.1:7447, each with a
+ * nonce option (made by a sender's table, as a flood would copy it). */
+static void make_syns(void)
+{
+	struct ns_flow_table out;
+
+	if (ns_flow_init(&out, 1u << 20, network_key) != 0)
+		abort();
+	for (uint32_t i = 0; i < NPKT; i++) {
+		uint32_t src = 0x0b000000u | (i >> 14), sport = 10000 + (i & 0x3fff);
+		syns[i].len = build(syns[i].b, src, 0x0a000001u, (uint16_t)sport, 7447, i * 7919u, 0,
+		                    NS_TCP_SYN);
+		if (!through(&out, syns[i].b, &syns[i].len, 1, 1000))
+			abort();
+	}
+	ns_flow_free(&out);
+}
+
+/* ns per incoming SYN: the first max fill the table, the rest evict. */
+static void syn_flood(uint32_t max, double *ns_fill, double *ns_full)
+{
+	static uint8_t pkt[CAP];
+	struct ns_flow_table t;
+	uint32_t accepted = 0;
+	double t0, t1;
+
+	if (ns_flow_init(&t, max, network_key) != 0 || max >= NPKT)
+		abort();
+	t0 = now();
+	for (uint32_t i = 0; i < max; i++) {
+		size_t len = syns[i].len;
+		memcpy(pkt, syns[i].b, len);
+		accepted += (uint32_t)through(&t, pkt, &len, 0, 2000);
+	}
+	t1 = now();
+	for (uint32_t i = max; i < NPKT; i++) {
+		size_t len = syns[i].len;
+		memcpy(pkt, syns[i].b, len);
+		accepted += (uint32_t)through(&t, pkt, &len, 0, 2000 + i / 1000);
+	}
+	*ns_fill = (t1 - t0) / max * 1e9;
+	*ns_full = (now() - t1) / (NPKT - max) * 1e9;
+	if (accepted != NPKT)
+		fprintf(stderr, "flow_speed: %u of %u SYNs accepted\n", accepted, NPKT);
+	ns_flow_free(&t);
+}
+
+/*
+ * ns per connection, both tables: SYN, SYN-ACK, ACK, then FIN and ACK each
+ * way, so the entry ends (CLOSING, kept NS_FLOW_CLOSED_MS).  After max
+ * connections every new one must evict an ended one.
+ */
+static double churn(uint32_t max, uint32_t conns)
+{
+	struct ns_flow_table a, b;
+	static uint8_t pkt[CAP];
+	double t0;
+
+	if (ns_flow_init(&a, max, network_key) != 0 || ns_flow_init(&b, max, network_key) != 0)
+		abort();
+	t0 = now();
+	for (uint32_t i = 0; i < conns; i++) {
+		uint16_t sport = (uint16_t)(1024 + i % 60000);
+		uint32_t src = 0x0a000002u + (i / 60000) * 256, ia = i * 2654435761u, ib = ia ^ 0x5555;
+		struct {
+			int from_a;
+			uint32_t seq, ack;
+			uint8_t flags;
+		} steps[] = {
+			{ 1, ia, 0, NS_TCP_SYN },
+			{ 0, ib, ia + 1, NS_TCP_SYN | NS_TCP_ACK },
+			{ 1, ia + 1, ib + 1, NS_TCP_ACK },
+			{ 1, ia + 1, ib + 1, NS_TCP_ACK | NS_TCP_FIN },
+			{ 0, ib + 1, ia + 2, NS_TCP_ACK | NS_TCP_FIN },
+			{ 1, ia + 2, ib + 2, NS_TCP_ACK },
+		};
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			struct ns_flow_table *from = steps[k].from_a ? &a : &b, *to = steps[k].from_a ? &b : &a;
+			uint32_t s = steps[k].from_a ? src : 0x0a000001u, d = steps[k].from_a ? 0x0a000001u : src;
+			size_t len = build(pkt, s, d, steps[k].from_a ? sport : 7447,
+			                   steps[k].from_a ? 7447 : sport, steps[k].seq, steps[k].ack,
+			                   steps[k].flags);
+			if (!through(from, pkt, &len, 1, 1000 + i / 1000) ||
+			    !through(to, pkt, &len, 0, 1000 + i / 1000)) {
+				fprintf(stderr, "flow_speed: connection %u, step %zu dropped\n", i, k);
+				exit(1);
+			}
+		}
+	}
+	t0 = now() - t0;
+	ns_flow_free(&a);
+	ns_flow_free(&b);
+	return t0 / conns * 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t max = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 4096;
+
+	if (max < 16 || max > NPKT / 2) {
+		fprintf(stderr, "usage: flow_speed [max-connections, 16..%d]\n", NPKT / 2);
+		return 2;
+	}
+	make_syns();
+	printf("table of %u entries; best of %d runs\n", max, REPEAT);
+	printf("%-44s %10s\n", "", "ns");
+	double fill = 1e30, full = 1e30, ch_room = 1e30, ch_full = 1e30;
+	for (int r = 0; r < REPEAT; r++) {
+		double f, g, c;
+		syn_flood(max, &f, &g);
+		fill = f < fill ? f : fill;
+		full = g < full ? g : full;
+		c = churn(NPKT, max);
+		ch_room = c < ch_room ? c : ch_room;
+		c = churn(max, 4 * max);
+		ch_full = c < ch_full ? c : ch_full;
+	}
+	printf("%-44s %10.0f\n", "peer's SYN, table has room", fill);
+	printf("%-44s %10.0f\n", "peer's SYN, table full of handshakes", full);
+	printf("%-44s %10.0f\n", "connection (6 segments x 2 tables), room", ch_room);
+	printf("%-44s %10.0f\n", "connection, table full of ended ones", ch_full);
+	return 0;
+}
