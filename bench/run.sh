@@ -23,6 +23,7 @@
 #   BENCH_NODESEAL=/path/to/nodeseal  binary to measure (default build/nodeseal)
 #   BENCH_IPERF_SECONDS, BENCH_RR_COUNT, BENCH_CONN_SECONDS, BENCH_CONN_WORKERS,
 #   BENCH_IDLE_CONNS               override the individual sizes
+#   BENCH_PKT_MAX_CONNECTIONS=N    packet mode's --max-connections (default: its own, 4096)
 #
 # Everything runs inside the two namespaces this script creates; every process
 # it starts is remembered by PID and stopped on exit (trap), and the namespaces
@@ -340,17 +341,16 @@ setup_plain() {
 # nodeseal_opts T SIDE: the options of transport T's daemon at SIDE (a or b),
 # into NS_OPTS; "up" and "down" get the same ones.  Both modes use one
 # network key file and protect SRV_PORT; packet mode binds NFQUEUE 7447.
-# Packet mode keeps a closed connection's entry 60 s after both FINs (as
-# TIME_WAIT) and never evicts a verified one, so its default table of 4096
-# entries refuses new connections beyond ~68/s sustained: connrate (thousands
-# a second) would fill it, and every later test would wait up to a minute
-# for its first SYN to get through.  The bench gives it 65536 entries.
-PKT_MAX_CONNECTIONS=65536
+# Packet mode runs with its default table (4096 entries) unless
+# BENCH_PKT_MAX_CONNECTIONS is set: a full table evicts ended connections
+# first, so connrate's thousands a second do not fill it.
+PKT_MAX_CONNECTIONS=${BENCH_PKT_MAX_CONNECTIONS:-}
 nodeseal_opts() {
 	NS_OPTS=(--network-key-file "$WORK/network.key" --state-dir "$WORK/$1-$2"
 		--ports "$SRV_PORT" --log-level warn)
-	[ "$1" = nodeseal-pkt ] &&
-		NS_OPTS+=(--mode packet --queue-num "$SRV_PORT" --max-connections "$PKT_MAX_CONNECTIONS")
+	[ "$1" = nodeseal-pkt ] && NS_OPTS+=(--mode packet --queue-num "$SRV_PORT")
+	[ "$1" = nodeseal-pkt ] && [ -n "$PKT_MAX_CONNECTIONS" ] &&
+		NS_OPTS+=(--max-connections "$PKT_MAX_CONNECTIONS")
 	return 0
 }
 

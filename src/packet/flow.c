@@ -324,7 +324,12 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		if (rc == 0)
 			return drop(t, NS_FC_NO_OPTION); /* no fallback to clear */
 		if (f != NULL) {
-			int same = !f->we_init && f->state == F_SYN_RCVD &&
+			/* The peer's SYN again: its SYN-ACK was lost, or is late.
+			 * Until a segment of the peer verifies, the local stack is
+			 * still in SYN_RECV and answers with its SYN-ACK again
+			 * (which passes: on_synack), sooner than its own timer. */
+			int same = !f->we_init && !f->verified &&
+			           (f->state == F_SYN_RCVD || f->state == F_KEYED) &&
 			           f->isn[NS_PKT_I2R] == isn &&
 			           ns_ct_equal(f->nonce_i, nonce, sizeof(nonce));
 			/* A peer's SYN must not end a live connection: anyone can

@@ -445,9 +445,9 @@ int main(void)
 {
 	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
 	struct host a = { .now = 1000 }, b = { .now = 1000 }, c = { .now = 1000 };
-	uint8_t pkt[CAP], nonce1[16], nonce2[16], syn_wire[CAP];
+	uint8_t pkt[CAP], nonce1[16], nonce2[16], syn_wire[CAP], syn_a[CAP];
 	uint32_t isn_a = 0xfffffff0u, isn_b = 123456; /* A's offsets wrap the 32-bit seq */
-	size_t len, syn_len;
+	size_t len, syn_len, syn_a_len;
 	struct ns_tcpopts o;
 	struct ns_tcpseg s;
 	const char *msg = "version: hello from A";
@@ -469,6 +469,8 @@ int main(void)
 	   pkt[20 + 20 + o.mss + 3] == 0xa0, "SACK-permitted gone, MSS clamped to 1440");
 	memcpy(syn_wire, pkt, len);
 	syn_len = len;
+	memcpy(syn_a, pkt, len);
+	syn_a_len = len;
 	/* retransmission: same nonce */
 	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a, 0, NS_TCP_SYN, NULL);
 	{
@@ -503,10 +505,31 @@ int main(void)
 	syn_len = len;
 	ok(incoming(&a, pkt, &len) == 1 && has_option(pkt, len, NULL) == 0,
 	   "A takes the SYN-ACK, without the option");
+	/* as if the SYN-ACK had been lost: A's SYN again reaches B, whose
+	 * stack answers with its SYN-ACK again, which A takes */
+	memcpy(pkt, syn_a, syn_a_len);
+	len = syn_a_len;
+	ok(incoming(&b, pkt, &len) == 1 && has_option(pkt, len, NULL) == 0,
+	   "B has keys: A's SYN again still reaches its stack (SYN-ACK lost)");
+	len = build(pkt, B_IP, A_IP, 7447, 40000, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT && p.len == syn_len &&
+		   memcmp(pkt, syn_wire, syn_len) == 0, "B's SYN-ACK again leaves the same");
+		len = p.len;
+	}
+	ok(incoming(&a, pkt, &len) == 1, "A takes it again");
 
 	/* ACK, then data A -> B */
 	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK, NULL);
 	ok(send_seg(&a, &b, pkt, &len) == 1, "the handshake's last ACK verifies at B");
+	memcpy(pkt, syn_a, syn_a_len);
+	len = syn_a_len;
+	{
+		uint64_t not_ready = b.t.count[NS_FC_NOT_READY];
+		ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_NOT_READY] == not_ready + 1,
+		   "after a verified segment, A's SYN again is dropped");
+	}
 	len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK | NS_TCP_PSH, msg);
 	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, msg),
 	   "data A -> B arrives as sent, checksums right");
