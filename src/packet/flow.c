@@ -327,7 +327,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			/* The peer's SYN again: its SYN-ACK was lost, or is late.
 			 * Until a segment of the peer verifies, the local stack is
 			 * still in SYN_RECV and answers with its SYN-ACK again
-			 * (which passes: on_synack), sooner than its own timer. */
+			 * (which passes: on_synack), as without nodeseal. */
 			int same = !f->we_init && !f->verified &&
 			           (f->state == F_SYN_RCVD || f->state == F_KEYED) &&
 			           f->isn[NS_PKT_I2R] == isn &&
