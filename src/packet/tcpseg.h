@@ -113,8 +113,9 @@ int ns_tcpseg_put_mac(struct ns_tcpseg *s, size_t cap, const uint8_t mac[NS_TCPS
 int ns_tcpseg_take_mac(struct ns_tcpseg *s, uint8_t mac[NS_TCPSEG_OPT_VALUE_LEN]);
 
 /* The one's-complement sum of RFC 1071 over big-endian 16-bit words (an
- * odd last byte padded with zero), added to acc; and its fold to 16 bits
- * (not inverted); icmp.c uses them too. */
+ * odd last byte padded with zero), added to acc: a value with the same
+ * fold, not the plain sum; and that fold to 16 bits (not inverted).
+ * icmp.c uses them too. */
 uint64_t ns_tcpseg_sum16(uint64_t acc, const uint8_t *p, size_t n);
 uint16_t ns_tcpseg_fold(uint64_t acc);
 /* Recomputes the IPv4 header checksum and the TCP checksum (with the IPv4
