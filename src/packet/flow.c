@@ -93,6 +93,8 @@ static void segment_key(const struct ns_tcpseg *s, int outgoing, uint8_t key[KEY
 int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_key[NS_KEY_LEN])
 {
 	memset(t, 0, sizeof(*t));
+	for (int l = 0; l < NS_FLOW_NLISTS; l++)
+		t->evict_head[l] = t->evict_tail[l] = -1;
 	if (max < 1 || max > (1u << 24))
 		return -1;
 	t->max = max;
@@ -108,8 +110,6 @@ int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_ke
 	}
 	for (uint32_t i = 0; i < t->nbuckets; i++)
 		t->bucket[i] = -1;
-	for (int l = 0; l < NS_FLOW_NLISTS; l++)
-		t->evict_head[l] = t->evict_tail[l] = -1;
 	for (uint32_t i = 0; i < max; i++) {
 		t->e[i].next = i + 1 < max ? (int32_t)(i + 1) : -1;
 		t->e[i].list = L_NONE;
@@ -209,7 +209,8 @@ static void flow_remove(struct ns_flow_table *t, struct ns_flow *f)
 /* Makes way for a new connection.  First choice: the connection that
  * ended first (both FINs or a reset), kept only to seal the last ACKs and
  * retransmissions; losing it early costs at most a stray segment dropped.
- * Otherwise the oldest whose handshake has not finished.  Established ones
+ * Otherwise the oldest whose peer has not verified a segment (a handshake,
+ * or a connection we opened whose peer has not sent yet).  Established ones
  * stay.  (Without the first choice, ended connections, 60 s each, capped
  * new ones at max / 60 a second.) */
 static int evict_one(struct ns_flow_table *t)
@@ -350,7 +351,11 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		f->isn[NS_PKT_I2R] = isn;
 		memcpy(f->nonce_i, nonce, sizeof(nonce));
 	}
-	f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
+	/* Keyed: the SYN-ACK that answers it extends the entry (on_synack),
+	 * not the SYN, which a replay could repeat for ever after the local
+	 * stack gave up its half-open connection. */
+	if (f->state != F_KEYED)
+		f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
 	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(t, p, s, now), p->outgoing ? nonce : NULL);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);

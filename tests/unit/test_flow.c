@@ -390,6 +390,39 @@ static int stranger_syn(struct ns_flow_table *c, struct host *b, uint16_t port)
 	return incoming(b, pkt, &len);
 }
 
+/* A SYN repeated after B's SYN-ACK made the keys passes, but does not keep
+ * the entry: only the SYN-ACK that answers it would. */
+static void test_repeated_syn_expiry(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	uint8_t pkt[CAP], syn[CAP];
+	size_t len, syn_len;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0, "tables");
+	len = build(pkt, A_IP, B_IP, 43000, 7447, 10, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT, "A's SYN");
+		len = syn_len = p.len;
+		memcpy(syn, pkt, len);
+	}
+	ok(incoming(&b, pkt, &len) == 1, "B takes it");
+	len = build(pkt, B_IP, A_IP, 7447, 43000, 20, 11, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT, "B's SYN-ACK (keys), then lost");
+	}
+	b.now += NS_FLOW_HANDSHAKE_MS - 5000;
+	memcpy(pkt, syn, syn_len);
+	len = syn_len;
+	ok(incoming(&b, pkt, &len) == 1, "A's SYN again, 70 s later, passes");
+	b.now += 5001;
+	ns_flow_expire(&b.t, b.now, 16);
+	ok(b.t.used == 0, "the entry still expires 75 s after the SYN-ACK");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 /* A full table makes way with the oldest handshake; a flood of SYNs (they
  * are not authenticated) never takes an established connection's entry. */
 static void test_evict_handshakes(const uint8_t *key)
@@ -409,8 +442,9 @@ static void test_evict_handshakes(const uint8_t *key)
 	ok(stranger_syn(&c, &b, 50001) == 1, "a stranger's SYN");
 	b.now += 10;
 	/* its retransmission later does not make it younger */
-	ok(stranger_syn(&c, &b, 50002) == 1 && stranger_syn(&c, &b, 50001) == 1,
-	   "a second, then the first again");
+	ok(stranger_syn(&c, &b, 50002) == 1, "a second");
+	b.now += 10;
+	ok(stranger_syn(&c, &b, 50001) == 1, "the first again");
 	ok(b.t.used == 4 && stranger_syn(&c, &b, 50003) == 1, "a third, into a full table");
 	ok(!has_open(&b.t, 50001) && has_open(&b.t, 50002) && has_open(&b.t, 50003) &&
 	   has_open(&b.t, 42000) && has_open(&b.t, 42001),
@@ -507,10 +541,36 @@ int main(void)
 	   "A takes the SYN-ACK, without the option");
 	/* as if the SYN-ACK had been lost: A's SYN again reaches B, whose
 	 * stack answers with its SYN-ACK again, which A takes */
+	/* not the same SYN: another nonce, or another ISN */
+	{
+		uint64_t not_ready = b.t.count[NS_FC_NOT_READY];
+		uint8_t *n;
+		int good;
+
+		memcpy(pkt, syn_a, syn_a_len);
+		len = syn_a_len;
+		n = memmem(pkt, len, nonce1, sizeof(nonce1));
+		good = n != NULL;
+		if (n != NULL) {
+			n[3] ^= 1;
+			ns_tcpseg_parse(&s, pkt, len);
+			ns_tcpseg_fix_checksums(&s);
+			good &= incoming(&b, pkt, &len) == 0;
+		}
+		len = build(pkt, A_IP, B_IP, 40000, 7447, isn_a + 5, 0, NS_TCP_SYN, NULL);
+		{
+			struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+			good &= ns_flow_segment(&c.t, &p, c.now) == NS_FLOW_ACCEPT;
+			len = p.len;
+		}
+		good &= incoming(&b, pkt, &len) == 0;
+		ok(good && b.t.count[NS_FC_NOT_READY] == not_ready + 2,
+		   "B has keys: a SYN with another nonce or ISN is dropped");
+	}
 	memcpy(pkt, syn_a, syn_a_len);
 	len = syn_a_len;
 	ok(incoming(&b, pkt, &len) == 1 && has_option(pkt, len, NULL) == 0,
-	   "B has keys: A's SYN again still reaches its stack (SYN-ACK lost)");
+	   "A's own SYN again still reaches B's stack (SYN-ACK lost)");
 	len = build(pkt, B_IP, A_IP, 7447, 40000, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
 	{
 		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
@@ -644,6 +704,7 @@ int main(void)
 	test_checksum_gso_simultaneous(key);
 	test_evict_ended(key);
 	test_evict_handshakes(key);
+	test_repeated_syn_expiry(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
