@@ -205,8 +205,14 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		return -1;
 	if (cfg->mode == NS_MODE_PACKET) {
 		/* Packet mode has no handshake, so no node key: its keys come
-		 * from the network key and the SYNs' nonces. */
+		 * from the network key and the SYNs' nonces.  The state
+		 * directory still holds the control socket. */
 		char why[256];
+
+		if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0) {
+			ns_wipe(netkey, sizeof(netkey));
+			return -1;
+		}
 
 		rc = ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen,
 		                   (uint32_t)cfg->max_conns, netkey, err, errlen);

@@ -105,7 +105,7 @@ int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32
 }
 
 /* mkdir -p, the last component with mode 0700. */
-static int state_dir_make(const char *dir, char *err, size_t errlen)
+int ns_state_dir_make(const char *dir, char *err, size_t errlen)
 {
 	char path[4096];
 	size_t len = strlen(dir);
@@ -180,7 +180,7 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 
 	*created = false;
 	memset(kp, 0, sizeof(*kp));
-	if (state_dir_make(state_dir, err, errlen) != 0)
+	if (ns_state_dir_make(state_dir, err, errlen) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, NS_NODE_KEY_FILE);
 	if (lstat(path, &st) != 0) {

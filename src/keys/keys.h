@@ -28,7 +28,10 @@ const char *ns_key_decode(const char *text, size_t len, uint8_t key[32]);
 /* The network key from inline text or from a file: exactly one of them. */
 int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32],
                         char *err, size_t errlen);
-/* The node key in state_dir, created (mode 0600) when it does not exist. */
+/* The state directory, created (mkdir -p, itself mode 0700) if missing. */
+int ns_state_dir_make(const char *dir, char *err, size_t errlen);
+/* The node key in state_dir (made as above), created (mode 0600) when it
+ * does not exist. */
 int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, bool *created,
                                char *err, size_t errlen);
 /* First 8 bytes of SHA-256(public key), in hex: short enough for logs. */

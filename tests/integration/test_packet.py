@@ -80,6 +80,29 @@ def test_mode_option_rejects_unknown_value(seal, make_bed):
         r.stderr
 
 
+@pytest.mark.parametrize("mode", ["packet", "proxy"])
+def test_up_creates_a_missing_state_dir(seal, keys, make_bed, mode):
+    """A state directory that does not exist yet is made (mode 0700), in
+    packet mode too, which keeps no key there but its control socket."""
+    bed = make_bed(1)
+    n = bed.nodes[0]
+    state = os.path.join(bed.workdir, n.name, "not-yet", "state")
+    assert not os.path.exists(os.path.dirname(state))
+    opts = ["--state-dir", state, "--network-key-file", keys.good, "--mode", mode]
+    p = bed.spawn(n, [seal.path, "up"] + opts, "up-fresh-" + mode)
+    end = time.monotonic() + 10
+    while True:
+        r = bed.ns_exec(n, [seal.path, "status", "--state-dir", state], timeout=5)
+        if r.returncode == 0 or p.poll() is not None or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    assert r.returncode == 0, "status: %s\n%s" % (r.stderr, p.describe())
+    assert os.stat(state).st_mode & 0o777 == 0o700
+    assert os.path.exists(os.path.join(state, "node.key")) == (mode == "proxy")
+    seal.down(bed, n, opts)
+    p.stop()
+
+
 # ----------------------------------------------------------------- mesh
 
 def test_packet_mesh_ipv4_sealed_end_to_end(seal, keys, make_bed):
