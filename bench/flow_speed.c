@@ -16,6 +16,7 @@
 
 #include "../src/packet/flow.h"
 #include "../src/packet/tcpseg.h"
+#include "../tests/unit/segment.h"
 
 #define CAP 256
 #define NPKT 200000
@@ -31,46 +32,14 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-/* An IPv4 segment with Linux's SYN options or timestamps, checksums set. */
+/* An IPv4 segment as Linux sends it (tests/unit/segment.h). */
 static size_t build(uint8_t *pkt, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
                     uint32_t seq, uint32_t ack, uint8_t flags)
 {
-	static const uint8_t syn_opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
-	                                      0, 0, 0, 0, 1, 3, 3, 7 };
-	static const uint8_t ts_opts[12] = { 1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1 };
-	size_t olen = (flags & NS_TCP_SYN) ? sizeof(syn_opts) : sizeof(ts_opts), len = 40 + olen;
-	struct ns_tcpseg s;
+	size_t len = seg_build(pkt, CAP, src, dst, sport, dport, seq, ack, flags, NULL);
 
-	memset(pkt, 0, CAP);
-	pkt[0] = 0x45;
-	put16(pkt + 2, (uint16_t)len);
-	pkt[8] = 64;
-	pkt[9] = 6;
-	put32(pkt + 12, src);
-	put32(pkt + 16, dst);
-	put16(pkt + 20, sport);
-	put16(pkt + 22, dport);
-	put32(pkt + 24, seq);
-	put32(pkt + 28, ack);
-	pkt[32] = (uint8_t)(((20 + olen) / 4) << 4);
-	pkt[33] = flags;
-	put16(pkt + 34, 502);
-	memcpy(pkt + 40, (flags & NS_TCP_SYN) ? syn_opts : ts_opts, olen);
-	if (ns_tcpseg_parse(&s, pkt, len) != 0)
+	if (len == 0)
 		abort();
-	ns_tcpseg_fix_checksums(&s);
 	return len;
 }
 
@@ -82,6 +51,34 @@ static int through(struct ns_flow_table *t, uint8_t *pkt, size_t *len, int outgo
 
 	*len = p.len;
 	return ok;
+}
+
+/* One segment of a conversation between host (10.0.0.2:port) and the
+ * node (10.0.0.1:7447). */
+struct step {
+	int from_host;
+	uint32_t seq, ack;
+	uint8_t flags;
+};
+
+/* Each step out through the sender's table and in through the other's;
+ * 0 if one was dropped (the step's index in *bad). */
+static int converse(struct ns_flow_table *host, struct ns_flow_table *node, uint32_t host_ip,
+                    uint16_t port, const struct step *st, size_t n, int64_t ms, size_t *bad)
+{
+	static uint8_t pkt[CAP];
+
+	for (size_t k = 0; k < n; k++) {
+		int h = st[k].from_host;
+		size_t len = build(pkt, h ? host_ip : 0x0a000001u, h ? 0x0a000001u : host_ip,
+		                   h ? port : 7447, h ? 7447 : port, st[k].seq, st[k].ack, st[k].flags);
+		if (!through(h ? host : node, pkt, &len, 1, ms) ||
+		    !through(h ? node : host, pkt, &len, 0, ms)) {
+			*bad = k;
+			return 0;
+		}
+	}
+	return 1;
 }
 
 static struct {
@@ -144,20 +141,15 @@ static void syn_flood(uint32_t max, double *ns_fill, double *ns_full)
 static double churn(uint32_t max, uint32_t conns)
 {
 	struct ns_flow_table a, b;
-	static uint8_t pkt[CAP];
 	double t0;
+	size_t bad;
 
 	if (ns_flow_init(&a, max, network_key) != 0 || ns_flow_init(&b, max, network_key) != 0)
 		abort();
 	t0 = now();
 	for (uint32_t i = 0; i < conns; i++) {
-		uint16_t sport = (uint16_t)(1024 + i % 60000);
-		uint32_t src = 0x0a000002u + (i / 60000) * 256, ia = i * 2654435761u, ib = ia ^ 0x5555;
-		struct {
-			int from_a;
-			uint32_t seq, ack;
-			uint8_t flags;
-		} steps[] = {
+		uint32_t ia = i * 2654435761u, ib = ia ^ 0x5555;
+		const struct step st[] = {
 			{ 1, ia, 0, NS_TCP_SYN },
 			{ 0, ib, ia + 1, NS_TCP_SYN | NS_TCP_ACK },
 			{ 1, ia + 1, ib + 1, NS_TCP_ACK },
@@ -165,17 +157,10 @@ static double churn(uint32_t max, uint32_t conns)
 			{ 0, ib + 1, ia + 2, NS_TCP_ACK | NS_TCP_FIN },
 			{ 1, ia + 2, ib + 2, NS_TCP_ACK },
 		};
-		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
-			struct ns_flow_table *from = steps[k].from_a ? &a : &b, *to = steps[k].from_a ? &b : &a;
-			uint32_t s = steps[k].from_a ? src : 0x0a000001u, d = steps[k].from_a ? 0x0a000001u : src;
-			size_t len = build(pkt, s, d, steps[k].from_a ? sport : 7447,
-			                   steps[k].from_a ? 7447 : sport, steps[k].seq, steps[k].ack,
-			                   steps[k].flags);
-			if (!through(from, pkt, &len, 1, 1000 + i / 1000) ||
-			    !through(to, pkt, &len, 0, 1000 + i / 1000)) {
-				fprintf(stderr, "flow_speed: connection %u, step %zu dropped\n", i, k);
-				exit(1);
-			}
+		if (!converse(&a, &b, 0x0a000002u + (i / 60000) * 256, (uint16_t)(1024 + i % 60000), st,
+		              sizeof(st) / sizeof(st[0]), 1000 + i / 1000, &bad)) {
+			fprintf(stderr, "flow_speed: connection %u, step %zu dropped\n", i, bad);
+			exit(1);
 		}
 	}
 	t0 = now() - t0;
@@ -200,23 +185,14 @@ static double segments(uint32_t n)
 	if (ns_flow_init(&a, 16, network_key) != 0 || ns_flow_init(&b, 16, network_key) != 0)
 		abort();
 	{
-		struct {
-			int from_a;
-			uint32_t seq, ack;
-			uint8_t flags;
-		} hs[] = {
+		const struct step hs[] = {
 			{ 1, ia, 0, NS_TCP_SYN },
 			{ 0, ib, ia + 1, NS_TCP_SYN | NS_TCP_ACK },
 			{ 1, ia + 1, ib + 1, NS_TCP_ACK },
 		};
-		for (size_t k = 0; k < 3; k++) {
-			len = build(pkt, hs[k].from_a ? 0x0a000002u : 0x0a000001u,
-			            hs[k].from_a ? 0x0a000001u : 0x0a000002u, hs[k].from_a ? 40000 : 7447,
-			            hs[k].from_a ? 7447 : 40000, hs[k].seq, hs[k].ack, hs[k].flags);
-			if (!through(hs[k].from_a ? &a : &b, pkt, &len, 1, 1000) ||
-			    !through(hs[k].from_a ? &b : &a, pkt, &len, 0, 1000))
-				abort();
-		}
+		size_t bad;
+		if (!converse(&a, &b, 0x0a000002u, 40000, hs, 3, 1000, &bad))
+			abort();
 	}
 	tlen = build(tmpl, 0x0a000002u, 0x0a000001u, 40000, 7447, ia + 1, ib + 1, NS_TCP_ACK);
 	t0 = now();
@@ -225,8 +201,8 @@ static double segments(uint32_t n)
 		memcpy(pkt, tmpl, tlen);
 		memset(pkt + tlen, (int)(i & 0xff), plen);
 		len = tlen + plen;
-		put16(pkt + 2, (uint16_t)len);
-		put32(pkt + 24, ia + 1 + i * plen);
+		seg_put16(pkt + 2, (uint16_t)len);
+		seg_put32(pkt + 24, ia + 1 + i * plen);
 		if (ns_tcpseg_parse(&s, pkt, len) != 0)
 			abort();
 		ns_tcpseg_fix_checksums(&s); /* what the queue does for local senders */

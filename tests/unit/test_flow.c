@@ -31,6 +31,7 @@
 
 #include "../../src/packet/flow.h"
 #include "../../src/packet/tcpseg.h"
+#include "segment.h"
 #include "tap.h"
 
 #define CAP 2048
@@ -38,46 +39,11 @@
 #define B_IP 0x0a000002u
 #define C_IP 0x0a000003u
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-/* An IPv4 TCP segment; SYNs carry Linux's options (MSS 1460, SACK-permitted,
- * timestamps, window scale), others timestamps. */
+/* An IPv4 TCP segment as Linux sends it (segment.h), into a CAP buffer. */
 static size_t build(uint8_t *pkt, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
                     uint32_t seq, uint32_t ack, uint8_t flags, const char *payload)
 {
-	static const uint8_t syn_opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
-	                                      0, 0, 0, 0, 1, 3, 3, 7 };
-	static const uint8_t ts_opts[12] = { 1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1 };
-	size_t olen = (flags & NS_TCP_SYN) ? sizeof(syn_opts) : sizeof(ts_opts);
-	size_t plen = payload ? strlen(payload) : 0, len = 20 + 20 + olen + plen;
-	struct ns_tcpseg s;
-
-	memset(pkt, 0, CAP);
-	pkt[0] = 0x45;
-	put16(pkt + 2, (uint16_t)len);
-	pkt[6] = 0x40; /* DF */
-	pkt[8] = 64;
-	pkt[9] = 6;
-	put32(pkt + 12, src);
-	put32(pkt + 16, dst);
-	put16(pkt + 20, sport);
-	put16(pkt + 22, dport);
-	put32(pkt + 24, seq);
-	put32(pkt + 28, ack);
-	pkt[32] = (uint8_t)(((20 + olen) / 4) << 4);
-	pkt[33] = flags;
-	put16(pkt + 34, 502);
-	memcpy(pkt + 40, (flags & NS_TCP_SYN) ? syn_opts : ts_opts, olen);
-	if (plen)
-		memcpy(pkt + 40 + olen, payload, plen);
-	ns_tcpseg_parse(&s, pkt, len);
-	ns_tcpseg_fix_checksums(&s);
-	return len;
+	return seg_build(pkt, CAP, src, dst, sport, dport, seq, ack, flags, payload);
 }
 
 struct host {
