@@ -26,7 +26,7 @@
 
 const char *const ns_flow_count_names[NS_FC_COUNT] = {
 	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
-	"table_full", "unsupported", "internal", "reset_failing",
+	"table_full", "unsupported", "internal", "reset_failing", "evicted",
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
@@ -221,6 +221,7 @@ static int evict_one(struct ns_flow_table *t)
 	if (victim < 0)
 		return -1;
 	flow_remove(t, &t->e[victim]);
+	t->count[NS_FC_EVICTED]++;
 	return 0;
 }
 

@@ -81,9 +81,11 @@ enum ns_flow_count {
 	NS_FC_TABLE_FULL,     /* a new connection with no room left */
 	NS_FC_UNSUPPORTED,    /* an option the daemon cannot carry, no MTU room */
 	NS_FC_INTERNAL,       /* a crypto failure */
-	/* Not a count of segments: connections ended after NS_FLOW_FAIL_MAX
-	 * failures in a row (handed to the caller by ns_flow_next_kill). */
+	/* From here on, counts of connections, not segments.  Ended after
+	 * NS_FLOW_FAIL_MAX failures in a row (handed to the caller by
+	 * ns_flow_next_kill): */
 	NS_FC_RESET_FAILING,
+	NS_FC_EVICTED,        /* entries that made way for a new connection */
 	NS_FC_COUNT
 };
 extern const char *const ns_flow_count_names[NS_FC_COUNT];

@@ -315,7 +315,8 @@ static void test_evict_ended(const uint8_t *key)
 	good &= send_seg(&b, &a, pkt, &len) == 1;
 	ok(good, "the second connection ends (FIN both ways)");
 	len = build(pkt, A_IP, B_IP, 42100, 7447, 9000, 0, NS_TCP_SYN, NULL);
-	ok(send_seg(&a, &b, pkt, &len) == 1, "now the fifth gets the ended one's entry, at both ends");
+	ok(send_seg(&a, &b, pkt, &len) == 1 && a.t.count[NS_FC_EVICTED] == 1 &&
+	   b.t.count[NS_FC_EVICTED] == 1, "now the fifth gets the ended one's entry, at both ends");
 	len = build(pkt, A_IP, B_IP, 42000, 7447, 2, 5002, NS_TCP_ACK, "still here");
 	ok(send_seg(&a, &b, pkt, &len) == 1, "and the open ones still carry data");
 	ns_flow_free(&a.t);
@@ -429,8 +430,9 @@ static void test_evict_handshakes(const uint8_t *key)
 		if (port % 97 == 0)
 			lists &= ns_flow_check_lists(&b.t) == 0;
 	}
-	ok(good && b.t.used == 4 && b.t.count[NS_FC_TABLE_FULL] == 0,
-	   "2000 more SYNs each take the oldest handshake's entry");
+	ok(good && b.t.used == 4 && b.t.count[NS_FC_TABLE_FULL] == 0 &&
+	   b.t.count[NS_FC_EVICTED] == 2 + 2000,
+	   "2000 more SYNs each take the oldest handshake's entry (evicted counts them)");
 	len = build(pkt, A_IP, B_IP, 42000, 7447, 102, 5002, NS_TCP_ACK, "still here");
 	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, "still here"),
 	   "the established connection still carries data");
