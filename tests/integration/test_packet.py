@@ -401,6 +401,110 @@ def test_packet_failing_connection_is_reset(seal, keys, make_bed):
     stop_packet(seal, bed, bed.nodes, keys.good)
 
 
+# ----------------------------------------------------------------- SYN flood
+
+STEADY_SERVER = r'''
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", %d))
+l.listen(8)
+print("listening", flush=True)
+for _ in range(int(sys.argv[1])):
+    s, _ = l.accept()
+    s.settimeout(30)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    print("got", len(got), got.count(b"\n"), flush=True)
+''' % PORT
+
+STEADY_CLIENT = r'''
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], %d), timeout=5)
+print("connected", flush=True)
+sent = 0
+end = time.monotonic() + float(sys.argv[2])
+i = 0
+while time.monotonic() < end:
+    line = ("steady-%%d\n" %% i).encode()
+    s.sendall(line)
+    sent += len(line)
+    i += 1
+    time.sleep(0.02)
+s.close()
+print("sent", sent, i, flush=True)
+''' % PORT
+
+# SYNs from many source ports, each with a nodeseal option (kind 253, ExID
+# 0x4E53, 16 random bytes): a copy of what a peer's SYN carries, which is
+# not authenticated.
+FLOOD = r'''
+import os, sys
+from scapy.all import IP, TCP, send, conf
+conf.verb = 0
+dst, n = sys.argv[1], int(sys.argv[2])
+pkts = [IP(dst=dst) / TCP(sport=20000 + i, dport=%d, flags="S", seq=i * 7919,
+                           options=[(253, b"\x4e\x53" + os.urandom(16))])
+        for i in range(n)]
+send(pkts, inter=0)
+print("flooded", n, flush=True)
+''' % PORT
+
+
+def wait_for(proc, word, timeout=5):
+    end = time.monotonic() + timeout
+    while word not in proc.stdout():
+        assert time.monotonic() < end and proc.poll() is None, proc.describe()
+        time.sleep(0.05)
+
+
+def test_packet_syn_flood_spares_live_connections(seal, keys, make_bed):
+    """A stranger floods n1's protected port with SYNs carrying copied
+    options, 40 times n1's table: each takes the oldest handshake's entry
+    (status counts them as evicted, none refused), the live connection from
+    n0 carries every byte through the flood, and a new one opens after it."""
+    bed = make_bed(3)
+    n0, n1, n2 = bed.nodes
+    table, flood = 32, 1280
+    ups = {n0.name: seal.start_up(bed, n0, packet_opts(seal, bed, n0, keys.good), "up-n0"),
+           n1.name: seal.start_up(bed, n1, packet_opts(seal, bed, n1, keys.good,
+                                                       extra=["--max-connections", str(table)]),
+                                  "up-n1")}
+    server = bed.spawn(n1, [PYTHON, "-c", STEADY_SERVER, "2"], "steady-server")
+    wait_for(server, "listening")
+    client = bed.spawn(n0, [PYTHON, "-c", STEADY_CLIENT, n1.ip4, "6"], "steady-client")
+    wait_for(client, "connected")
+    time.sleep(0.5)
+    r = bed.ns_exec(n2, [PYTHON, "-c", FLOOD, n1.ip4, str(flood)], timeout=60)
+    assert r.returncode == 0 and "flooded" in r.stdout, r.stdout + r.stderr
+    assert client.poll() is None, "the flood outlasted the client: make it longer"
+    seg = segment_counts(seal, bed, n1)["segments"]
+    assert seg["evicted"] >= flood - table and seg["table_full"] == 0, seg
+    assert client.wait(15) == 0, client.describe()
+    sent, lines = (int(x) for x in client.stdout().split("\n")[1].split()[1:3])
+    wait_for(server, "got", timeout=10)
+    assert server.stdout().split("\n")[1] == "got %d %d" % (sent, lines), (
+        server.stdout(), client.stdout())
+    # a new connection after the flood: it takes a flooder's entry
+    again = bed.spawn(n0, [PYTHON, "-c", STEADY_CLIENT, n1.ip4, "0.5"], "steady-again")
+    assert again.wait(15) == 0, again.describe()
+    assert server.wait(15) == 0, server.describe()
+    sent2 = int(again.stdout().split("\n")[1].split()[1])
+    assert server.stdout().split("\n")[2].split()[1] == str(sent2), server.stdout()
+    # the honest side saw nothing fail; n1's only failures are n2's resets
+    # answering SYN-ACKs it never asked for (no MAC)
+    seg0 = segment_counts(seal, bed, n0)["segments"]
+    assert seg0["bad_mac"] == 0 and seg0["evicted"] == 0, seg0
+    print("n1 segments after the flood:", segment_counts(seal, bed, n1)["segments"])
+    stop_packet(seal, bed, [n0, n1], keys.good)
+    for p in ups.values():
+        assert p.wait(10) == 0, p.describe()
+
+
 # ----------------------------------------------------------------- mode switch after a crash
 
 @pytest.mark.parametrize("backend", ["nft", "legacy"])
