@@ -542,23 +542,36 @@ def stream_has_marker(st):
 
 # ------------------------------------------------------------------ fixtures
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
+def private_tools(tmp_path_factory, suite, sub, tamper=True):
+    """What a module's fixture starts from: root, its own copy of nodeseal
+    (others may rebuild build/ while it runs), tamper.c built if asked, and
+    a fresh network key (mode 0600).  Returns (tmp, seal, tamper, keyfile)."""
     if os.geteuid() != 0:
-        pytest.fail("test_attack.py needs root (network namespaces, iptables, NFQUEUE)",
+        pytest.fail("%s needs root (network namespaces, iptables, NFQUEUE)" % suite,
                     pytrace=False)
     src = nodeseal_path()
     if not os.access(src, os.X_OK):
         pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
                     pytrace=False)
-    tmp = str(tmp_path_factory.mktemp("attack"))
-    # our own copies: others may rebuild build/ while this runs
+    tmp = str(tmp_path_factory.mktemp(sub))
     seal = os.path.join(tmp, "nodeseal")
     shutil.copy2(src, seal)
-    tamper_bin = os.path.join(tmp, "tamper")
-    r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue", "-lmnl"],
-           timeout=120, check=False)
-    assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
+    tamper_bin = None
+    if tamper:
+        tamper_bin = os.path.join(tmp, "tamper")
+        r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue",
+                "-lmnl"], timeout=120, check=False)
+        assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
+    keyfile = os.path.join(tmp, "network.key")
+    with open(keyfile, "w") as f:
+        f.write(sh([seal, "genkey"]).stdout)
+    os.chmod(keyfile, 0o600)
+    return tmp, seal, tamper_bin, keyfile
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    tmp, seal, tamper_bin, keyfile = private_tools(tmp_path_factory, "test_attack.py", "attack")
 
     bed = Bed(tmp)
     c = None
@@ -570,11 +583,7 @@ def ctx(tmp_path_factory):
         assert c.tamper.get(10) == "ready"
         bed.ns(bed.r, "iptables", "-A", "FORWARD", "-p", "tcp", "-j", "NFQUEUE",
                "--queue-num", "0")
-        # the network key and both daemons
-        keyfile = os.path.join(tmp, "network.key")
-        with open(keyfile, "w") as f:
-            f.write(sh([seal, "genkey"]).stdout)
-        os.chmod(keyfile, 0o600)
+        # both daemons
         c.logs = {}
         for node in ("A", "B"):
             p = start_daemon(bed, c.nsname[node], seal,

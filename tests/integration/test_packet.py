@@ -46,6 +46,14 @@ def stop_packet(seal, bed, nodes, key):
         seal.down(bed, n, packet_opts(seal, bed, n, key))
 
 
+def wait_for(proc, word, timeout=5):
+    """Until proc prints word (and is still running)."""
+    end = time.monotonic() + timeout
+    while word not in proc.stdout():
+        assert time.monotonic() < end and proc.poll() is None, proc.describe()
+        time.sleep(0.05)
+
+
 def segment_counts(seal, bed, node):
     st, r = seal.status_json(bed, node)
     assert st is not None, "status --json failed: %s" % r.stderr
@@ -278,15 +286,9 @@ def test_packet_down_resets_live_connections(seal, keys, make_bed):
     start_packet(seal, bed, bed.nodes, keys.good)
     marker = "NSLIVE-%s" % bed.run_id
     server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "live-server")
-    end = time.monotonic() + 5
-    while "listening" not in server.stdout():
-        assert time.monotonic() < end, server.describe()
-        time.sleep(0.05)
+    wait_for(server, "listening")
     client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "live-client")
-    end = time.monotonic() + 5
-    while "connected" not in client.stdout():
-        assert time.monotonic() < end and client.poll() is None, client.describe()
-        time.sleep(0.05)
+    wait_for(client, "connected")
     time.sleep(0.5)
     cap = bed.capture("down-live")
     seal.down(bed, n0, packet_opts(seal, bed, n0, keys.good))
@@ -314,16 +316,10 @@ def test_packet_restart_resets_connections_from_before(seal, keys, make_bed):
     ups = start_packet(seal, bed, bed.nodes, keys.good)
     marker = "NSRESTART-%s" % bed.run_id
     server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "live-server")
-    end = time.monotonic() + 5
-    while "listening" not in server.stdout():
-        assert time.monotonic() < end, server.describe()
-        time.sleep(0.05)
+    wait_for(server, "listening")
     cap = bed.capture("restart-live")
     client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "live-client")
-    end = time.monotonic() + 5
-    while "connected" not in client.stdout():
-        assert time.monotonic() < end and client.poll() is None, client.describe()
-        time.sleep(0.05)
+    wait_for(client, "connected")
     time.sleep(0.5)
     ups[n0.name].signal(signal.SIGKILL)
     assert ups[n0.name].wait(5) is not None
@@ -372,15 +368,9 @@ def test_packet_failing_connection_is_reset(seal, keys, make_bed):
     assert "TCP_NODELAY" in FAIL_CLIENT and "0.02" in FAIL_CLIENT
     start_packet(seal, bed, bed.nodes, keys.good)
     server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "fail-server")
-    end = time.monotonic() + 5
-    while "listening" not in server.stdout():
-        assert time.monotonic() < end, server.describe()
-        time.sleep(0.05)
+    wait_for(server, "listening")
     client = bed.spawn(n0, [PYTHON, "-c", FAIL_CLIENT, n1.ip4, "NSFAIL"], "fail-client")
-    end = time.monotonic() + 5
-    while "connected" not in client.stdout():
-        assert time.monotonic() < end and client.poll() is None, client.describe()
-        time.sleep(0.05)
+    wait_for(client, "connected")
     time.sleep(0.5)
     before = segment_counts(seal, bed, n1)["segments"]
     assert before["opened"] > 0 and before["bad_mac"] == 0 and before["reset_failing"] == 0, before
@@ -453,13 +443,6 @@ pkts = [IP(dst=dst) / TCP(sport=20000 + i, dport=%d, flags="S", seq=i * 7919,
 send(pkts, inter=0)
 print("flooded", n, flush=True)
 ''' % PORT
-
-
-def wait_for(proc, word, timeout=5):
-    end = time.monotonic() + timeout
-    while word not in proc.stdout():
-        assert time.monotonic() < end and proc.poll() is None, proc.describe()
-        time.sleep(0.05)
 
 
 def test_packet_syn_flood_spares_live_connections(seal, keys, make_bed):

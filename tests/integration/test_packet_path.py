@@ -54,14 +54,12 @@ import json
 import os
 import random
 import re
-import shutil
 import time
 
 import pytest
 
-from test_attack import (APP, A_IP, B_IP, PYTHON, TAMPER_SRC, Bed, Capture, Tamper,
-                         nodeseal_path, pcap_packets, pcap_streams, sh, start_daemon,
-                         stream_has_marker)
+from test_attack import (APP, A_IP, B_IP, PYTHON, Bed, Capture, Tamper, pcap_packets,
+                         pcap_streams, private_tools, start_daemon, stream_has_marker)
 
 PORT = 7447
 PLAIN_PORT = 7448
@@ -106,24 +104,8 @@ class PacketCtx:
 
 @pytest.fixture(scope="module")
 def pctx(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("test_packet_path.py needs root (namespaces, iptables, NFQUEUE)",
-                    pytrace=False)
-    src = nodeseal_path()
-    if not os.access(src, os.X_OK):
-        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
-                    pytrace=False)
-    tmp = str(tmp_path_factory.mktemp("packet-path"))
-    seal = os.path.join(tmp, "nodeseal")
-    shutil.copy2(src, seal)
-    tamper_bin = os.path.join(tmp, "tamper")
-    r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue", "-lmnl"],
-           timeout=120, check=False)
-    assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
-    keyfile = os.path.join(tmp, "network.key")
-    with open(keyfile, "w") as f:
-        f.write(sh([seal, "genkey"]).stdout)
-    os.chmod(keyfile, 0o600)
+    tmp, seal, tamper_bin, keyfile = private_tools(tmp_path_factory, "test_packet_path.py",
+                                                   "packet-path")
 
     bed = Bed(tmp)
     c = None

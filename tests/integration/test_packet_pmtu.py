@@ -57,7 +57,7 @@ import time
 import pytest
 
 from netbed import collect_state, snapshot_diff
-from test_attack import (PYTHON, Capture, Proc, cleanup_stale, delete_netns, nodeseal_path, sh,
+from test_attack import (PYTHON, Capture, Proc, cleanup_stale, delete_netns, private_tools, sh,
                          start_daemon)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -237,20 +237,8 @@ def icmp_seen(path, v6):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("test_packet_pmtu.py needs root (namespaces, iptables, NFQUEUE)",
-                    pytrace=False)
-    src = nodeseal_path()
-    if not os.access(src, os.X_OK):
-        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
-                    pytrace=False)
-    tmp = str(tmp_path_factory.mktemp("pmtu"))
-    seal = os.path.join(tmp, "nodeseal")   # our copy: others may rebuild build/
-    shutil.copy2(src, seal)
-    keyfile = os.path.join(tmp, "network.key")
-    with open(keyfile, "w") as f:
-        f.write(sh([seal, "genkey"]).stdout)
-    os.chmod(keyfile, 0o600)
+    tmp, seal, _, keyfile = private_tools(tmp_path_factory, "test_packet_pmtu.py", "pmtu",
+                                          tamper=False)
     return {"tmp": tmp, "seal": seal, "key": keyfile}
 
 
