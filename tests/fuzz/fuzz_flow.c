@@ -204,27 +204,22 @@ static size_t build(uint8_t *b, const struct spec *g)
 	const uint8_t bad[2] = { 8, 1 };
 	uint8_t ns[NS_TCPSEG_OPT_LEN] = { NS_TCPSEG_OPT_KIND, NS_TCPSEG_OPT_LEN,
 	                                  NS_TCPSEG_EXID >> 8, NS_TCPSEG_EXID & 0xff };
+	const struct {
+		const uint8_t *o;
+		size_t len;
+	} all[8] = { /* by bit of g->opts */
+		{ mss, sizeof(mss) }, { sackok, sizeof(sackok) }, { ts, sizeof(ts) },
+		{ ws, sizeof(ws) },   { sack, sizeof(sack) },     { mptcp, sizeof(mptcp) },
+		{ ns, sizeof(ns) },   { bad, sizeof(bad) },
+	};
 	size_t n = 0, l4 = g->v6 ? 40 : 20, thlen, len;
 	struct ns_tcpseg s;
 	uint8_t *tcp;
 
 	memcpy(ns + 4, g->nsval, NS_TCPSEG_OPT_VALUE_LEN);
-	if (g->opts & 1)
-		opt_add(area, &n, mss, sizeof(mss));
-	if (g->opts & 2)
-		opt_add(area, &n, sackok, sizeof(sackok));
-	if (g->opts & 4)
-		opt_add(area, &n, ts, sizeof(ts));
-	if (g->opts & 8)
-		opt_add(area, &n, ws, sizeof(ws));
-	if (g->opts & 16)
-		opt_add(area, &n, sack, sizeof(sack));
-	if (g->opts & 32)
-		opt_add(area, &n, mptcp, sizeof(mptcp));
-	if (g->opts & 64)
-		opt_add(area, &n, ns, sizeof(ns));
-	if (g->opts & 128)
-		opt_add(area, &n, bad, sizeof(bad));
+	for (int i = 0; i < 8; i++)
+		if (g->opts & (1u << i))
+			opt_add(area, &n, all[i].o, all[i].len);
 	thlen = 20 + ((n + 3) & ~(size_t)3);
 	len = l4 + thlen + g->paylen;
 	memset(b, 0, l4 + thlen);
