@@ -249,15 +249,26 @@ static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_L
 	return f;
 }
 
-/* This host's nonce for a SYN or SYN-ACK: a PRF of the 4-tuple and the
- * ISN, so a retransmission carries the same one. */
-static int own_nonce(struct ns_flow_table *t, const uint8_t key[KEY_LEN], uint32_t isn,
-                     uint8_t nonce[NS_PKT_NONCE_LEN])
+/*
+ * This host's nonce for a new SYN or SYN-ACK: HMAC(secret, counter), the
+ * secret drawn from the CSPRNG at start and the counter never repeating
+ * within it, so every handshake gets a nonce of its own (a generator in
+ * the manner of HMAC_DRBG; a fixed secret makes the fuzzer reproducible).
+ * The entry keeps it, so a retransmission carries the same one.  Never a
+ * function of what a stranger can make the stack send again: under SYN
+ * cookies the stack answers a replayed SYN with the same ISN, and a nonce
+ * derived from the 4-tuple and the ISN gave the recorded connection's
+ * keys back (docs/PROTOCOL.md, "Nonces").
+ */
+static int fresh_nonce(struct ns_flow_table *t, uint8_t nonce[NS_PKT_NONCE_LEN])
 {
-	uint8_t full[32], isn_be[4] = { (uint8_t)(isn >> 24), (uint8_t)(isn >> 16),
-	                                (uint8_t)(isn >> 8), (uint8_t)isn };
-	int rc = ns_hmac(NS_HASH_SHA256, t->secret, sizeof(t->secret), key, KEY_LEN, isn_be, 4, full);
+	uint8_t full[32], ctr[8];
+	uint64_t c = t->nonce_counter++;
+	int rc;
 
+	for (int i = 0; i < 8; i++)
+		ctr[i] = (uint8_t)(c >> (56 - 8 * i));
+	rc = ns_hmac(NS_HASH_SHA256, t->secret, sizeof(t->secret), ctr, sizeof(ctr), NULL, 0, full);
 	memcpy(nonce, full, NS_PKT_NONCE_LEN);
 	ns_wipe(full, sizeof(full));
 	return rc;
@@ -317,7 +328,9 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			flow_remove(t, f);
 			f = NULL;
 		}
-		if (own_nonce(t, key, isn, nonce) != 0)
+		if (f != NULL)
+			memcpy(nonce, f->nonce_i, sizeof(nonce));
+		else if (fresh_nonce(t, nonce) != 0)
 			return drop(t, NS_FC_INTERNAL);
 	} else {
 		rc = ns_tcpseg_get_value(s, nonce);
@@ -364,8 +377,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 }
 
 static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f,
-                                      struct ns_flow_pkt *p, struct ns_tcpseg *s,
-                                      const uint8_t key[KEY_LEN], int64_t now)
+                                      struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
 {
 	uint8_t nonce[NS_PKT_NONCE_LEN];
 	uint32_t isn = ns_tcpseg_seq(s);
@@ -377,7 +389,10 @@ static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f
 	if (f->we_init == p->outgoing || ns_tcpseg_ack(s) != f->isn[NS_PKT_I2R] + 1)
 		return drop(t, NS_FC_NO_FLOW);
 	if (p->outgoing) {
-		if (own_nonce(t, key, isn, nonce) != 0)
+		/* Our SYN-ACK again (same ISN, keys made): the nonce it had. */
+		if (f->state == F_KEYED && f->isn[NS_PKT_R2I] == isn)
+			memcpy(nonce, f->nonce_r, sizeof(nonce));
+		else if (fresh_nonce(t, nonce) != 0)
 			return drop(t, NS_FC_INTERNAL);
 	} else {
 		rc = ns_tcpseg_get_value(s, nonce);
@@ -548,7 +563,7 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
 	if (flags & NS_TCP_SYN) {
 		if (flags & (NS_TCP_RST | NS_TCP_FIN))
 			return drop(t, NS_FC_BAD_PACKET);
-		return (flags & NS_TCP_ACK) ? on_synack(t, f, p, &s, key, now_ms)
+		return (flags & NS_TCP_ACK) ? on_synack(t, f, p, &s, now_ms)
 		                            : on_syn(t, f, p, &s, key, now_ms);
 	}
 	if (f == NULL || (f->state != F_KEYED && f->state != F_CLOSING)) {

@@ -22,9 +22,10 @@
  * into a scan of the table per SYN.  Established entries are never
  * evicted: with only those, a new connection is refused.
  *
- * Nonces are a PRF of a per-start secret, the 4-tuple and the sender's
- * ISN: a retransmitted SYN or SYN-ACK carries the same nonce without the
- * table having to remember it.
+ * Nonces are new for every handshake and side (a PRF of a per-start
+ * secret and a counter) and are kept in the entry: a retransmitted SYN or
+ * SYN-ACK carries the same one, a replayed SYN is answered with a new one,
+ * so no two connections share keys.
  *
  * A connection whose arriving segments keep failing their MAC is given up:
  * the table queues its tuple (ns_flow_next_kill) and the caller destroys
@@ -111,7 +112,8 @@ struct ns_flow_table {
 	uint32_t nbuckets, max, used;
 	int32_t free_head;
 	uint8_t network_key[NS_KEY_LEN];
-	uint8_t secret[NS_KEY_LEN];  /* nonces, fresh per start */
+	uint8_t secret[NS_KEY_LEN];  /* nonces: fresh per start */
+	uint64_t nonce_counter;      /* nonces made so far */
 	uint64_t hash_seed;
 	uint64_t count[NS_FC_COUNT];
 	uint32_t expire_cursor;

@@ -443,6 +443,95 @@ static void test_evict_handshakes(const uint8_t *key)
 	ns_flow_free(&c);
 }
 
+/* Passes pkt (len) through a table as outgoing: the packet leaves sealed
+ * into out (its length returned), 0 if dropped. */
+static size_t leave(struct host *h, uint8_t *pkt, size_t len, uint8_t *out)
+{
+	struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+
+	if (ns_flow_segment(&h->t, &p, h->now) != NS_FLOW_ACCEPT)
+		return 0;
+	memcpy(out, pkt, p.len);
+	return p.len;
+}
+
+/*
+ * A recorded connection replayed after its entry ended.  Under SYN cookies
+ * B's stack answers the same SYN with the same ISN, so a nonce that is a
+ * function of the 4-tuple and the ISN would give the same keys: the
+ * replayed data would verify, and B's new reply would be sealed with the
+ * recorded keystream.  Fresh nonces make the replay fail.
+ */
+static void test_replay_after_end(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	static uint8_t syn[CAP], synack[CAP], data[CAP], reply[CAP], pkt[CAP], again[CAP];
+	size_t syn_len, synack_len, data_len, reply_len, len, again_len;
+	uint8_t n1[16], n2[16];
+	const uint32_t isn_a = 7000, isn_b = 0x5eed0001u;
+	uint64_t bad_mac;
+
+	ok(ns_flow_init(&a.t, 4, key) == 0 && ns_flow_init(&b.t, 4, key) == 0, "tables for replay");
+	len = build(pkt, A_IP, B_IP, 40100, 7447, isn_a, 0, NS_TCP_SYN, NULL);
+	syn_len = leave(&a, pkt, len, syn);
+	len = syn_len;
+	memcpy(pkt, syn, len);
+	ok(syn_len > 0 && incoming(&b, pkt, &len) == 1, "A's SYN, recorded, reaches B");
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	synack_len = leave(&b, pkt, len, synack);
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	again_len = leave(&b, pkt, len, again);
+	ok(synack_len > 0 && again_len == synack_len && memcmp(again, synack, synack_len) == 0,
+	   "B's SYN-ACK retransmitted carries the same nonce");
+	len = synack_len;
+	memcpy(pkt, synack, len);
+	ok(incoming(&a, pkt, &len) == 1, "A takes B's SYN-ACK");
+	len = build(pkt, A_IP, B_IP, 40100, 7447, isn_a + 1, isn_b + 1, NS_TCP_ACK, "secret-1");
+	data_len = leave(&a, pkt, len, data);
+	len = data_len;
+	memcpy(pkt, data, len);
+	ok(data_len > 0 && incoming(&b, pkt, &len) == 1 && payload_is(pkt, len, "secret-1"),
+	   "A's data, recorded, reaches B");
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b + 1, isn_a + 9, NS_TCP_ACK, "reply-1");
+	reply_len = leave(&b, pkt, len, reply);
+	ok(reply_len > 0, "B's reply, recorded");
+	/* B's stack resets the connection; the entry's time runs out */
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b + 8, isn_a + 9, NS_TCP_RST | NS_TCP_ACK,
+	            NULL);
+	ok(leave(&b, pkt, len, again) > 0, "B's reset leaves");
+	b.now += NS_FLOW_RESET_MS + 1;
+	ns_flow_expire(&b.t, b.now, 100);
+	ok(b.t.used == 0, "B's entry is gone");
+
+	/* the replay: A's recorded SYN; B's stack answers with the same ISN */
+	len = syn_len;
+	memcpy(pkt, syn, len);
+	ok(incoming(&b, pkt, &len) == 1, "the replayed SYN reaches B's stack (as a SYN would)");
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b, isn_a + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	again_len = leave(&b, pkt, len, again);
+	ok(again_len > 0 && has_option(synack, synack_len, n1) == 1 &&
+	   has_option(again, again_len, n2) == 1 && memcmp(n1, n2, 16) != 0,
+	   "B's new SYN-ACK, same ISN, carries a new nonce");
+	bad_mac = b.t.count[NS_FC_BAD_MAC];
+	len = data_len;
+	memcpy(pkt, data, len);
+	ok(incoming(&b, pkt, &len) == 0 && b.t.count[NS_FC_BAD_MAC] == bad_mac + 1,
+	   "the replayed data fails its MAC: nothing of it reaches B's stack");
+	len = build(pkt, B_IP, A_IP, 7447, 40100, isn_b + 1, isn_a + 9, NS_TCP_ACK, "reply-2");
+	len = leave(&b, pkt, len, again);
+	{
+		/* ciphertext XOR ciphertext at one offset is plaintext XOR
+		 * plaintext exactly when the keystream repeats */
+		size_t off = len - 7, roff = reply_len - 7;
+		int reused = len > 7 && reply_len == len;
+		for (size_t i = 0; reused && i < 7; i++)
+			reused = (again[off + i] ^ reply[roff + i]) == ("reply-2"[i] ^ "reply-1"[i]);
+		ok(len > 0 && !reused, "B's new reply is not sealed with the recorded keystream");
+	}
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 int main(void)
 {
 	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
@@ -673,6 +762,7 @@ int main(void)
 	test_evict_ended(key);
 	test_evict_handshakes(key);
 	test_repeated_syn_expiry(key);
+	test_replay_after_end(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
