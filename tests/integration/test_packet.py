@@ -518,3 +518,185 @@ def test_packet_start_replaces_crashed_proxy_rules(seal, keys, make_bed, backend
     seal.down(bed, n, seal.opts(bed, n, keys.good))
     assert up.wait(10) == 0, up.describe()
     assert_same_state(snap, bed.snapshot(n), "after proxy, crash, packet, crash, proxy, down")
+
+
+# ----------------------------------------------------------------- a recorded connection replayed
+
+# n1's server: per connection, the first line it got and a reply that names
+# the connection (so a reply to a replay differs from the recorded one).
+REPLAY_SERVER = r'''
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", %d))
+l.listen(8)
+l.settimeout(float(sys.argv[1]))
+print("listening", flush=True)
+k = 0
+while True:
+    try:
+        s, peer = l.accept()
+    except socket.timeout:
+        break
+    k += 1
+    s.settimeout(5)
+    got = b""
+    try:
+        while b"\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+        print("conn", k, peer[1], got.hex(), flush=True)
+        s.sendall(b"reply to connection %%d: the responder's secret\n" %% k)
+        while s.recv(4096):
+            pass
+    except OSError as e:
+        print("conn", k, "error", e, flush=True)
+    s.close()
+''' % PORT
+
+# n0's client: from a given source port, one line, the reply, then close.
+REPLAY_CLIENT = r'''
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[2])))
+s.settimeout(5)
+s.connect((sys.argv[1], %d))
+s.sendall(sys.argv[3].encode() + b"\n")
+got = b""
+while b"\n" not in got:
+    b = s.recv(4096)
+    if not b:
+        break
+    got += b
+s.shutdown(socket.SHUT_WR)
+while s.recv(4096):
+    pass
+s.close()
+print("done", len(got), flush=True)
+''' % PORT
+
+# A stranger on the path (n2) replays, from n0's address, what n0 sent on
+# one recorded connection: its SYN, then the rest, as captured.
+REPLAYER = r'''
+import sys, time
+from scapy.all import IP, TCP, rdpcap, send, conf
+conf.verb = 0
+src, dst, sport = sys.argv[2], sys.argv[3], int(sys.argv[4])
+pkts = [p[IP] for p in rdpcap(sys.argv[1]) if IP in p and TCP in p and p[IP].src == src
+        and p[IP].dst == dst and p[TCP].sport == sport]
+assert pkts and pkts[0][TCP].flags == "S", pkts
+send(IP(bytes(pkts[0])))
+time.sleep(0.3)
+for p in pkts[1:]:
+    send(IP(bytes(p)))
+    time.sleep(0.05)
+print("replayed", len(pkts), flush=True)
+'''
+
+
+def tcp_records(paths):
+    """(tuple, flags, seq, ack, nodeseal option value or None, payload) of
+    every IPv4 TCP segment of port PORT in the captures, in order."""
+    out = []
+    for path in paths:
+        for linktype, _, _, data in netbed.read_pcap(path):
+            et, off = netbed._l3(linktype, data)
+            if et != 0x0800 or data[off + 9] != 6:
+                continue
+            ip = data[off:]
+            ihl, total = (ip[0] & 15) * 4, int.from_bytes(ip[2:4], "big")
+            tcp = ip[ihl:total]
+            sport, dport = int.from_bytes(tcp[0:2], "big"), int.from_bytes(tcp[2:4], "big")
+            if PORT not in (sport, dport):
+                continue
+            doff = (tcp[12] >> 4) * 4
+            opt, i = None, 20
+            while i < doff:
+                kind = tcp[i]
+                if kind in (0, 1):
+                    i += 1
+                    continue
+                olen = tcp[i + 1]
+                if kind == 253 and olen == 20 and tcp[i + 2:i + 4] == b"\x4e\x53":
+                    opt = bytes(tcp[i + 4:i + 20])
+                i += max(olen, 2)
+            out.append(((ip[12:16], sport, ip[16:20], dport), tcp[13],
+                        int.from_bytes(tcp[4:8], "big"), int.from_bytes(tcp[8:12], "big"),
+                        opt, bytes(tcp[doff:])))
+    return out
+
+
+def keystream_reuse(records):
+    """Segments sealed under one key (the nonce pair of the handshake they
+    follow), direction and stream offset with different bytes there: the
+    same keystream over different plaintext.  Returns such places."""
+    hs = {}       # connection (initiator's view) -> [nonce_i, nonce_r, isn_i, isn_r]
+    seen = {}     # (nonce_i, nonce_r, from initiator, offset) -> byte
+    bad = []
+    for tup, flags, seq, ack, opt, payload in records:
+        rev = (tup[2], tup[3], tup[0], tup[1])
+        if flags & 0x02 and not flags & 0x10:          # SYN: a new handshake
+            hs[tup] = [opt, None, seq, None]
+            continue
+        if flags & 0x02:                                # SYN-ACK
+            if rev in hs:
+                hs[rev][1], hs[rev][3] = opt, seq
+            continue
+        conn, from_i = (tup, True) if tup in hs else (rev, False)
+        h = hs.get(conn)
+        if h is None or h[1] is None or not payload:
+            continue
+        base = (seq - ((h[2] if from_i else h[3]) + 1)) & 0xffffffff
+        for j, byte in enumerate(payload):
+            k = (h[0], h[1], from_i, base + j)
+            if seen.setdefault(k, byte) != byte:
+                bad.append(k)
+    return bad
+
+
+def test_packet_replayed_connection_gets_nothing(seal, keys, make_bed):
+    """Under SYN cookies (net.ipv4.tcp_syncookies=2) n1's stack answers a
+    replayed SYN with the recorded ISN.  A stranger replays a recorded
+    connection of n0 to n1 after n1's entry for it made way: nothing of it
+    reaches n1's node, and in the captures no two segments are sealed under
+    one key at one offset with different bytes."""
+    bed = make_bed(3)
+    n0, n1, n2 = bed.nodes
+    bed.ns_exec_check(n1, ["sysctl", "-qw", "net.ipv4.tcp_syncookies=2"])
+    ups = {n0.name: seal.start_up(bed, n0, packet_opts(seal, bed, n0, keys.good), "up-n0"),
+           n1.name: seal.start_up(bed, n1, packet_opts(seal, bed, n1, keys.good,
+                                                       extra=["--max-connections", "2"]),
+                                  "up-n1")}
+    server = bed.spawn(n1, [PYTHON, "-c", REPLAY_SERVER, "20"], "replay-server")
+    wait_for(server, "listening")
+    rec = bed.capture("recorded")
+    sport, marker = 40777, "REPLAY-ME-" + os.urandom(6).hex()
+    for port, line in ((sport, marker), (40778, "second"), (40779, "third")):
+        r = bed.ns_exec(n0, [PYTHON, "-c", REPLAY_CLIENT, n1.ip4, str(port), line], timeout=15)
+        assert r.returncode == 0 and "done" in r.stdout, r.stdout + r.stderr
+    rec.stop()
+    seg = segment_counts(seal, bed, n1)["segments"]
+    assert seg["evicted"] >= 1, "the recorded connection's entry is still there: %s" % seg
+    bad_mac = seg["bad_mac"]
+    replay = bed.capture("replay")
+    r = bed.ns_exec(n2, [PYTHON, "-c", REPLAYER, rec.path, n0.ip4, n1.ip4, str(sport)],
+                    timeout=30)
+    assert r.returncode == 0 and "replayed" in r.stdout, r.stdout + r.stderr
+    time.sleep(1.5)
+    replay.stop()
+    assert server.wait(30) is not None, server.describe()
+    conns = [l.split() for l in server.stdout().splitlines() if l.startswith("conn")]
+    lines = [bytes.fromhex(c[3]) if len(c) > 3 and c[2] != "error" else b"" for c in conns]
+    assert lines == [(marker + "\n").encode(), b"second\n", b"third\n"], (
+        "n1's node got %s" % conns)
+    reuse = keystream_reuse(tcp_records([rec.path, replay.path]))
+    assert not reuse, "one keystream over different bytes at %d places, first %s" % (
+        len(reuse), reuse[0])
+    seg = segment_counts(seal, bed, n1)["segments"]
+    assert seg["bad_mac"] > bad_mac, "the replayed segments were not refused: %s" % seg
+    stop_packet(seal, bed, [n0, n1], keys.good)
+    for p in ups.values():
+        assert p.wait(10) == 0, p.describe()
