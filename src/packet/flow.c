@@ -35,11 +35,14 @@ enum flist { L_HANDSHAKE, L_ENDED, L_NONE };
 
 #define KEY_LEN NS_FLOW_KEY_LEN
 #define KILLED (NS_FLOW_FAIL_MAX + 1)
-/* How far from the stream a failing segment may be and still count:
- * above Linux's default largest receive window (6 MiB), so a peer's
- * segments in flight all count, and a small part of the 2^32 sequence
- * space, so a stranger guessing seq and ack hits about 1 in 2^15. */
-#define FAIL_WINDOW (1u << 24)
+/* Failures that count are at least this far apart: Linux's smallest
+ * retransmission timeout.  A peer whose segments cannot pass retransmits
+ * them at growing timeouts, so it still reaches NS_FLOW_FAIL_MAX (within
+ * about 25 s); a burst of forgeries counts once. */
+#define FAIL_SPACING_MS 200
+/* Window scale: none agreed yet / the largest RFC 7323 allows. */
+#define WS_NONE 0xff
+#define WS_MAX 14
 
 struct ns_flow {
 	int32_t next;               /* bucket chain, or free list */
@@ -51,8 +54,12 @@ struct ns_flow {
 	uint8_t fin[2];             /* by enum ns_pkt_dir */
 	uint8_t failed;             /* arriving MAC failures in a row, KILLED once handed out */
 	uint8_t key[KEY_LEN];       /* local addr, remote addr, lport, rport, v6 */
+	uint8_t ws[2];              /* window scale each direction's sender offered, WS_NONE */
 	uint32_t isn[2];
 	uint64_t hi[2];
+	uint64_t acked[2];          /* highest offset of each direction acknowledged (verified) */
+	uint32_t wnd_max[2];        /* largest window each direction's sender advertised, scaled */
+	int64_t fail_ms;            /* when the last failure counted */
 	uint8_t nonce_i[NS_PKT_NONCE_LEN];
 	uint8_t nonce_r[NS_PKT_NONCE_LEN];
 	int64_t expires_ms;
@@ -313,6 +320,39 @@ static uint16_t mss_max(const struct ns_flow_table *t, const struct ns_flow_pkt 
 	return ns_tcpseg_mss_max(mtu, s->ipv6);
 }
 
+/* The window scale a SYN or SYN-ACK of direction d offers, and its window
+ * (never scaled on a SYN): the first bound on what the other side may
+ * send, until segments advertise more. */
+static void note_syn_window(struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
+{
+	struct ns_tcpopts o;
+
+	f->ws[d] = WS_NONE;
+	if (ns_tcpseg_opts(s, &o) == 0 && o.ws >= 0)
+		f->ws[d] = ns_tcpseg_opt_area(s)[o.ws + 2];
+	f->wnd_max[d] = ns_tcpseg_window(s);
+}
+
+/* A segment's window in bytes: scaled only when both SYNs offered a scale
+ * (RFC 7323), by at most 14. */
+static uint32_t scaled_window(const struct ns_flow *f, const struct ns_tcpseg *s,
+                              enum ns_pkt_dir d)
+{
+	unsigned shift = 0;
+
+	if (f->ws[0] != WS_NONE && f->ws[1] != WS_NONE)
+		shift = f->ws[d] < WS_MAX ? f->ws[d] : WS_MAX;
+	return (uint32_t)ns_tcpseg_window(s) << shift;
+}
+
+static void note_window(struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
+{
+	uint32_t w = scaled_window(f, s, d);
+
+	if (w > f->wnd_max[d])
+		f->wnd_max[d] = w;
+}
+
 static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
                                    struct ns_flow_pkt *p, struct ns_tcpseg *s,
                                    const uint8_t key[KEY_LEN], int64_t now)
@@ -363,6 +403,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			return drop(t, NS_FC_TABLE_FULL);
 		f->we_init = (uint8_t)p->outgoing;
 		f->isn[NS_PKT_I2R] = isn;
+		note_syn_window(f, s, NS_PKT_I2R);
 		memcpy(f->nonce_i, nonce, sizeof(nonce));
 	}
 	/* Keyed: the SYN-ACK that answers it extends the entry (on_synack),
@@ -403,6 +444,7 @@ static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f
 	}
 	if (f->state == F_SYN_SENT || f->state == F_SYN_RCVD) {
 		f->isn[NS_PKT_R2I] = isn;
+		note_syn_window(f, s, NS_PKT_R2I);
 		memcpy(f->nonce_r, nonce, sizeof(nonce));
 		if (ns_pkt_keys_derive(&f->keys, t->network_key, f->nonce_i, f->nonce_r) != 0)
 			return drop(t, NS_FC_INTERNAL);
@@ -475,38 +517,48 @@ static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
 	rc = ns_tcpseg_put_mac(s, p->cap, mac);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_BAD ? NS_FC_BAD_PACKET : NS_FC_UNSUPPORTED);
+	note_window(f, s, d);
 	advance(t, f, &h, s->paylen, d, now);
 	return pass(t, p, s);
 }
 
 /*
- * Whether an arriving segment of direction d is one the peer's stack could
- * have sent: an ack of this host's stream at most FAIL_WINDOW behind what
- * was sent, and a seq within FAIL_WINDOW of the peer's stream.  Only such
- * a segment's failure counts, so ending a connection takes either an
- * on-path attacker (who can drop its segments anyway) or a stranger's
- * 2^15 guesses per failure.
+ * Whether an arriving segment of direction d is one the local stack would
+ * take for its peer's (RFC 5961's test): a seq within the window this host
+ * advertised of the peer's stream as far as it verified, and an ack no
+ * further back than the peer's largest window behind what it acknowledged,
+ * and not past what this host sent.  Only such a segment's failure counts:
+ * a stranger who knows the 4-tuple guesses both, about 2W / 2^32 times
+ * W' / 2^32 for windows W and W' (docs/SECURITY.md has the figures), where
+ * plain TCP asks the same for a reset.
  */
 static int plausible(const struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
 {
 	enum ns_pkt_dir o = d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R;
-	uint32_t seq_gap = ns_tcpseg_seq(s) - (f->isn[d] + 1) - (uint32_t)f->hi[d];
+	int32_t seq_gap = (int32_t)(ns_tcpseg_seq(s) - (f->isn[d] + 1) - (uint32_t)f->hi[d]);
 	uint32_t ack_lag = (uint32_t)f->hi[o] - (ns_tcpseg_ack(s) - (f->isn[o] + 1));
+	uint64_t in_flight = f->hi[o] - (f->acked[o] < f->hi[o] ? f->acked[o] : f->hi[o]);
+	int64_t wnd = f->wnd_max[o];
 
-	return (ns_tcpseg_flags(s) & NS_TCP_ACK) && seq_gap + FAIL_WINDOW <= 2 * FAIL_WINDOW &&
-	       ack_lag <= FAIL_WINDOW;
+	return (ns_tcpseg_flags(s) & NS_TCP_ACK) && seq_gap >= -wnd && seq_gap <= wnd &&
+	       (uint64_t)ack_lag <= in_flight + f->wnd_max[d];
 }
 
 /* An arriving segment of f without a MAC that verifies: dropped, and
- * counted towards giving the connection up. */
+ * counted towards giving the connection up if plausible, and not within
+ * FAIL_SPACING_MS of the last that counted. */
 static enum ns_flow_verdict mac_failed(struct ns_flow_table *t, struct ns_flow *f,
-                                       const struct ns_tcpseg *s, enum ns_pkt_dir d)
+                                       const struct ns_tcpseg *s, enum ns_pkt_dir d, int64_t now)
 {
-	if (f->failed < NS_FLOW_FAIL_MAX && plausible(f, s, d) && ++f->failed == NS_FLOW_FAIL_MAX) {
-		if (t->nkill < NS_FLOW_KILL_MAX)
-			memcpy(t->kill[t->nkill++], f->key, KEY_LEN);
-		else
-			f->failed--; /* no room: queued at the next failure */
+	if (f->failed < NS_FLOW_FAIL_MAX && plausible(f, s, d) &&
+	    (f->failed == 0 || now - f->fail_ms >= FAIL_SPACING_MS)) {
+		f->fail_ms = now;
+		if (++f->failed == NS_FLOW_FAIL_MAX) {
+			if (t->nkill < NS_FLOW_KILL_MAX)
+				memcpy(t->kill[t->nkill++], f->key, KEY_LEN);
+			else
+				f->failed--; /* no room: queued at the next failure */
+		}
 	}
 	return drop(t, NS_FC_BAD_MAC);
 }
@@ -522,16 +574,19 @@ static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow
 	/* Before take_mac: a segment without the option counts as failing too. */
 	mac_header(f, s, d, &h);
 	if (ns_tcpseg_take_mac(s, mac) != 0)
-		return mac_failed(t, f, s, d);
+		return mac_failed(t, f, s, d, now);
 	rc = ns_pkt_verify(&f->keys, d, &h, ns_tcpseg_payload(s), s->paylen, mac);
 	if (rc < 0)
 		return drop(t, NS_FC_INTERNAL);
 	if (rc == 0)
-		return mac_failed(t, f, s, d);
+		return mac_failed(t, f, s, d, now);
 	if (ns_pkt_xor_stream(&f->keys, d, h.seq_off, ns_tcpseg_payload(s), s->paylen) != 0)
 		return drop(t, NS_FC_INTERNAL);
 	f->verified = 1;
 	f->failed = 0;
+	note_window(f, s, d);
+	if ((h.flags & NS_TCP_ACK) && h.ack_off > f->acked[d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R])
+		f->acked[d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R] = h.ack_off;
 	advance(t, f, &h, s->paylen, d, now);
 	return pass(t, p, s);
 }

@@ -56,13 +56,14 @@
  * lost or damaged segment is retransmitted by TCP and passes; a run of 8
  * means the peer's segments cannot pass at all (another network key, a
  * middlebox rewriting covered fields), and the connection would otherwise
- * stall until TCP gives up, some 15 minutes of retransmissions.  A peer
- * with data in flight reaches 8 within its first window of segments, one
- * that only retransmits within about 25 s (RTO doubling from 200 ms); and
- * 8 is well above the damaged segments in a row of a bad link.  Only
- * failures the local stack would take for its peer's count (flow.c,
- * plausible()), so a stranger who knows the 4-tuple cannot end a
- * connection with 8 segments.
+ * stall until TCP gives up, some 15 minutes of retransmissions.  Failures
+ * count at most one per 200 ms (Linux's smallest retransmission timeout),
+ * so a peer that can no longer pass reaches 8 within about 25 s of RTO
+ * doubling, and 8 is well above the damaged segments in a row of a bad
+ * link.  Only failures the local stack would take for its peer's count
+ * (flow.c, plausible(): seq in the window, ack in range, as RFC 5961
+ * asks), so a stranger who knows the 4-tuple needs about 2^31 guesses per
+ * failure on an idle connection with 64 KiB windows (docs/SECURITY.md).
  */
 #define NS_FLOW_FAIL_MAX 8
 /* Connections to end that the table holds until the caller takes them. */

@@ -113,8 +113,12 @@ static int connect_pair(struct host *a, struct host *b, uint16_t port, uint32_t 
 	return good;
 }
 
+/* The spacing of failures that count (flow.c: Linux's smallest RTO). */
+#define SPACING_MS 200
+
 /* A's next segment on the connection, sealed by A and damaged on the
- * wire (or not), into B: B's verdict.  seq_off is A's stream offset. */
+ * wire (or not), into B: B's verdict.  seq_off is A's stream offset.  It
+ * comes a retransmission timeout after the last, as TCP resends. */
 static int damaged(struct host *a, struct host *b, uint16_t port, uint32_t isn_a, uint32_t isn_b,
                    uint32_t seq_off, int damage)
 {
@@ -124,6 +128,7 @@ static int damaged(struct host *a, struct host *b, uint16_t port, uint32_t isn_a
 	struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
 	struct ns_tcpseg s;
 
+	b->now += SPACING_MS;
 	if (ns_flow_segment(&a->t, &p, a->now) != NS_FLOW_ACCEPT)
 		return -1;
 	len = p.len;
@@ -188,6 +193,7 @@ static void test_failing(const uint8_t *key)
 		bad += damaged(&a, &b, 42001, 5000, 6000, 1 + 3 * (uint32_t)(NS_FLOW_FAIL_MAX + i), 1) == 0;
 	ok(bad == 2 * (NS_FLOW_FAIL_MAX - 1) && kills(&b.t, NULL) == 0,
 	   "%d more failures: still nothing to end", NS_FLOW_FAIL_MAX - 1);
+	b.now += SPACING_MS;
 	len = build(pkt, A_IP, B_IP, 42001, 7447, 5000 + 1 + 3 * (2 * NS_FLOW_FAIL_MAX), 6002,
 	            NS_TCP_ACK, "nomac");
 	ok(incoming(&b, pkt, &len) == 0 && kills(&b.t, NULL) == 1,
@@ -532,6 +538,61 @@ static void test_replay_after_end(const uint8_t *key)
 	ns_flow_free(&b.t);
 }
 
+/* B's failures for A's segment with this seq and ack, without a MAC, n
+ * times, step_ms apart: how many connections B then gives up. */
+static int forged(struct host *b, uint16_t port, uint32_t seq, uint32_t ack, int n, int step_ms)
+{
+	uint8_t pkt[CAP];
+	size_t len;
+
+	for (int i = 0; i < n; i++) {
+		b->now += step_ms;
+		len = build(pkt, A_IP, B_IP, port, 7447, seq, ack, NS_TCP_ACK, NULL);
+		(void)incoming(b, pkt, &len);
+	}
+	return kills(&b->t, NULL);
+}
+
+/*
+ * A stranger who knows the 4-tuple sends bare ACKs with guessed seq and
+ * ack.  Only a guess the stack would take (RFC 5961: seq within the window
+ * B advertised, 502 << 7 bytes here; ack between what A acknowledged less
+ * A's window and what B sent) counts, and only one per retransmission
+ * timeout.
+ */
+static void test_blind_cut(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	const uint32_t ia = 300000, ib = 900000, wnd = 502u << 7;
+	/* A's stream is at offset 1, B's at 1: seq ia + 2, ack ib + 2 are
+	 * where the stack is; each case on a connection of its own */
+	static const struct {
+		int32_t dseq, dack;
+		int step_ms, want;
+		const char *what;
+	} c[] = {
+		{ 1 << 20, 0, SPACING_MS, 0, "seq 1 MiB past the window, ack right" },
+		{ -(1 << 20), 0, SPACING_MS, 0, "seq 1 MiB before it" },
+		{ 0, -(1 << 20), SPACING_MS, 0, "ack 1 MiB behind what A acknowledged" },
+		{ 0, 1, SPACING_MS, 0, "ack past what B sent" },
+		{ (int32_t)wnd - 1, 0, 0, 0, "in the window, all at one instant (count once)" },
+		{ (int32_t)wnd - 1, -(int32_t)wnd, SPACING_MS, 1, "in the window, at its edges, spaced" },
+	};
+	int good = 1;
+
+	ok(ns_flow_init(&a.t, 8, key) == 0 && ns_flow_init(&b.t, 8, key) == 0, "tables for blind");
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		good &= connect_pair(&a, &b, (uint16_t)(42500 + i), ia, ib);
+	ok(good, "connections, idle after a byte each way");
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		ok(forged(&b, (uint16_t)(42500 + i), ia + 2 + (uint32_t)c[i].dseq,
+		          ib + 2 + (uint32_t)c[i].dack, NS_FLOW_FAIL_MAX, c[i].step_ms) == c[i].want,
+		   "%s: %d forged ACKs, %s", c[i].what, NS_FLOW_FAIL_MAX,
+		   c[i].want ? "B gives up" : "B keeps the connection");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 int main(void)
 {
 	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
@@ -763,6 +824,7 @@ int main(void)
 	test_evict_handshakes(key);
 	test_repeated_syn_expiry(key);
 	test_replay_after_end(key);
+	test_blind_cut(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
