@@ -39,7 +39,8 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 # The in-memory benchmarks link the library; bench/run.sh builds its own tools.
-BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD)/bench/flow_speed
+BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD)/bench/flow_speed \
+              $(BUILD)/bench/blind_cut
 
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
