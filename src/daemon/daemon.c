@@ -367,6 +367,28 @@ static void reset_connections_from_before(struct ns_daemon *d)
 	close(fd);
 }
 
+/*
+ * Packet mode, stopping, once the table's connections are reset (sealed):
+ * every other socket of a protected port goes too before the rules do,
+ * those whose entries made way for others or ran out of time.  Their data
+ * still queued would otherwise leave in clear once the rules are gone.
+ */
+static void reset_connections_let_go(struct ns_daemon *d)
+{
+	int fd = ns_sockdiag_open(), n;
+
+	if (fd < 0) {
+		ns_log(NS_LOG_ERROR, "nodeseal stopping: cannot open sock_diag; connections the "
+		       "table let go are not reset");
+		return;
+	}
+	n = ns_sockdiag_destroy_ports(fd, d->cfg->ports, d->cfg->nports);
+	if (n > 0)
+		ns_log(NS_LOG_INFO, "nodeseal stopping: %d more connection%s reset (no entry left "
+		       "for them)", n, n == 1 ? "" : "s");
+	close(fd);
+}
+
 /* Packet mode ends live connections at stop by destroying their sockets:
  * without that the stack would go on sending them in clear once the rules
  * are gone.  A kernel that cannot do it gets no packet mode. */
@@ -478,6 +500,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		if (n > 0)
 			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
 			       n == 1 ? "" : "s");
+		reset_connections_let_go(d);
 	}
 	/* Rules before the control socket: "nodeseal down" waits for the
 	 * socket to go, and then finds the rules gone too. */

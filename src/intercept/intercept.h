@@ -38,5 +38,9 @@ bool ns_intercept_ipv6(void);
 int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen);
 /* Removes every NODESEAL chain, jump and policy rule; 0 if none remain. */
 int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen);
+/* The protected ports of packet-mode rules in place now (any backend,
+ * a crashed daemon's included), up to max: how many, 0 if there are no
+ * such rules, -1 if the rules cannot be read. */
+int ns_intercept_packet_ports(uint16_t *ports, int max);
 
 #endif

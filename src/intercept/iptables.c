@@ -612,6 +612,56 @@ static bool rules_present(void)
 	return found;
 }
 
+/* Adds the ports of a "--dports A,B,C" in line to ports[*n], once each. */
+static void ports_of_line(const char *line, uint16_t *ports, int max, int *n)
+{
+	const char *p = strstr(line, "--dports ");
+
+	for (p = p ? p + 9 : NULL; p != NULL && *n < max;) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		bool seen = false;
+		if (end == p || v == 0 || v > 65535)
+			return;
+		for (int i = 0; i < *n; i++)
+			seen |= ports[i] == v;
+		if (!seen)
+			ports[(*n)++] = (uint16_t)v;
+		p = *end == ',' ? end + 1 : NULL;
+	}
+}
+
+int ns_intercept_packet_ports(uint16_t *ports, int max)
+{
+	static const char *const backends[] = { "legacy", "nft" };
+	char *saved = malloc(SAVE_MAX), line[1024];
+	int n = 0, dumps = 0;
+
+	if (saved == NULL)
+		return -1;
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++)
+		for (int b = 0; b < 2; b++) {
+			struct family f;
+			struct save_walk w;
+			family_init(&f, backends[b], v6);
+			char *save_argv[] = { f.save, NULL };
+			int st = ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0);
+			if (st == 127 || (st < 0 && errno == ENOENT))
+				continue; /* that backend is not installed: nothing of ours */
+			if (st != 0)
+				goto fail;
+			dumps++;
+			for (walk_start(&w, saved, "mangle"); walk_next(&w, line, sizeof(line));)
+				if (strncmp(line, "-A NODESEAL_PKT_OUT ", 20) == 0)
+					ports_of_line(line, ports, max, &n);
+		}
+	free(saved);
+	return dumps > 0 ? n : -1;
+fail:
+	free(saved);
+	return -1;
+}
+
 int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 {
 	struct family f;

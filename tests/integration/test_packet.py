@@ -305,6 +305,80 @@ def test_packet_down_resets_live_connections(seal, keys, make_bed):
     stop_packet(seal, bed, [n1], keys.good)
 
 
+def test_packet_down_after_crash_sends_nothing_in_clear(seal, keys, make_bed):
+    """The daemon SIGKILLed mid-transfer: the rules stay and drop the
+    node's segments, which pile up in its socket.  Then `down`: it destroys
+    the protected port's sockets before it removes the rules, so the stack
+    never sends that data again in clear, and the application sees its
+    connection end."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    ups = start_packet(seal, bed, bed.nodes, keys.good)
+    marker = "NSCRASHDOWN-%s" % bed.run_id
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "crash-server")
+    wait_for(server, "listening")
+    client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "crash-client")
+    wait_for(client, "connected")
+    time.sleep(0.5)
+    cap = bed.capture("crash-down")
+    ups[n0.name].signal(signal.SIGKILL)
+    assert ups[n0.name].wait(5) is not None
+    time.sleep(1.0)
+    assert client.poll() is None, "the client ended before down: " + client.describe()
+    r = seal.down(bed, n0, packet_opts(seal, bed, n0, keys.good))
+    assert "reset 1 connection" in r.stderr, r.stderr
+    assert client.wait(5) is not None, "client still running after down: " + client.describe()
+    # what the stack would retransmit (RTO backoff from the crash) has had
+    # its time to show on the wire
+    time.sleep(4)
+    cap.stop()
+    assert client.stdout().split("\n")[1].split()[1] == "ConnectionAbortedError", \
+        client.stdout()
+    hits = cap.scan().find([marker.encode()])
+    assert not hits, "plaintext after down: %s" % hits
+    stop_packet(seal, bed, [n1], keys.good)
+
+
+def test_packet_stop_destroys_sockets_the_table_let_go(seal, keys, make_bed):
+    """A connection whose entry made way for others (n1 has another network
+    key, so nothing of n1 ever verifies at n0 and n0's entry stays a
+    handshake, the first to go from a full table) still has the node's
+    data queued.  At n0's stop the daemon destroys it too, not only the
+    connections its table holds: nothing of it leaves in clear after the
+    rules are gone."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    ups = {n0.name: seal.start_up(bed, n0, packet_opts(seal, bed, n0, keys.good,
+                                                       extra=["--max-connections", "2"]),
+                                  "up-n0"),
+           n1.name: seal.start_up(bed, n1, packet_opts(seal, bed, n1, keys.bad), "up-n1")}
+    marker = "NSLETGO-%s" % bed.run_id
+    server = bed.spawn(n1, [PYTHON, "-c", LIVE_SERVER], "letgo-server")
+    wait_for(server, "listening")
+    cap = bed.capture("letgo")
+    client = bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, marker], "letgo-client")
+    wait_for(client, "connected")
+    time.sleep(0.3)
+    others = [bed.spawn(n0, [PYTHON, "-c", LIVE_CLIENT, n1.ip4, "other%d" % i], "other%d" % i)
+              for i in range(2)]
+    for o in others:
+        wait_for(o, "connected")
+    seg = segment_counts(seal, bed, n0)["segments"]
+    assert seg["evicted"] >= 1, seg
+    r = seal.down(bed, n0, packet_opts(seal, bed, n0, keys.good))
+    assert client.wait(5) is not None, "client still running after down: " + client.describe()
+    time.sleep(4)
+    cap.stop()
+    assert "ConnectionAbortedError" in client.stdout(), client.stdout() + r.stderr
+    hits = cap.scan().find([marker.encode()])
+    assert not hits, "plaintext after down: %s" % hits
+    for o in others:
+        o.stop()
+    server.stop()
+    stop_packet(seal, bed, [n1], keys.bad)
+    assert ups[n0.name].wait(10) == 0, ups[n0.name].describe()
+
+
 def test_packet_restart_resets_connections_from_before(seal, keys, make_bed):
     """A daemon SIGKILLed under a live connection, then started again: the
     new daemon has no keys for that connection, so it destroys the local
