@@ -46,6 +46,7 @@ def key(tmp_path):
     k = tmp_path / "network.key"
     k.write_text(subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
                                 check=True).stdout)
+    os.chmod(k, 0o600)
     return str(k)
 
 
@@ -68,6 +69,7 @@ def test_no_network_key(ns, tmp_path):
 def test_malformed_key_file_named(ns, tmp_path):
     bad = tmp_path / "bad.key"
     bad.write_text("hello\n")
+    os.chmod(bad, 0o600)
     run_fails(ns, tmp_path, ["--network-key-file", str(bad)],
               message=re.escape(str(bad)) + ".*44 characters")
 
@@ -80,6 +82,28 @@ def test_missing_key_file(ns, tmp_path):
 def test_bad_inline_key_from_environment(ns, tmp_path):
     run_fails(ns, tmp_path, [], env={"NODESEAL_NETWORK_KEY": "short"},
               message="network key \\(inline\\)")
+
+
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_network_key_on_command_line_refused(ns, tmp_path, form):
+    """/proc/PID/cmdline is world-readable: the key itself is taken only from
+    the environment (or a file), and the error says where to put it."""
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    args = ["--network-key", k] if form == "separate" else ["--network-key=" + k]
+    r = run_fails(ns, tmp_path, args, code=2,
+                  message="--network-key: .*NODESEAL_NETWORK_KEY.*--network-key-file")
+    assert k not in r.stderr, "the error repeats the key"
+    r = nodeseal(ns, "up", "--state-dir", str(tmp_path / "state"), *args)
+    assert r.returncode == 2 and "NODESEAL_NETWORK_KEY" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644], ids=oct)
+def test_network_key_file_readable_by_others_refused(ns, tmp_path, key, mode):
+    os.chmod(key, mode)
+    run_fails(ns, tmp_path, ["--network-key-file", key],
+              message=re.escape("%s: mode %04o lets others read the network key" % (key, mode))
+              + ".*" + re.escape("chmod 600 " + key))
 
 
 @pytest.mark.parametrize("args,message", [
