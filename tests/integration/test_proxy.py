@@ -26,6 +26,7 @@ status runs inside a bed namespace.  Set NSBED_KEEP=1 to keep the work dirs
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -490,6 +491,39 @@ except OSError as e:
     print("error", e)
 s.close()
 ''' % PORT
+
+
+def test_cloned_node_key_refused(seal, keys, make_bed):
+    """b's state directory holds a copy of a's node key (a cloned container,
+    say).  Each daemon, as initiator, refuses the other when message 2
+    shows it its own node key, and logs a cloned node key; no connection
+    reaches either node and no payload byte is delivered."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    r = seal.cmd(bed, a, "pubkey", ["--state-dir", bed.node_dir(a)])
+    assert r.returncode == 0, r.stderr
+    shutil.copy2(os.path.join(bed.node_dir(a), "node.key"),
+                 os.path.join(bed.node_dir(b), "node.key"))
+    ups = {n: seal.start_up(bed, n, seal.opts(bed, n, keys.good), "up-" + n.name)
+           for n in (a, b)}
+    procs = start_mesh(bed, [a, b], blocks=1, block_size=4096, timeout=8, connect_retry=3,
+                       expect_from=lambda n: [])
+    wait_all(procs.values(), 8 + PROC_SLACK, seal)
+    for n in (a, b):
+        rep = load_report(procs[n.name])
+        assert rep["totals"]["bytes_received"] == 0, rep["connections"]
+        assert not [c for c in rep["connections"] if c["direction"] == "in"], (
+            "%s: a connection was delivered: %s" % (n.name, rep["connections"]))
+        st, r = seal.status_json(bed, n)
+        assert st is not None, r.stderr
+        assert st["failed_handshakes"]["cloned"] >= 1, st["failed_handshakes"]
+    for n in (a, b):
+        seal.down(bed, n, seal.opts(bed, n, keys.good))
+        assert ups[n].wait(CMD_TIMEOUT) == 0, ups[n].describe()
+        other = b if n is a else a
+        assert re.search(r"nodeseal\[warn\] failed out %s:%d: peer has this node's own node key "
+                         r"\(a cloned node key" % (re.escape(other.ip4), PORT),
+                         ups[n].stderr()), ups[n].describe()
 
 
 def test_reused_source_port_after_peer_reset_stays_sealed(seal, keys, make_bed):
