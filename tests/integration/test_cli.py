@@ -258,6 +258,38 @@ def test_child_does_not_see_network_key(ns, tmp_path):
     assert r.stdout == "key=unset\n"
 
 
+CHILD_REPORT = r"""
+grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status
+env | grep '^NODESEAL' | sed 's/=.*//; s/^/env /'
+if iptables -w -F 2>/dev/null; then echo 'iptables -F: done'; else echo 'iptables -F: refused'; fi
+"""
+
+
+@pytest.mark.parametrize("setpcap", [True, False], ids=["root", "without-setpcap"])
+def test_child_keeps_no_net_admin_nor_settings(ns, tmp_path, key, setpcap):
+    """The node, a child of `run`, gets neither CAP_NET_ADMIN (bit 12) nor
+    CAP_NET_RAW (13), not even back through an exec as root (grep and
+    iptables below are execs), and no NODESEAL_* variable.  Without
+    CAP_SETPCAP (docker --cap-drop ALL --cap-add NET_ADMIN) the bounding
+    set cannot shrink; no_new_privs then keeps exec from restoring them."""
+    prefix = () if setpcap else ("setpriv", "--bounding-set=-setpcap", "--inh-caps=-setpcap")
+    env = {"NODESEAL_NETWORK_KEY_FILE": key, "NODESEAL_LOG_LEVEL": "warn",
+           "NODESEAL_PORTS": "7447"}
+    r = nodeseal(ns, "run", "--state-dir", str(tmp_path / "state"), "--", "sh", "-c",
+                 CHILD_REPORT, env=env, prefix=prefix)
+    assert r.returncode == 0, r.stderr
+    fields = dict(l.split(":", 1) for l in r.stdout.splitlines() if l.startswith(("Cap", "No")))
+    net = (1 << 12) | (1 << 13)
+    for f in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(fields[f], 16) & net == 0, "%s: %s\n%s" % (f, fields[f], r.stdout)
+    if setpcap:
+        assert int(fields["CapBnd"], 16) & net == 0, r.stdout
+    else:
+        assert int(fields["NoNewPrivs"]) == 1 or int(fields["CapBnd"], 16) & net == 0, r.stdout
+    assert [l for l in r.stdout.splitlines() if l.startswith("env ")] == [], r.stdout
+    assert "iptables -F: refused" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("cmd", ["run", "up", "down", "status", "pubkey"])
 def test_help(cmd):
     r = subprocess.run([NODESEAL, cmd, "--help"], capture_output=True, text=True)
