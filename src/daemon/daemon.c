@@ -202,7 +202,12 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 			(void)setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	if (ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen) != 0)
+	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
+	/* An inline key comes only from the environment (config.c): wiped
+	 * there, /proc/PID/environ no longer shows it to the node. */
+	if (cfg->network_key != NULL)
+		ns_env_wipe("NODESEAL_NETWORK_KEY");
+	if (rc != 0)
 		return -1;
 	if (cfg->mode == NS_MODE_PACKET) {
 		/* Packet mode has no handshake, so no node key: its keys come

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -84,6 +85,16 @@ static int drop_process_sets(char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+void ns_env_wipe(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (char **e = environ; *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			explicit_bzero(*e + len + 1, strlen(*e + len + 1));
+	unsetenv(name);
 }
 
 int ns_confine_child(char *err, size_t errlen)

@@ -1,4 +1,5 @@
-/* confine.h: what the node, the child of "nodeseal run", must not inherit. */
+/* confine.h: what the node, the child of "nodeseal run", must not inherit,
+ * nor read from the daemon. */
 #ifndef NS_CONFINE_H
 #define NS_CONFINE_H
 
@@ -13,5 +14,13 @@
  * no_new_privs keeps an exec from giving them back.  0, or -1 with err.
  */
 int ns_confine_child(char *err, size_t errlen);
+
+/*
+ * Overwrites the value of the variable name where it lies, in the block
+ * /proc/PID/environ shows (the environment the process started with), and
+ * removes the variable.  For a secret, once read: the daemon is PID 1 of
+ * a container, and a node running as root can read that block.
+ */
+void ns_env_wipe(const char *name);
 
 #endif

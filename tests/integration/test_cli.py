@@ -258,6 +258,32 @@ def test_child_does_not_see_network_key(ns, tmp_path):
     assert r.stdout == "key=unset\n"
 
 
+def test_network_key_from_environment_wiped(ns, tmp_path):
+    """/proc/PID/environ shows the environment a process started with; the
+    daemon is PID 1 of a container, and a node running as root reads it.
+    Once loaded, the key is wiped there."""
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    state = str(tmp_path / "state")
+    e = {n: v for n, v in os.environ.items() if not n.startswith("NODESEAL")}
+    e["NODESEAL_NETWORK_KEY"] = k
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--state-dir", state],
+                          stderr=subprocess.PIPE, text=True, env=e)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        with open("/proc/%d/environ" % up.pid, "rb") as f:
+            environ = f.read()
+        assert b"NODESEAL_NETWORK_KEY=" in environ, "not the daemon's environment"
+        still = k.encode() in environ
+        assert not still, "the key is still in /proc/PID/environ"
+    finally:
+        assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
+        up.wait(timeout=10)
+
+
 CHILD_REPORT = r"""
 grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status
 env | grep '^NODESEAL' | sed 's/=.*//; s/^/env /'
