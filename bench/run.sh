@@ -359,7 +359,8 @@ start_nodeseal() {
 	local t=$1 side ns ok i
 	[ -x "$NODESEAL" ] || { SETUP_ERR="$NODESEAL not found (run make)"; return 1; }
 	if [ ! -s "$WORK/network.key" ]; then
-		"$NODESEAL" genkey >"$WORK/network.key" || { SETUP_ERR="nodeseal genkey failed"; return 1; }
+		(umask 077 && "$NODESEAL" genkey >"$WORK/network.key") ||
+			{ SETUP_ERR="nodeseal genkey failed"; return 1; }
 	fi
 	for side in a b; do
 		ns=$NS_A

@@ -11,8 +11,10 @@
 const char ns_config_usage[] =
 	"options (environment variable in brackets):\n"
 	"  --ports LIST              P2P ports to protect, comma-separated [NODESEAL_PORTS] (7447)\n"
-	"  --network-key KEY         network key, base64 [NODESEAL_NETWORK_KEY]\n"
-	"  --network-key-file PATH   file holding the network key [NODESEAL_NETWORK_KEY_FILE]\n"
+	"  --network-key-file PATH   file holding the network key, mode 0600 or 0400\n"
+	"                            [NODESEAL_NETWORK_KEY_FILE]\n"
+	"  NODESEAL_NETWORK_KEY=KEY  the network key itself, base64: environment only (a\n"
+	"                            command line is readable by every local user)\n"
 	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
@@ -88,8 +90,10 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 	return 0;
 }
 
-/* One setting: name of the option, of the variable, and how to apply it. */
-enum kind { K_PORTS, K_RANGE, K_STR, K_LEVEL, K_IPT, K_MODE, K_U16, K_U32, K_INT, K_FLAG };
+/* One setting: name of the option, of the variable, and how to apply it.
+ * K_SECRET is a string taken from the environment only. */
+enum kind { K_PORTS, K_RANGE, K_STR, K_SECRET, K_LEVEL, K_IPT, K_MODE, K_U16, K_U32, K_INT,
+            K_FLAG };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -100,7 +104,7 @@ struct setting {
 #define OFF(f) offsetof(struct ns_config, f)
 static const struct setting settings[] = {
 	{ "--ports", "NODESEAL_PORTS", K_PORTS, 0, 0, 0 },
-	{ "--network-key", "NODESEAL_NETWORK_KEY", K_STR, OFF(network_key), 0, 0 },
+	{ "--network-key", "NODESEAL_NETWORK_KEY", K_SECRET, OFF(network_key), 0, 0 },
 	{ "--network-key-file", "NODESEAL_NETWORK_KEY_FILE", K_STR, OFF(network_key_file), 0, 0 },
 	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
 	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
@@ -159,6 +163,7 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	case K_RANGE:
 		return parse_range(c, s, v, from, err, errlen);
 	case K_STR:
+	case K_SECRET:
 		if (v[0] == '\0')
 			return cfg_error(err, errlen, "%s: empty", from);
 		memcpy(field, &v, sizeof(v));
@@ -264,6 +269,12 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		}
 		if (k == n)
 			return cfg_error(err, errlen, "unknown option '%s'", a);
+		/* Refused, not hidden: overwriting argv would leave a window
+		 * in which /proc/PID/cmdline shows the key to every user. */
+		if (settings[k].kind == K_SECRET)
+			return cfg_error(err, errlen, "%s: a key on the command line is readable by "
+			                 "every local user; set %s or use %s-file instead",
+			                 settings[k].opt, settings[k].env, settings[k].opt);
 		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
 			return -1;
 	}

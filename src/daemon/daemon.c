@@ -26,6 +26,7 @@
 #include "../intercept/intercept.h"
 #include "../keys/keys.h"
 #include "../packet/sockdiag.h"
+#include "../util/confine.h"
 #include "../util/log.h"
 #include "../util/net.h"
 #include "control.h"
@@ -201,7 +202,12 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 			(void)setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	if (ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen) != 0)
+	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
+	/* An inline key comes only from the environment (config.c): wiped
+	 * there, /proc/PID/environ no longer shows it to the node. */
+	if (cfg->network_key != NULL)
+		ns_env_wipe("NODESEAL_NETWORK_KEY");
+	if (rc != 0)
 		return -1;
 	if (cfg->mode == NS_MODE_PACKET) {
 		/* Packet mode has no handshake, so no node key: its keys come
@@ -287,6 +293,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 
 static void start_child(struct ns_daemon *d, char **argv)
 {
+	char why[256];
 	sigset_t none;
 
 	d->child = fork();
@@ -295,8 +302,12 @@ static void start_child(struct ns_daemon *d, char **argv)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	/* The node has no business with the network key. */
-	unsetenv("NODESEAL_NETWORK_KEY");
+	/* The node has no business with the network key or the rules: it
+	 * does not start unless both are out of its reach. */
+	if (ns_confine_child(why, sizeof(why)) != 0) {
+		fprintf(stderr, "nodeseal: not running %s: %s\n", argv[0], why);
+		_exit(127);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

@@ -17,7 +17,7 @@
 #include "config.h"
 
 #define NS_POOL_KEEP 64
-#define NS_REFUSAL_KINDS 8
+#define NS_REFUSAL_KINDS 9
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
 struct ns_ctl;

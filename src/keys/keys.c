@@ -3,8 +3,9 @@
  *
  * The node key file is created atomically (written under a temporary name,
  * synced, then linked into place, so a crash never leaves half a key and
- * two starting daemons never overwrite each other) with mode 0600, and
- * refused later if anyone but its owner could read it.
+ * two starting daemons never overwrite each other) with mode 0600.  A key
+ * file, the node key's or the network key's, is refused if anyone but its
+ * owner could read it: whoever can read the network key is a member.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +44,9 @@ void ns_fingerprint(const uint8_t pub[32], char out[NS_FINGERPRINT_LEN + 1])
 	out[NS_FINGERPRINT_LEN] = '\0';
 }
 
-/* Reads a key file of at most KEY_FILE_MAX bytes; private: mode 0600. */
-static int key_file_read(const char *path, bool private, uint8_t key[32], char *err,
+/* Reads a key file of at most KEY_FILE_MAX bytes that only its owner may
+ * read or change; what names the key in errors. */
+static int key_file_read(const char *path, const char *what, uint8_t key[32], char *err,
                          size_t errlen)
 {
 	char text[KEY_FILE_MAX + 1];
@@ -60,9 +62,10 @@ static int key_file_read(const char *path, bool private, uint8_t key[32], char *
 		key_error(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	if (private && (st.st_mode & 077) != 0) {
-		key_error(err, errlen, "%s: mode %04o lets others read the node key; "
-		          "it must be 0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+	if ((st.st_mode & 077) != 0) {
+		key_error(err, errlen, "%s: mode %04o lets others %s the %s; "
+		          "it must be 0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
+		          (st.st_mode & 044) != 0 ? "read" : "change", what, path);
 		goto out;
 	}
 	n = read(fd, text, sizeof(text));
@@ -98,7 +101,7 @@ int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32
 		return key_error(err, errlen, "no network key: set NODESEAL_NETWORK_KEY or "
 		                 "NODESEAL_NETWORK_KEY_FILE (create one with 'nodeseal genkey')");
 	if (path != NULL)
-		return key_file_read(path, false, key, err, errlen);
+		return key_file_read(path, "network key", key, err, errlen);
 	if ((why = ns_key_decode(inline_b64, strlen(inline_b64), key)) != NULL)
 		return key_error(err, errlen, "network key (inline): %s", why);
 	return 0;
@@ -190,7 +193,7 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 			return -1;
 		*created = true;
 	}
-	if (key_file_read(path, true, priv, err, errlen) != 0)
+	if (key_file_read(path, "node key", priv, err, errlen) != 0)
 		return -1;
 	rc = ns_dh_from_private(NS_DH_25519, priv, kp);
 	ns_wipe(priv, sizeof(priv));

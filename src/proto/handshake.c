@@ -24,6 +24,9 @@ const char *ns_strerror(int err)
 	case NS_ERR_PROTO: return "protocol violation";
 	case NS_ERR_TRUNCATED: return "stream cut without a close record";
 	case NS_ERR_INTERNAL: return "internal error";
+	case NS_ERR_CLONED:
+		return "peer has this node's own node key (a cloned node key, or a reflected "
+		       "connection)";
 	}
 	return "unknown error";
 }
@@ -136,6 +139,18 @@ int ns_handshake_write(struct ns_handshake *h, uint8_t *out, size_t cap, size_t 
 	return NS_OK;
 }
 
+/*
+ * Our own node key on the other end is never a peer: either the state
+ * directory was copied to a second node (two nodes one identity), or an
+ * attacker turned our connection back on ourselves.  Checked as soon as
+ * the key arrives (message 2 for the initiator, 3 for the responder), so
+ * the handshake never completes and nothing reaches the node.
+ */
+static bool peer_is_self(const struct ns_handshake *h)
+{
+	return h->noise.has_rs && ns_ct_equal(h->noise.rs, h->noise.s.pub, 32) == 1;
+}
+
 int ns_handshake_read(struct ns_handshake *h, const uint8_t *msg, size_t len)
 {
 	uint8_t payload[NS_TIMESTAMP_LEN];
@@ -153,6 +168,10 @@ int ns_handshake_read(struct ns_handshake *h, const uint8_t *msg, size_t len)
 	if (plen != (first ? NS_TIMESTAMP_LEN : 0U)) {
 		h->noise.state = NOISE_HS_FAILED;
 		return NS_ERR_PROTO;
+	}
+	if (peer_is_self(h)) {
+		h->noise.state = NOISE_HS_FAILED;
+		return NS_ERR_CLONED;
 	}
 	if (first) {
 		/* Authentic, but possibly replayed: the cache decides before the

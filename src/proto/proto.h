@@ -46,6 +46,7 @@ enum ns_err {
 	NS_ERR_PROTO = -5,     /* a field out of range, a message out of turn */
 	NS_ERR_TRUNCATED = -6, /* stream ended without a close record */
 	NS_ERR_INTERNAL = -7,  /* libcrypto or memory failure */
+	NS_ERR_CLONED = -8,    /* the peer's node key is our own */
 };
 const char *ns_strerror(int err);
 

@@ -41,10 +41,11 @@ const char *ns_conn_state_name(const struct ns_conn *c)
 }
 
 /* Indexes in ns_refusal_kinds. */
-enum { R_AUTH, R_REPLAY, R_CLOCK, R_BUSY, R_TIMEOUT, R_OTHER, R_LIMIT, R_EVICTED };
+enum { R_AUTH, R_REPLAY, R_CLOCK, R_BUSY, R_TIMEOUT, R_OTHER, R_LIMIT, R_EVICTED, R_CLONED };
 
 const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
 	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
+	"cloned",
 };
 
 static int refusal_of(int err)
@@ -54,6 +55,7 @@ static int refusal_of(int err)
 	case NS_ERR_REPLAY: return R_REPLAY;
 	case NS_ERR_STALE: return R_CLOCK;
 	case NS_ERR_BUSY: return R_BUSY;
+	case NS_ERR_CLONED: return R_CLONED;
 	default: return R_OTHER;
 	}
 }
@@ -135,6 +137,13 @@ static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char
 
 	d->refused++;
 	d->refused_by[c->refusal]++;
+	/* Only a member holding our node key gets this far: a misconfiguration
+	 * to fix (or an attack to see), never hidden behind strangers' lines. */
+	if (c->refusal == R_CLONED) {
+		ns_log(NS_LOG_WARN, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
+		       reason);
+		return;
+	}
 	if (now - d->log_window_ms > 10000) {
 		if (d->log_in_window > 10)
 			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",

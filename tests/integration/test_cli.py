@@ -46,6 +46,7 @@ def key(tmp_path):
     k = tmp_path / "network.key"
     k.write_text(subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
                                 check=True).stdout)
+    os.chmod(k, 0o600)
     return str(k)
 
 
@@ -68,6 +69,7 @@ def test_no_network_key(ns, tmp_path):
 def test_malformed_key_file_named(ns, tmp_path):
     bad = tmp_path / "bad.key"
     bad.write_text("hello\n")
+    os.chmod(bad, 0o600)
     run_fails(ns, tmp_path, ["--network-key-file", str(bad)],
               message=re.escape(str(bad)) + ".*44 characters")
 
@@ -80,6 +82,28 @@ def test_missing_key_file(ns, tmp_path):
 def test_bad_inline_key_from_environment(ns, tmp_path):
     run_fails(ns, tmp_path, [], env={"NODESEAL_NETWORK_KEY": "short"},
               message="network key \\(inline\\)")
+
+
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_network_key_on_command_line_refused(ns, tmp_path, form):
+    """/proc/PID/cmdline is world-readable: the key itself is taken only from
+    the environment (or a file), and the error says where to put it."""
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    args = ["--network-key", k] if form == "separate" else ["--network-key=" + k]
+    r = run_fails(ns, tmp_path, args, code=2,
+                  message="--network-key: .*NODESEAL_NETWORK_KEY.*--network-key-file")
+    assert k not in r.stderr, "the error repeats the key"
+    r = nodeseal(ns, "up", "--state-dir", str(tmp_path / "state"), *args)
+    assert r.returncode == 2 and "NODESEAL_NETWORK_KEY" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644], ids=oct)
+def test_network_key_file_readable_by_others_refused(ns, tmp_path, key, mode):
+    os.chmod(key, mode)
+    run_fails(ns, tmp_path, ["--network-key-file", key],
+              message=re.escape("%s: mode %04o lets others read the network key" % (key, mode))
+              + ".*" + re.escape("chmod 600 " + key))
 
 
 @pytest.mark.parametrize("args,message", [
@@ -232,6 +256,64 @@ def test_child_does_not_see_network_key(ns, tmp_path):
                  'echo "key=${NODESEAL_NETWORK_KEY:-unset}"', env={"NODESEAL_NETWORK_KEY": k})
     assert r.returncode == 0, r.stderr
     assert r.stdout == "key=unset\n"
+
+
+def test_network_key_from_environment_wiped(ns, tmp_path):
+    """/proc/PID/environ shows the environment a process started with; the
+    daemon is PID 1 of a container, and a node running as root reads it.
+    Once loaded, the key is wiped there."""
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    state = str(tmp_path / "state")
+    e = {n: v for n, v in os.environ.items() if not n.startswith("NODESEAL")}
+    e["NODESEAL_NETWORK_KEY"] = k
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--state-dir", state],
+                          stderr=subprocess.PIPE, text=True, env=e)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        with open("/proc/%d/environ" % up.pid, "rb") as f:
+            environ = f.read()
+        assert b"NODESEAL_NETWORK_KEY=" in environ, "not the daemon's environment"
+        still = k.encode() in environ
+        assert not still, "the key is still in /proc/PID/environ"
+    finally:
+        assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
+        up.wait(timeout=10)
+
+
+CHILD_REPORT = r"""
+grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status
+env | grep '^NODESEAL' | sed 's/=.*//; s/^/env /'
+if iptables -w -F 2>/dev/null; then echo 'iptables -F: done'; else echo 'iptables -F: refused'; fi
+"""
+
+
+@pytest.mark.parametrize("setpcap", [True, False], ids=["root", "without-setpcap"])
+def test_child_keeps_no_net_admin_nor_settings(ns, tmp_path, key, setpcap):
+    """The node, a child of `run`, gets neither CAP_NET_ADMIN (bit 12) nor
+    CAP_NET_RAW (13), not even back through an exec as root (grep and
+    iptables below are execs), and no NODESEAL_* variable.  Without
+    CAP_SETPCAP (docker --cap-drop ALL --cap-add NET_ADMIN) the bounding
+    set cannot shrink; no_new_privs then keeps exec from restoring them."""
+    prefix = () if setpcap else ("setpriv", "--bounding-set=-setpcap", "--inh-caps=-setpcap")
+    env = {"NODESEAL_NETWORK_KEY_FILE": key, "NODESEAL_LOG_LEVEL": "warn",
+           "NODESEAL_PORTS": "7447"}
+    r = nodeseal(ns, "run", "--state-dir", str(tmp_path / "state"), "--", "sh", "-c",
+                 CHILD_REPORT, env=env, prefix=prefix)
+    assert r.returncode == 0, r.stderr
+    fields = dict(l.split(":", 1) for l in r.stdout.splitlines() if l.startswith(("Cap", "No")))
+    net = (1 << 12) | (1 << 13)
+    for f in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(fields[f], 16) & net == 0, "%s: %s\n%s" % (f, fields[f], r.stdout)
+    if setpcap:
+        assert int(fields["CapBnd"], 16) & net == 0, r.stdout
+    else:
+        assert int(fields["NoNewPrivs"]) == 1 or int(fields["CapBnd"], 16) & net == 0, r.stdout
+    assert [l for l in r.stdout.splitlines() if l.startswith("env ")] == [], r.stdout
+    assert "iptables -F: refused" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("cmd", ["run", "up", "down", "status", "pubkey"])

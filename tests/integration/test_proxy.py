@@ -26,6 +26,7 @@ status runs inside a bed namespace.  Set NSBED_KEEP=1 to keep the work dirs
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -37,7 +38,6 @@ import netbed
 from netbed import PYTHON, NetBed, snapshot_diff
 
 REPO = netbed.REPO
-NETBED_PY = os.path.join(netbed.HERE, "netbed.py")
 PORT = 7447
 
 # Every command a peer sends, as its 12-byte header field.
@@ -492,6 +492,39 @@ s.close()
 ''' % PORT
 
 
+def test_cloned_node_key_refused(seal, keys, make_bed):
+    """b's state directory holds a copy of a's node key (a cloned container,
+    say).  Each daemon, as initiator, refuses the other when message 2
+    shows it its own node key, and logs a cloned node key; no connection
+    reaches either node and no payload byte is delivered."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    r = seal.cmd(bed, a, "pubkey", ["--state-dir", bed.node_dir(a)])
+    assert r.returncode == 0, r.stderr
+    shutil.copy2(os.path.join(bed.node_dir(a), "node.key"),
+                 os.path.join(bed.node_dir(b), "node.key"))
+    ups = {n: seal.start_up(bed, n, seal.opts(bed, n, keys.good), "up-" + n.name)
+           for n in (a, b)}
+    procs = start_mesh(bed, [a, b], blocks=1, block_size=4096, timeout=8, connect_retry=3,
+                       expect_from=lambda n: [])
+    wait_all(procs.values(), 8 + PROC_SLACK, seal)
+    for n in (a, b):
+        rep = load_report(procs[n.name])
+        assert rep["totals"]["bytes_received"] == 0, rep["connections"]
+        assert not [c for c in rep["connections"] if c["direction"] == "in"], (
+            "%s: a connection was delivered: %s" % (n.name, rep["connections"]))
+        st, r = seal.status_json(bed, n)
+        assert st is not None, r.stderr
+        assert st["failed_handshakes"]["cloned"] >= 1, st["failed_handshakes"]
+    for n in (a, b):
+        seal.down(bed, n, seal.opts(bed, n, keys.good))
+        assert ups[n].wait(CMD_TIMEOUT) == 0, ups[n].describe()
+        other = b if n is a else a
+        assert re.search(r"nodeseal\[warn\] failed out %s:%d: peer has this node's own node key "
+                         r"\(a cloned node key" % (re.escape(other.ip4), PORT),
+                         ups[n].stderr()), ups[n].describe()
+
+
 def test_reused_source_port_after_peer_reset_stays_sealed(seal, keys, make_bed):
     """A peer resets the daemon's outbound connection (here: it has another
     network key).  An application connection that then reuses the daemon's
@@ -559,10 +592,18 @@ def test_on_off_cycles_restore_state(seal, keys, make_bed, backend):
         r = seal.cmd(bed, node, "run", opts + ["--", "true"])
         assert r.returncode == 0, "nodeseal run -- true: exit %d\n%s" % (r.returncode, r.stderr)
         assert_same_state(snap, bed.snapshot(node, prime=False), "after run -- true #%d" % (i + 1))
-    # the child runs with interception on, and its status is passed on
-    r = seal.cmd(bed, node, "run", opts + ["--", PYTHON, NETBED_PY, "snapshot"])
-    assert r.returncode == 0, r.stderr
-    assert_on_state(snap, json.loads(r.stdout), backend)
+    # the child runs with interception on (looked at from outside: the
+    # child has no CAP_NET_ADMIN to read the rules), and its status is
+    # passed on
+    child = bed.spawn(node, seal.run_argv(opts, ["sleep", "60"]), "run-sleep-%s" % backend)
+    end = time.monotonic() + READY_TIMEOUT
+    while seal.cmd(bed, node, "status", ["--state-dir", bed.node_dir(node)]).returncode != 0:
+        assert child.poll() is None and time.monotonic() < end, child.describe()
+        time.sleep(0.1)
+    assert_on_state(snap, bed.snapshot(node, prime=False), backend)
+    child.signal(signal.SIGTERM)
+    assert child.wait(CMD_TIMEOUT) == 128 + signal.SIGTERM, child.describe()
+    assert_same_state(snap, bed.snapshot(node, prime=False), "after run -- sleep, stopped")
     r = seal.cmd(bed, node, "run", opts + ["--", "/bin/sh", "-c", "exit 7"])
     assert r.returncode == 7, "run -- sh -c 'exit 7' exited %d\n%s" % (r.returncode, r.stderr)
     assert_same_state(snap, bed.snapshot(node, prime=False), "after run -- exit 7")

@@ -6,7 +6,9 @@
  * - a replayed first message is refused before any DH, a stale one too;
  * - a full replay cache refuses instead of forgetting;
  * - another protocol version (prologue) cannot talk to this one;
- * - messages of the wrong size or out of turn are refused.
+ * - messages of the wrong size or out of turn are refused;
+ * - a peer holding our own node key (a cloned key, or our own connection
+ *   reflected back) is refused in either role, before the handshake ends.
  */
 #include "endpoints.h"
 #include "tap.h"
@@ -224,6 +226,82 @@ static void test_framing(void)
 	ep_free(&b);
 }
 
+/* An initiator that does not check: the Noise layer alone, with node_priv. */
+static void raw_initiator(struct noise_handshake *v, const uint8_t node_priv[32],
+                          const uint8_t psk[32], uint8_t *msg, size_t cap, size_t *len)
+{
+	uint8_t ts[NS_TIMESTAMP_LEN] = { 0 };
+
+	for (int i = 0; i < 8; i++)
+		ts[i] = (uint8_t)((uint64_t)EP_NOW >> (56 - 8 * i));
+	noise_handshake_init(v, NS_PROTOCOL_NAME, true);
+	noise_handshake_set_local_static(v, node_priv);
+	noise_handshake_add_psk(v, psk);
+	noise_handshake_start(v, (const uint8_t *)NS_PROLOGUE, sizeof(NS_PROLOGUE) - 1);
+	noise_handshake_write(v, ts, sizeof(ts), msg, cap, len);
+}
+
+static void test_cloned_key(void)
+{
+	struct ep_keys clone = keys;
+	struct ep_side a, b;
+	struct noise_handshake v;
+	struct ns_session s;
+	uint8_t msg[128];
+	size_t len, plen;
+	int err;
+
+	/* Both ends hold one node key: what a copied state directory, or an
+	 * attacker reflecting our own connection back to us, looks like. */
+	memcpy(clone.node_r, clone.node_i, 32);
+	ep_init(&a, &clone, 1, 0, NULL);
+	ep_init(&b, &clone, 0, 0, NULL);
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) == NS_OK &&
+	   ns_handshake_read(&b.hs, msg, len) == NS_OK &&
+	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) == NS_OK,
+	   "cloned key: the first two messages are made");
+	err = ns_handshake_read(&a.hs, msg, len);
+	ok(err == NS_ERR_CLONED, "initiator refuses a responder with its own node key (%s)",
+	   ns_strerror(err));
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) != NS_OK && !ns_handshake_done(&a.hs) &&
+	   ns_handshake_finish(&a.hs, &s) != NS_OK,
+	   "and stays failed: no third message, no session");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* The responder's own check, against an initiator that makes none. */
+	ep_init(&b, &clone, 0, 0, NULL);
+	raw_initiator(&v, clone.node_r, b.id.psk, msg, sizeof(msg), &len);
+	ok(ns_handshake_read(&b.hs, msg, len) == NS_OK &&
+	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) == NS_OK &&
+	   noise_handshake_read(&v, msg, len, NULL, 0, &plen) == 0 &&
+	   noise_handshake_write(&v, NULL, 0, msg, sizeof(msg), &len) == 0,
+	   "an unchecking initiator with the responder's node key gets to its third message");
+	err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_ERR_CLONED, "responder refuses an initiator with its own node key (%s)",
+	   ns_strerror(err));
+	ok(!ns_handshake_done(&b.hs) && ns_handshake_finish(&b.hs, &s) != NS_OK,
+	   "and never completes: nothing can be delivered");
+	noise_handshake_free(&v);
+	ep_free(&b);
+
+	/* The same unchecking initiator with a key of its own is accepted. */
+	ep_init(&b, &keys, 0, 0, NULL);
+	raw_initiator(&v, keys.node_i, b.id.psk, msg, sizeof(msg), &len);
+	err = ns_handshake_read(&b.hs, msg, len);
+	if (err == NS_OK)
+		err = ns_handshake_write(&b.hs, msg, sizeof(msg), &len);
+	if (err == NS_OK && (noise_handshake_read(&v, msg, len, NULL, 0, &plen) != 0 ||
+	                     noise_handshake_write(&v, NULL, 0, msg, sizeof(msg), &len) != 0))
+		err = NS_ERR_INTERNAL;
+	if (err == NS_OK)
+		err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_OK && ns_handshake_done(&b.hs), "control: another node key completes (%s)",
+	   ns_strerror(err));
+	noise_handshake_free(&v);
+	ep_free(&b);
+}
+
 int main(void)
 {
 	ep_keys_fixed(&keys, 7);
@@ -233,5 +311,6 @@ int main(void)
 	test_cache_full();
 	test_version();
 	test_framing();
+	test_cloned_key();
 	return tap_done();
 }

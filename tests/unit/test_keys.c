@@ -5,7 +5,7 @@
  *   padding bits;
  * - files: errors name the file and say what is wrong; the node key is
  *   created once with mode 0600, reloaded unchanged, refused when readable
- *   by others.
+ *   by others; so is a network key file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +71,18 @@ static void test_files(void)
 	snprintf(path, sizeof(path), "%s/net.key", dir);
 	write_file(path, "TG14aI7Lb7zs7hRrWfHmjcBsPDuBXX1EdZDP1q2joL8=\n", 0600);
 	ok(ns_network_key_load(NULL, path, key, err, sizeof(err)) == 0, "network key file read");
+	/* Whoever can read the file is a member: the same rule as the node key. */
+	chmod(path, 0640);
+	ok(ns_network_key_load(NULL, path, key, err, sizeof(err)) != 0 && strstr(err, path) &&
+	   strstr(err, "0640") && strstr(err, "network key") && strstr(err, "chmod 600"),
+	   "group-readable network key file refused: %s", err);
+	chmod(path, 0604);
+	ok(ns_network_key_load(NULL, path, key, err, sizeof(err)) != 0 && strstr(err, "0604"),
+	   "world-readable network key file refused: %s", err);
+	chmod(path, 0400);
+	ok(ns_network_key_load(NULL, path, key, err, sizeof(err)) == 0,
+	   "network key file of mode 0400 read (a Docker secret)");
+	chmod(path, 0600);
 	write_file(path, "not a key at all\n", 0600);
 	ok(ns_network_key_load(NULL, path, key, err, sizeof(err)) != 0 && strstr(err, path) &&
 	   strstr(err, "44 characters"), "malformed file: error names it (%s)", err);
