@@ -280,8 +280,14 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		ns_watch_set(d, &d->queue_w, EPOLLIN);
 		return 0;
 	}
-	if (open_listeners(d, err, errlen) != 0)
+	if (open_listeners(d, err, errlen) != 0) {
+		/* Nothing is installed yet; what a crashed daemon left stays,
+		 * and keeps the node's traffic off the wire meanwhile. */
+		if (ns_intercept_leftover())
+			ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
+			       "\"nodeseal down\"");
 		return -1;
+	}
 	return 0;
 }
 

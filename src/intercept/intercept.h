@@ -12,6 +12,10 @@
  * filter OUTPUT/INPUT: the guard.  Every packet (not only a connection's
  *                  first, which is all nat sees) to a protected port is
  *                  refused unless it is the daemon's or was redirected.
+ * filter INPUT:    the proxy ports, where nat sends the connections, reach
+ *                  transparent sockets only (the daemon's); anything else
+ *                  is reset, so a process that binds them after a crash
+ *                  receives nothing.
  *
  * Packet mode (--mode packet) has none of these: mangle OUTPUT and INPUT
  * send every segment of a protected port to the daemon's NFQUEUE, with no
@@ -35,6 +39,8 @@
 #define NS_RULE_PREF 20051
 
 bool ns_intercept_ipv6(void);
+/* Rules of an earlier daemon that did not stop (a crash), in any backend. */
+bool ns_intercept_leftover(void);
 int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen);
 /* Removes every NODESEAL chain, jump and policy rule; 0 if none remain. */
 int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen);

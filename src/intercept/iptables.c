@@ -174,6 +174,7 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "*filter\n"
 	         ":NODESEAL_GUARD_OUT - [0:0]\n"
 	         ":NODESEAL_GUARD_IN - [0:0]\n"
+	         ":NODESEAL_LISTEN - [0:0]\n"
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m addrtype --dst-type LOCAL -j RETURN\n"
@@ -186,11 +187,24 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "-A NODESEAL_GUARD_OUT -p tcp -m multiport --sports %s -j REJECT --reject-with tcp-reset\n"
 	         "-A NODESEAL_GUARD_IN -i lo -j RETURN\n"
 	         "-A NODESEAL_GUARD_IN -p tcp -m multiport --dports %s -j DROP\n"
+	         /* The proxy ports take what the nat rules redirect, so only
+	          * the daemon's own sockets may receive there: a process that
+	          * binds them once the daemon is gone (a crash; the ports are
+	          * unprivileged) would get the node's bytes in clear.  The
+	          * daemon's listeners are transparent, which takes
+	          * CAP_NET_ADMIN or CAP_NET_RAW; anything else is reset, as a
+	          * closed port would be.  --nowildcard: the inbound listener
+	          * is bound to the any address.  Loopback included: that is
+	          * where the node's own connections arrive. */
+	         "-A NODESEAL_LISTEN -m socket --transparent --nowildcard -j RETURN\n"
+	         "-A NODESEAL_LISTEN -p tcp -j REJECT --reject-with tcp-reset\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_GUARD_OUT\n"
 	         "-I INPUT 1 -p tcp -j NODESEAL_GUARD_IN\n"
+	         "-I INPUT 1 -p tcp -m multiport --dports %u,%u -j NODESEAL_LISTEN\n"
 	         "COMMIT\n",
 	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
-	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports);
+	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports, c->proxy_port,
+	         c->proxy_port + 1);
 }
 
 /* Walks the lines of one table of an iptables-save dump. */
@@ -590,8 +604,7 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	return rc;
 }
 
-/* Rules of an earlier daemon that did not stop (a crash), in any backend. */
-static bool rules_present(void)
+bool ns_intercept_leftover(void)
 {
 	static const char *const backends[] = { "legacy", "nft" };
 	bool found = false;
@@ -616,7 +629,7 @@ int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 {
 	struct family f;
 	char ignore[512];
-	bool leftover = rules_present();
+	bool leftover = ns_intercept_leftover();
 
 	family_init(&f, c->iptables, false);
 	if (family_install(c, &f, err, errlen) != 0)

@@ -727,3 +727,100 @@ def test_down_after_up_killed(seal, keys, make_bed, backend):
     assert_on_state(snap, bed.snapshot(node, prime=False), backend)
     seal.down(bed, node, opts)
     assert_same_state(snap, bed.snapshot(node, prime=False), "down after SIGKILLed up")
+
+
+# ----------------------------------------------------------------- squatted proxy ports
+
+SQUATTER = r'''
+import select, socket, sys
+# Binds what it can of the daemon's proxy ports and reports everything it
+# accepts and reads, as an unprivileged process would after a crash.
+port = int(sys.argv[1])
+socks = []
+for fam, host, p in ((socket.AF_INET, "127.0.0.1", port), (socket.AF_INET6, "::1", port),
+                     (socket.AF_INET, "0.0.0.0", port + 1), (socket.AF_INET6, "::", port + 1)):
+    s = socket.socket(fam)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    try:
+        s.bind((host, p))
+        s.listen(64)
+    except OSError as e:
+        print("cannot bind %s port %d: %s" % (host, p, e), flush=True)
+        continue
+    socks.append(s)
+    print("bound %s port %d" % (host, p), flush=True)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        if s.type == socket.SOCK_STREAM and s in socks[:4] and s.getsockname()[1] in (port, port + 1):
+            try:
+                c, peer = s.accept()
+            except OSError:
+                continue
+            print("accepted %s on port %d" % (peer[0], s.getsockname()[1]), flush=True)
+            c.settimeout(1)
+            try:
+                data = c.recv(4096)
+                print("received %d bytes: %r" % (len(data), data[:64]), flush=True)
+                c.sendall(b"squatter here\n")
+            except OSError as e:
+                print("recv: %s" % e, flush=True)
+            c.close()
+'''
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nft"])
+def test_squatted_proxy_ports_receive_nothing(seal, keys, make_bed, backend):
+    """After a crash the rules stay and redirect to the proxy ports.  An
+    unprivileged process (uid 65534) that binds them must receive nothing:
+    neither the node's outbound connections (in clear) nor a peer's inbound
+    ones; a restart while it holds the ports fails closed, saying so; once
+    it is gone a restart works."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    opts_a = seal.opts(bed, a, keys.good, backend=backend)
+    opts_b = seal.opts(bed, b, keys.good, backend=backend)
+    seal.start_up(bed, b, opts_b, "up-b")
+    up = seal.start_up(bed, a, opts_a, "up-a")
+    up.remember_descendants()
+    up.signal(signal.SIGKILL)
+    assert up.wait(10) == -signal.SIGKILL
+    crashed = bed.snapshot(a, prime=False)
+    squat = bed.spawn(a, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          PYTHON, "-c", SQUATTER, "20051"], "squatter")
+    wait_for_line(squat, "ready")
+    bound = squat.stdout()
+    for what in ("127.0.0.1 port 20051", "::1 port 20051", "0.0.0.0 port 20052"):
+        assert "bound " + what in bound, "the squatter could not bind %s:\n%s" % (what, bound)
+
+    secret = "NSMARK-%s-squat" % bed.run_id
+    tries = [(a, b.ip4), (a, b.ip6), (b, a.ip4), (b, a.ip6)]
+    clients = ["%s -> %s: %s" % (node.name, dst, bed.ns_exec(
+        node, [PYTHON, "-c", CLIENT, "0", dst, secret], timeout=15).stdout.strip())
+        for node, dst in tries]
+    time.sleep(0.5)
+    got = squat.stdout()
+    assert "accepted" not in got and "received" not in got, (
+        "the squatter received intercepted connections:\n%s\nclients:\n%s"
+        % (got, "\n".join(clients)))
+    assert not [c for c in clients if "squatter" in c], clients
+
+    r = seal.cmd(bed, a, "up", opts_a)
+    assert r.returncode == 1, "a restart next to the squatter did not fail (exit %d):\n%s" % (
+        r.returncode, r.stderr)
+    assert re.search(r"port 2005[12]\b.*held by another process", r.stderr), r.stderr
+    assert "kept" in r.stderr and "nodeseal down" in r.stderr, r.stderr
+    assert_same_state(crashed, bed.snapshot(a, prime=False), "after the failed restart")
+
+    squat.stop()
+    seal.start_up(bed, a, opts_a, "up-a-again")
+    seal.down(bed, a, opts_a)
+    seal.down(bed, b, opts_b)
+
+
+def wait_for_line(proc, word, timeout=10):
+    end = time.monotonic() + timeout
+    while word not in proc.stdout():
+        assert time.monotonic() < end and proc.poll() is None, proc.describe()
+        time.sleep(0.05)
