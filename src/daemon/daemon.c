@@ -150,7 +150,7 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 
 		d->listen[i].kind = i < 2 ? NS_W_LISTEN_OUT : NS_W_LISTEN_IN;
 		d->listen[i].fd = -1;
-		if (v6 && !ns_intercept_ipv6())
+		if (v6 && d->ipv6 != NS_IPV6_ON)
 			continue;
 		/* inbound sockets face the wire: keepalive finds dead peers */
 		d->listen[i].fd = ns_socket_listen(addrs[i], port, i >= 2, err, errlen);
@@ -193,6 +193,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		d->listen[i].fd = -1;
 	if (check_privileges(cfg, err, errlen) != 0)
 		return -1;
+	d->ipv6 = ns_intercept_ipv6();
 	{
 		/* Two descriptors a connection: take all the system allows. */
 		struct rlimit rl;
@@ -400,9 +401,11 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	 * removing them first would open a window without interception. */
 	if (d->cfg->mode == NS_MODE_PACKET && check_sock_destroy(err, errlen) != 0)
 		return -1;
-	if (ns_intercept_install(d->cfg, err, errlen) != 0)
+	if (ns_intercept_install(d->cfg, d->ipv6, err, errlen) != 0)
 		return -1;
 	d->installed = true;
+	if (d->ipv6 != NS_IPV6_ON)
+		ns_log(NS_LOG_INFO, "IPv6 is off here: protecting IPv4 only");
 	if (d->cfg->mode == NS_MODE_PACKET)
 		reset_connections_from_before(d);
 	if (d->cfg->mode == NS_MODE_PACKET)

@@ -35,9 +35,21 @@ static void family_init(struct family *f, const char *backend, bool v6)
 	snprintf(f->save, sizeof(f->save), "%s%s-save", base, sfx);
 }
 
-bool ns_intercept_ipv6(void)
+/* ::1 is listed in if_inet6 while lo has IPv6: a bind would not tell, as
+ * net.ipv6.ip_nonlocal_bind lets it succeed without the address. */
+enum ns_ipv6 ns_intercept_ipv6(void)
 {
-	return access("/proc/net/if_inet6", F_OK) == 0;
+	FILE *f = fopen("/proc/net/if_inet6", "r");
+	char line[256];
+	enum ns_ipv6 v6 = NS_IPV6_OFF;
+
+	if (f == NULL)
+		return NS_IPV6_NONE;
+	while (v6 == NS_IPV6_OFF && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "00000000000000000000000000000001 ", 33) == 0)
+			v6 = NS_IPV6_ON;
+	fclose(f);
+	return v6;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -536,7 +548,10 @@ out:
 	return rc;
 }
 
-static int family_install(const struct ns_config *c, struct family *f, char *err,
+/* routing: proxy mode's policy rule and route (not for an IPv6 that is
+ * off: a route over lo cannot be added then, and without listeners
+ * nothing is delivered that would need it). */
+static int family_install(const struct ns_config *c, struct family *f, bool routing, char *err,
                           size_t errlen)
 {
 	char rules[RULES_MAX], fam[] = "-4", pref[16], mark[16], tbl[16], noflush[] = "--noflush";
@@ -557,6 +572,8 @@ static int family_install(const struct ns_config *c, struct family *f, char *err
 		routing_remove(c, f->v6);
 		return 0;
 	}
+	if (!routing)
+		return 0;
 	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
@@ -587,7 +604,7 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	int rc = 0;
 
 	(void)c->iptables; /* removal sweeps every backend: it may differ from up's */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++) {
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE); v6++) {
 		for (int b = 0; b < 3; b++) {
 			struct family f;
 			char e[512];
@@ -612,7 +629,7 @@ bool ns_intercept_leftover(void)
 
 	if (saved == NULL)
 		return true; /* cannot tell: keep what may protect */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0) && !found; v6++)
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE) && !found; v6++)
 		for (int b = 0; b < 2 && !found; b++) {
 			struct family f;
 			family_init(&f, backends[b], v6);
@@ -625,20 +642,22 @@ bool ns_intercept_leftover(void)
 	return found;
 }
 
-int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
+int ns_intercept_install(const struct ns_config *c, enum ns_ipv6 v6, char *err,
+                         size_t errlen)
 {
 	struct family f;
 	char ignore[512];
 	bool leftover = ns_intercept_leftover();
 
 	family_init(&f, c->iptables, false);
-	if (family_install(c, &f, err, errlen) != 0)
+	if (family_install(c, &f, true, err, errlen) != 0)
 		goto fail;
-	if (ns_intercept_ipv6()) {
-		/* With IPv6 up and no way to intercept it, P2P over IPv6 would
-		 * pass in clear: that is an error, not a warning. */
+	if (v6 != NS_IPV6_NONE) {
+		/* With IPv6 up, or able to come up, and no way to intercept
+		 * it, P2P over IPv6 would pass in clear: that is an error, not
+		 * a warning. */
 		family_init(&f, c->iptables, true);
-		if (family_install(c, &f, err, errlen) != 0)
+		if (family_install(c, &f, v6 == NS_IPV6_ON, err, errlen) != 0)
 			goto fail;
 	}
 	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);

@@ -824,3 +824,88 @@ def wait_for_line(proc, word, timeout=10):
     while word not in proc.stdout():
         assert time.monotonic() < end and proc.poll() is None, proc.describe()
         time.sleep(0.05)
+
+
+# ----------------------------------------------------------------- no IPv6
+
+IPV6_OFF = ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6",
+            "net.ipv6.conf.lo.disable_ipv6"]
+
+ECHO_SERVER = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", %d))
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    c.settimeout(2)
+    try:
+        data = c.recv(100)
+        print("from %%s: %%r" %% (peer[0], data), flush=True)
+        c.sendall(b"echo " + data)
+    except OSError as e:
+        print("error", e, flush=True)
+    c.close()
+''' % PORT
+
+
+def set_ipv6(bed, node, on):
+    bed.ns_exec_check(node, ["sysctl", "-qw"] + ["%s=%d" % (k, 0 if on else 1) for k in IPV6_OFF])
+    if on:  # turning IPv6 off took the addresses away
+        bed.ns_exec_check(node, ["ip", "-6", "addr", "replace", node.ip6 + "/64", "dev",
+                                 node.ifname, "nodad"])
+
+
+@pytest.mark.parametrize("mode", ["proxy", "packet"])
+def test_mesh_without_ipv6(seal, keys, make_bed, mode):
+    """With IPv6 switched off in every node's namespace (no ::1), both modes
+    start, seal the IPv4 mesh and say once that IPv6 is off.  If IPv6 comes
+    back while they run, P2P over it still does not pass in clear."""
+    bed = make_bed(3)
+    for n in bed.nodes:
+        set_ipv6(bed, n, on=False)
+    snaps = {n.name: bed.snapshot(n) for n in bed.nodes}
+    opts = {n.name: seal.opts(bed, n, keys.good, extra=["--mode", mode]) for n in bed.nodes}
+    ups = {n.name: seal.start_up(bed, n, opts[n.name], "up-" + n.name) for n in bed.nodes}
+    blocks, bsize = 2, 256 << 10
+    cap = bed.capture("noipv6-" + mode)
+    procs = start_mesh(bed, bed.nodes, blocks=blocks, block_size=bsize)
+    rcs = wait_all(procs.values(), MESH_TIMEOUT + PROC_SLACK)
+    reports = {n: load_report(p) for n, p in procs.items()}
+    assert rcs == {n: 0 for n in procs}, "exit codes %s\n%s" % (
+        rcs, "\n".join(p.describe() for p in list(procs.values()) + list(ups.values())))
+    assert_mesh_reports(reports, bed.nodes, 4, blocks, bsize, real_source=True)
+    for n in bed.nodes:
+        said = ups[n.name].stderr().count("IPv6 is off here: protecting IPv4 only")
+        assert said == 1, "%s said %d times that IPv6 is off:\n%s" % (
+            n.name, said, ups[n.name].stderr_tail())
+
+    # IPv6 back on while the daemons run: a connection over it is refused
+    # (proxy mode) or sealed (packet mode), never in clear.
+    a, b = bed.nodes[0], bed.nodes[1]
+    for n in (a, b):
+        set_ipv6(bed, n, on=True)
+    server = bed.spawn(b, [PYTHON, "-c", ECHO_SERVER], "echo6")
+    wait_for_line(server, "ready")
+    secret = "NSMARK-%s-ipv6-back" % bed.run_id
+    client = bed.ns_exec(a, [PYTHON, "-c", CLIENT, "0", b.ip6, secret], timeout=15)
+    time.sleep(0.3)
+    cap.stop()
+    scan = cap.scan()
+    assert_capture_clean(cap, scan, [p.marker for p in procs.values()] + [secret],
+                         min_payload=6 * blocks * bsize)
+    v6_flows = [k for k in scan.flows_with_payload(PORT) if ":" in k[0]]
+    if mode == "proxy":  # refused at once: no listener for it, the rules reset it
+        assert "Connection refused" in client.stdout, client.stdout
+        assert "from" not in server.stdout(), server.stdout()
+    else:  # sealed: the rules and the daemon handle IPv6 already
+        assert "received b'echo %s'" % secret in client.stdout, (client.stdout, server.stdout())
+        assert v6_flows, "no IPv6 payload on the wire: %s" % scan.summary()
+    for n in bed.nodes:
+        seal.down(bed, n, opts[n.name])
+        assert ups[n.name].wait(10) == 0, ups[n.name].describe()
+    for n in bed.nodes:
+        if n not in (a, b):
+            assert_same_state(snaps[n.name], bed.snapshot(n), "%s after down" % n.name)
