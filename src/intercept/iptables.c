@@ -174,9 +174,20 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "COMMIT\n"
 	         "*mangle\n"
 	         ":NODESEAL_MARK - [0:0]\n"
+	         ":NODESEAL_LOCAL - [0:0]\n"
 	         "-A NODESEAL_MARK -m connmark --mark 0x%x -j MARK --set-mark 0x%x\n"
 	         "-A NODESEAL_MARK -m mark --mark 0x%x -j CONNMARK --set-mark 0x%x\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_MARK\n"
+	         /* The delivery mark is for lo only (deliveries, and the node's
+	          * replies on them, which the policy route takes back to the
+	          * daemon).  Were that route gone (IPv6 on lo switched off and
+	          * on, lo down and up, a flush), the replies would take the
+	          * main table to the wire, in clear, and the guard lets marked
+	          * packets pass.  POSTROUTING, not filter OUTPUT: only here is
+	          * the device the one after the mark's rerouting. */
+	         "-A NODESEAL_LOCAL -o lo -j RETURN\n"
+	         "-A NODESEAL_LOCAL -m mark --mark 0x%x -j DROP\n"
+	         "-I POSTROUTING 1 -p tcp -j NODESEAL_LOCAL\n"
 	         "COMMIT\n"
 	         /* The guard: nat sees only a connection's first packet, so a
 	          * packet whose conntrack entry escaped the REDIRECT (a 4-tuple
@@ -215,7 +226,7 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "-I INPUT 1 -p tcp -m multiport --dports %u,%u -j NODESEAL_LISTEN\n"
 	         "COMMIT\n",
 	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
-	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports, c->proxy_port,
+	         mark_in, mark_in, mark_in, mark_out, mark_in, ports, ports, ports, c->proxy_port,
 	         c->proxy_port + 1);
 }
 

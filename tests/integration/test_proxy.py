@@ -909,3 +909,72 @@ def test_mesh_without_ipv6(seal, keys, make_bed, mode):
     for n in bed.nodes:
         if n not in (a, b):
             assert_same_state(snaps[n.name], bed.snapshot(n), "%s after down" % n.name)
+
+
+# ----------------------------------------------------------------- delivery route gone
+
+LATE_SERVER = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET6)  # both families
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", %d))
+s.listen(4)
+print("ready", flush=True)
+c, peer = s.accept()
+c.sendall(b"hello\n")
+time.sleep(float(sys.argv[2]))
+try:
+    c.sendall(sys.argv[1].encode())
+    print("sent", flush=True)
+    time.sleep(1)
+except OSError as e:
+    print("error", e, flush=True)
+''' % PORT
+
+LATE_CLIENT = r'''
+import socket, sys
+s = socket.create_connection((sys.argv[1], %d), timeout=10)
+print("got", s.recv(100), flush=True)
+s.settimeout(5)
+try:
+    print("then", s.recv(100), flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+''' % PORT
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_delivered_replies_stay_local_without_the_route(seal, keys, make_bed, family):
+    """The node's replies on a connection the daemon delivered carry the
+    delivery mark and reach the daemon through a policy route over lo.  If
+    that route goes (lo down and up, IPv6 on lo switched off and on, a flush
+    of the table), they must not leave for the wire in clear: marked
+    packets leave only over lo.  IPv4: the table flushed; IPv6: IPv6 on lo
+    switched off and on, which takes the route away."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    opts = {n.name: seal.opts(bed, n, keys.good) for n in bed.nodes}
+    for n in bed.nodes:
+        seal.start_up(bed, n, opts[n.name], "up-" + n.name)
+    secret = "NSMARK-%s-noroute" % bed.run_id
+    server = bed.spawn(a, [PYTHON, "-c", LATE_SERVER, secret, "1.5"], "late-server")
+    wait_for_line(server, "ready")
+    cap = bed.capture("noroute%d" % family)
+    client = bed.spawn(b, [PYTHON, "-c", LATE_CLIENT, ip_of(a, family)], "late-client")
+    wait_for_line(client, "got b'hello")
+    if family == 4:
+        bed.ns_exec_check(a, ["ip", "route", "flush", "table", "20051"])
+    else:
+        for v in (1, 0):
+            bed.ns_exec_check(a, ["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=%d" % v])
+        assert "local" not in bed.ns_exec(a, ["ip", "-6", "route", "show", "table",
+                                              "20051"]).stdout
+    assert client.wait(15) is not None, client.describe()
+    wait_for_line(server, "sent")
+    time.sleep(0.3)
+    cap.stop()
+    hits = cap.scan().find([secret.encode()])
+    assert not hits, "the node's reply left in clear without the delivery route: %s\n%s" % (
+        hits, client.stdout())
+    for n in bed.nodes:
+        seal.down(bed, n, opts[n.name])
