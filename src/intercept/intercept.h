@@ -9,6 +9,8 @@
  * mangle OUTPUT:   the node's replies on connections the daemon delivered
  *                  from a peer's address carry the delivery mark, and a
  *                  policy rule routes that mark to lo, back to the daemon.
+ * mangle POSTROUTING: a packet with that mark leaves by lo or not at all
+ *                  (were the policy route gone, it would leave in clear).
  * filter OUTPUT/INPUT: the guard.  Every packet (not only a connection's
  *                  first, which is all nat sees) to a protected port is
  *                  refused unless it is the daemon's or was redirected.
