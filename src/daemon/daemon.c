@@ -151,7 +151,7 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 
 		d->listen[i].kind = i < 2 ? NS_W_LISTEN_OUT : NS_W_LISTEN_IN;
 		d->listen[i].fd = -1;
-		if (v6 && !ns_intercept_ipv6())
+		if (v6 && d->ipv6 != NS_IPV6_ON)
 			continue;
 		/* inbound sockets face the wire: keepalive finds dead peers */
 		d->listen[i].fd = ns_socket_listen(addrs[i], port, i >= 2, err, errlen);
@@ -194,6 +194,7 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		d->listen[i].fd = -1;
 	if (check_privileges(cfg, err, errlen) != 0)
 		return -1;
+	d->ipv6 = ns_intercept_ipv6();
 	{
 		/* Two descriptors a connection: take all the system allows. */
 		struct rlimit rl;
@@ -286,8 +287,14 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		ns_watch_set(d, &d->queue_w, EPOLLIN);
 		return 0;
 	}
-	if (open_listeners(d, err, errlen) != 0)
+	if (open_listeners(d, err, errlen) != 0) {
+		/* Nothing is installed yet; what a crashed daemon left stays,
+		 * and keeps the node's traffic off the wire meanwhile. */
+		if (ns_intercept_leftover())
+			ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
+			       "\"nodeseal down\"");
 		return -1;
+	}
 	return 0;
 }
 
@@ -427,9 +434,11 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	 * removing them first would open a window without interception. */
 	if (d->cfg->mode == NS_MODE_PACKET && check_sock_destroy(err, errlen) != 0)
 		return -1;
-	if (ns_intercept_install(d->cfg, err, errlen) != 0)
+	if (ns_intercept_install(d->cfg, d->ipv6, err, errlen) != 0)
 		return -1;
 	d->installed = true;
+	if (d->ipv6 != NS_IPV6_ON)
+		ns_log(NS_LOG_INFO, "IPv6 is off here: protecting IPv4 only");
 	if (d->cfg->mode == NS_MODE_PACKET)
 		reset_connections_from_before(d);
 	if (d->cfg->mode == NS_MODE_PACKET)

@@ -54,6 +54,7 @@ struct ns_daemon {
 	int child_status;
 	bool stop;
 	bool installed;
+	int ipv6;                       /* enum ns_ipv6, decided once at start */
 };
 
 int64_t ns_now_ms(void);

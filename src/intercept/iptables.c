@@ -35,9 +35,21 @@ static void family_init(struct family *f, const char *backend, bool v6)
 	snprintf(f->save, sizeof(f->save), "%s%s-save", base, sfx);
 }
 
-bool ns_intercept_ipv6(void)
+/* ::1 is listed in if_inet6 while lo has IPv6: a bind would not tell, as
+ * net.ipv6.ip_nonlocal_bind lets it succeed without the address. */
+enum ns_ipv6 ns_intercept_ipv6(void)
 {
-	return access("/proc/net/if_inet6", F_OK) == 0;
+	FILE *f = fopen("/proc/net/if_inet6", "r");
+	char line[256];
+	enum ns_ipv6 v6 = NS_IPV6_OFF;
+
+	if (f == NULL)
+		return NS_IPV6_NONE;
+	while (v6 == NS_IPV6_OFF && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "00000000000000000000000000000001 ", 33) == 0)
+			v6 = NS_IPV6_ON;
+	fclose(f);
+	return v6;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -162,9 +174,20 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "COMMIT\n"
 	         "*mangle\n"
 	         ":NODESEAL_MARK - [0:0]\n"
+	         ":NODESEAL_LOCAL - [0:0]\n"
 	         "-A NODESEAL_MARK -m connmark --mark 0x%x -j MARK --set-mark 0x%x\n"
 	         "-A NODESEAL_MARK -m mark --mark 0x%x -j CONNMARK --set-mark 0x%x\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_MARK\n"
+	         /* The delivery mark is for lo only (deliveries, and the node's
+	          * replies on them, which the policy route takes back to the
+	          * daemon).  Were that route gone (IPv6 on lo switched off and
+	          * on, lo down and up, a flush), the replies would take the
+	          * main table to the wire, in clear, and the guard lets marked
+	          * packets pass.  POSTROUTING, not filter OUTPUT: only here is
+	          * the device the one after the mark's rerouting. */
+	         "-A NODESEAL_LOCAL -o lo -j RETURN\n"
+	         "-A NODESEAL_LOCAL -m mark --mark 0x%x -j DROP\n"
+	         "-I POSTROUTING 1 -p tcp -j NODESEAL_LOCAL\n"
 	         "COMMIT\n"
 	         /* The guard: nat sees only a connection's first packet, so a
 	          * packet whose conntrack entry escaped the REDIRECT (a 4-tuple
@@ -174,6 +197,7 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "*filter\n"
 	         ":NODESEAL_GUARD_OUT - [0:0]\n"
 	         ":NODESEAL_GUARD_IN - [0:0]\n"
+	         ":NODESEAL_LISTEN - [0:0]\n"
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m mark --mark 0x%x -j RETURN\n"
 	         "-A NODESEAL_GUARD_OUT -m addrtype --dst-type LOCAL -j RETURN\n"
@@ -186,11 +210,24 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "-A NODESEAL_GUARD_OUT -p tcp -m multiport --sports %s -j REJECT --reject-with tcp-reset\n"
 	         "-A NODESEAL_GUARD_IN -i lo -j RETURN\n"
 	         "-A NODESEAL_GUARD_IN -p tcp -m multiport --dports %s -j DROP\n"
+	         /* The proxy ports take what the nat rules redirect, so only
+	          * the daemon's own sockets may receive there: a process that
+	          * binds them once the daemon is gone (a crash; the ports are
+	          * unprivileged) would get the node's bytes in clear.  The
+	          * daemon's listeners are transparent, which takes
+	          * CAP_NET_ADMIN or CAP_NET_RAW; anything else is reset, as a
+	          * closed port would be.  --nowildcard: the inbound listener
+	          * is bound to the any address.  Loopback included: that is
+	          * where the node's own connections arrive. */
+	         "-A NODESEAL_LISTEN -m socket --transparent --nowildcard -j RETURN\n"
+	         "-A NODESEAL_LISTEN -p tcp -j REJECT --reject-with tcp-reset\n"
 	         "-I OUTPUT 1 -p tcp -j NODESEAL_GUARD_OUT\n"
 	         "-I INPUT 1 -p tcp -j NODESEAL_GUARD_IN\n"
+	         "-I INPUT 1 -p tcp -m multiport --dports %u,%u -j NODESEAL_LISTEN\n"
 	         "COMMIT\n",
 	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
-	         mark_in, mark_in, mark_out, mark_in, ports, ports, ports);
+	         mark_in, mark_in, mark_in, mark_out, mark_in, ports, ports, ports, c->proxy_port,
+	         c->proxy_port + 1);
 }
 
 /* Walks the lines of one table of an iptables-save dump. */
@@ -522,7 +559,10 @@ out:
 	return rc;
 }
 
-static int family_install(const struct ns_config *c, struct family *f, char *err,
+/* routing: proxy mode's policy rule and route (not for an IPv6 that is
+ * off: a route over lo cannot be added then, and without listeners
+ * nothing is delivered that would need it). */
+static int family_install(const struct ns_config *c, struct family *f, bool routing, char *err,
                           size_t errlen)
 {
 	char rules[RULES_MAX], fam[] = "-4", pref[16], mark[16], tbl[16], noflush[] = "--noflush";
@@ -543,6 +583,8 @@ static int family_install(const struct ns_config *c, struct family *f, char *err
 		routing_remove(c, f->v6);
 		return 0;
 	}
+	if (!routing)
+		return 0;
 	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
@@ -573,7 +615,7 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	int rc = 0;
 
 	(void)c->iptables; /* removal sweeps every backend: it may differ from up's */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++) {
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE); v6++) {
 		for (int b = 0; b < 3; b++) {
 			struct family f;
 			char e[512];
@@ -590,8 +632,7 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	return rc;
 }
 
-/* Rules of an earlier daemon that did not stop (a crash), in any backend. */
-static bool rules_present(void)
+bool ns_intercept_leftover(void)
 {
 	static const char *const backends[] = { "legacy", "nft" };
 	bool found = false;
@@ -599,7 +640,7 @@ static bool rules_present(void)
 
 	if (saved == NULL)
 		return true; /* cannot tell: keep what may protect */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0) && !found; v6++)
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE) && !found; v6++)
 		for (int b = 0; b < 2 && !found; b++) {
 			struct family f;
 			family_init(&f, backends[b], v6);
@@ -639,7 +680,7 @@ int ns_intercept_packet_ports(uint16_t *ports, int max)
 
 	if (saved == NULL)
 		return -1;
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++)
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE); v6++)
 		for (int b = 0; b < 2; b++) {
 			struct family f;
 			struct save_walk w;
@@ -662,20 +703,22 @@ fail:
 	return -1;
 }
 
-int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
+int ns_intercept_install(const struct ns_config *c, enum ns_ipv6 v6, char *err,
+                         size_t errlen)
 {
 	struct family f;
 	char ignore[512];
-	bool leftover = rules_present();
+	bool leftover = ns_intercept_leftover();
 
 	family_init(&f, c->iptables, false);
-	if (family_install(c, &f, err, errlen) != 0)
+	if (family_install(c, &f, true, err, errlen) != 0)
 		goto fail;
-	if (ns_intercept_ipv6()) {
-		/* With IPv6 up and no way to intercept it, P2P over IPv6 would
-		 * pass in clear: that is an error, not a warning. */
+	if (v6 != NS_IPV6_NONE) {
+		/* With IPv6 up, or able to come up, and no way to intercept
+		 * it, P2P over IPv6 would pass in clear: that is an error, not
+		 * a warning. */
 		family_init(&f, c->iptables, true);
-		if (family_install(c, &f, err, errlen) != 0)
+		if (family_install(c, &f, v6 == NS_IPV6_ON, err, errlen) != 0)
 			goto fail;
 	}
 	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);

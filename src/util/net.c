@@ -203,12 +203,32 @@ int ns_socket_listen(const char *addr, uint16_t port, bool keepalive, char *err,
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Transparent: the rules let only such sockets receive on the proxy
+	 * ports, and an unprivileged process cannot make one
+	 * (intercept/iptables.c, NODESEAL_LISTEN). */
+	if ((ss.ss_family == AF_INET6
+	         ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+	         : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) != 0) {
+		snprintf(err, errlen, "listen on %s port %u: IP_TRANSPARENT: %s", addr, port,
+		         strerror(errno));
+		goto fail;
+	}
 	/* Accepted sockets inherit these: no set-up per connection. */
 	ns_socket_tune(fd, keepalive);
-	if (bind(fd, (struct sockaddr *)&ss, addr_len(&ss)) != 0 || listen(fd, 1024) != 0) {
+	if (bind(fd, (struct sockaddr *)&ss, addr_len(&ss)) != 0) {
+		if (errno == EADDRINUSE)
+			snprintf(err, errlen, "listen on %s port %u: the port is held by another "
+			         "process; stop it, or choose another --proxy-port", addr, port);
+		else
+			snprintf(err, errlen, "listen on %s port %u: %s", addr, port, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, 1024) != 0) {
 		snprintf(err, errlen, "listen on %s port %u: %s", addr, port, strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	return fd;
+fail:
+	close(fd);
+	return -1;
 }

@@ -29,8 +29,10 @@ int ns_socket_connect(const struct sockaddr_storage *dst, const struct sockaddr_
 void ns_ephemeral_range(unsigned *lo, unsigned *hi);
 /* The next port after port in the kernel's ephemeral range, wrapping. */
 uint16_t ns_next_ephemeral_port(uint16_t port, int step);
-/* A non-blocking listener on addr (a literal) and port.  The sockets it
- * accepts inherit TCP_NODELAY and, with keepalive, TCP keepalive. */
+/* A non-blocking transparent listener (IP_TRANSPARENT: the rules let only
+ * such sockets receive on the proxy ports) on addr (a literal) and port.
+ * The sockets it accepts inherit TCP_NODELAY and, with keepalive, TCP
+ * keepalive.  A port another process holds is named as such in err. */
 int ns_socket_listen(const char *addr, uint16_t port, bool keepalive, char *err,
                      size_t errlen);
 /* No Nagle delay; with keepalive, TCP keepalive (60 s idle, 10 s x 6). */

@@ -768,3 +768,254 @@ def test_down_after_up_killed(seal, keys, make_bed, backend):
     assert_on_state(snap, bed.snapshot(node, prime=False), backend)
     seal.down(bed, node, opts)
     assert_same_state(snap, bed.snapshot(node, prime=False), "down after SIGKILLed up")
+
+
+# ----------------------------------------------------------------- squatted proxy ports
+
+SQUATTER = r'''
+import select, socket, sys
+# Binds what it can of the daemon's proxy ports and reports everything it
+# accepts and reads, as an unprivileged process would after a crash.
+port = int(sys.argv[1])
+socks = []
+for fam, host, p in ((socket.AF_INET, "127.0.0.1", port), (socket.AF_INET6, "::1", port),
+                     (socket.AF_INET, "0.0.0.0", port + 1), (socket.AF_INET6, "::", port + 1)):
+    s = socket.socket(fam)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    try:
+        s.bind((host, p))
+        s.listen(64)
+    except OSError as e:
+        print("cannot bind %s port %d: %s" % (host, p, e), flush=True)
+        continue
+    socks.append(s)
+    print("bound %s port %d" % (host, p), flush=True)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        if s.type == socket.SOCK_STREAM and s in socks[:4] and s.getsockname()[1] in (port, port + 1):
+            try:
+                c, peer = s.accept()
+            except OSError:
+                continue
+            print("accepted %s on port %d" % (peer[0], s.getsockname()[1]), flush=True)
+            c.settimeout(1)
+            try:
+                data = c.recv(4096)
+                print("received %d bytes: %r" % (len(data), data[:64]), flush=True)
+                c.sendall(b"squatter here\n")
+            except OSError as e:
+                print("recv: %s" % e, flush=True)
+            c.close()
+'''
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nft"])
+def test_squatted_proxy_ports_receive_nothing(seal, keys, make_bed, backend):
+    """After a crash the rules stay and redirect to the proxy ports.  An
+    unprivileged process (uid 65534) that binds them must receive nothing:
+    neither the node's outbound connections (in clear) nor a peer's inbound
+    ones; a restart while it holds the ports fails closed, saying so; once
+    it is gone a restart works."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    opts_a = seal.opts(bed, a, keys.good, backend=backend)
+    opts_b = seal.opts(bed, b, keys.good, backend=backend)
+    seal.start_up(bed, b, opts_b, "up-b")
+    up = seal.start_up(bed, a, opts_a, "up-a")
+    up.remember_descendants()
+    up.signal(signal.SIGKILL)
+    assert up.wait(10) == -signal.SIGKILL
+    crashed = bed.snapshot(a, prime=False)
+    squat = bed.spawn(a, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          PYTHON, "-c", SQUATTER, "20051"], "squatter")
+    wait_for_line(squat, "ready")
+    bound = squat.stdout()
+    for what in ("127.0.0.1 port 20051", "::1 port 20051", "0.0.0.0 port 20052"):
+        assert "bound " + what in bound, "the squatter could not bind %s:\n%s" % (what, bound)
+
+    secret = "NSMARK-%s-squat" % bed.run_id
+    tries = [(a, b.ip4), (a, b.ip6), (b, a.ip4), (b, a.ip6)]
+    clients = ["%s -> %s: %s" % (node.name, dst, bed.ns_exec(
+        node, [PYTHON, "-c", CLIENT, "0", dst, secret], timeout=15).stdout.strip())
+        for node, dst in tries]
+    time.sleep(0.5)
+    got = squat.stdout()
+    assert "accepted" not in got and "received" not in got, (
+        "the squatter received intercepted connections:\n%s\nclients:\n%s"
+        % (got, "\n".join(clients)))
+    assert not [c for c in clients if "squatter" in c], clients
+
+    r = seal.cmd(bed, a, "up", opts_a)
+    assert r.returncode == 1, "a restart next to the squatter did not fail (exit %d):\n%s" % (
+        r.returncode, r.stderr)
+    assert re.search(r"port 2005[12]\b.*held by another process", r.stderr), r.stderr
+    assert "kept" in r.stderr and "nodeseal down" in r.stderr, r.stderr
+    assert_same_state(crashed, bed.snapshot(a, prime=False), "after the failed restart")
+
+    squat.stop()
+    seal.start_up(bed, a, opts_a, "up-a-again")
+    seal.down(bed, a, opts_a)
+    seal.down(bed, b, opts_b)
+
+
+def wait_for_line(proc, word, timeout=10):
+    end = time.monotonic() + timeout
+    while word not in proc.stdout():
+        assert time.monotonic() < end and proc.poll() is None, proc.describe()
+        time.sleep(0.05)
+
+
+# ----------------------------------------------------------------- no IPv6
+
+IPV6_OFF = ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6",
+            "net.ipv6.conf.lo.disable_ipv6"]
+
+ECHO_SERVER = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", %d))
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    c.settimeout(2)
+    try:
+        data = c.recv(100)
+        print("from %%s: %%r" %% (peer[0], data), flush=True)
+        c.sendall(b"echo " + data)
+    except OSError as e:
+        print("error", e, flush=True)
+    c.close()
+''' % PORT
+
+
+def set_ipv6(bed, node, on):
+    bed.ns_exec_check(node, ["sysctl", "-qw"] + ["%s=%d" % (k, 0 if on else 1) for k in IPV6_OFF])
+    if on:  # turning IPv6 off took the addresses away
+        bed.ns_exec_check(node, ["ip", "-6", "addr", "replace", node.ip6 + "/64", "dev",
+                                 node.ifname, "nodad"])
+
+
+@pytest.mark.parametrize("mode", ["proxy", "packet"])
+def test_mesh_without_ipv6(seal, keys, make_bed, mode):
+    """With IPv6 switched off in every node's namespace (no ::1), both modes
+    start, seal the IPv4 mesh and say once that IPv6 is off.  If IPv6 comes
+    back while they run, P2P over it still does not pass in clear."""
+    bed = make_bed(3)
+    for n in bed.nodes:
+        set_ipv6(bed, n, on=False)
+    snaps = {n.name: bed.snapshot(n) for n in bed.nodes}
+    opts = {n.name: seal.opts(bed, n, keys.good, extra=["--mode", mode]) for n in bed.nodes}
+    ups = {n.name: seal.start_up(bed, n, opts[n.name], "up-" + n.name) for n in bed.nodes}
+    blocks, bsize = 2, 256 << 10
+    cap = bed.capture("noipv6-" + mode)
+    procs = start_mesh(bed, bed.nodes, blocks=blocks, block_size=bsize)
+    rcs = wait_all(procs.values(), MESH_TIMEOUT + PROC_SLACK)
+    reports = {n: load_report(p) for n, p in procs.items()}
+    assert rcs == {n: 0 for n in procs}, "exit codes %s\n%s" % (
+        rcs, "\n".join(p.describe() for p in list(procs.values()) + list(ups.values())))
+    assert_mesh_reports(reports, bed.nodes, 4, blocks, bsize, real_source=True)
+    for n in bed.nodes:
+        said = ups[n.name].stderr().count("IPv6 is off here: protecting IPv4 only")
+        assert said == 1, "%s said %d times that IPv6 is off:\n%s" % (
+            n.name, said, ups[n.name].stderr_tail())
+
+    # IPv6 back on while the daemons run: a connection over it is refused
+    # (proxy mode) or sealed (packet mode), never in clear.
+    a, b = bed.nodes[0], bed.nodes[1]
+    for n in (a, b):
+        set_ipv6(bed, n, on=True)
+    server = bed.spawn(b, [PYTHON, "-c", ECHO_SERVER], "echo6")
+    wait_for_line(server, "ready")
+    secret = "NSMARK-%s-ipv6-back" % bed.run_id
+    client = bed.ns_exec(a, [PYTHON, "-c", CLIENT, "0", b.ip6, secret], timeout=15)
+    time.sleep(0.3)
+    cap.stop()
+    scan = cap.scan()
+    assert_capture_clean(cap, scan, [p.marker for p in procs.values()] + [secret],
+                         min_payload=6 * blocks * bsize)
+    v6_flows = [k for k in scan.flows_with_payload(PORT) if ":" in k[0]]
+    if mode == "proxy":  # refused at once: no listener for it, the rules reset it
+        assert "Connection refused" in client.stdout, client.stdout
+        assert "from" not in server.stdout(), server.stdout()
+    else:  # sealed: the rules and the daemon handle IPv6 already
+        assert "received b'echo %s'" % secret in client.stdout, (client.stdout, server.stdout())
+        assert v6_flows, "no IPv6 payload on the wire: %s" % scan.summary()
+    for n in bed.nodes:
+        seal.down(bed, n, opts[n.name])
+        assert ups[n.name].wait(10) == 0, ups[n.name].describe()
+    for n in bed.nodes:
+        if n not in (a, b):
+            assert_same_state(snaps[n.name], bed.snapshot(n), "%s after down" % n.name)
+
+
+# ----------------------------------------------------------------- delivery route gone
+
+LATE_SERVER = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET6)  # both families
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", %d))
+s.listen(4)
+print("ready", flush=True)
+c, peer = s.accept()
+c.sendall(b"hello\n")
+time.sleep(float(sys.argv[2]))
+try:
+    c.sendall(sys.argv[1].encode())
+    print("sent", flush=True)
+    time.sleep(1)
+except OSError as e:
+    print("error", e, flush=True)
+''' % PORT
+
+LATE_CLIENT = r'''
+import socket, sys
+s = socket.create_connection((sys.argv[1], %d), timeout=10)
+print("got", s.recv(100), flush=True)
+s.settimeout(5)
+try:
+    print("then", s.recv(100), flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+''' % PORT
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_delivered_replies_stay_local_without_the_route(seal, keys, make_bed, family):
+    """The node's replies on a connection the daemon delivered carry the
+    delivery mark and reach the daemon through a policy route over lo.  If
+    that route goes (lo down and up, IPv6 on lo switched off and on, a flush
+    of the table), they must not leave for the wire in clear: marked
+    packets leave only over lo.  IPv4: the table flushed; IPv6: IPv6 on lo
+    switched off and on, which takes the route away."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    opts = {n.name: seal.opts(bed, n, keys.good) for n in bed.nodes}
+    for n in bed.nodes:
+        seal.start_up(bed, n, opts[n.name], "up-" + n.name)
+    secret = "NSMARK-%s-noroute" % bed.run_id
+    server = bed.spawn(a, [PYTHON, "-c", LATE_SERVER, secret, "1.5"], "late-server")
+    wait_for_line(server, "ready")
+    cap = bed.capture("noroute%d" % family)
+    client = bed.spawn(b, [PYTHON, "-c", LATE_CLIENT, ip_of(a, family)], "late-client")
+    wait_for_line(client, "got b'hello")
+    if family == 4:
+        bed.ns_exec_check(a, ["ip", "route", "flush", "table", "20051"])
+    else:
+        for v in (1, 0):
+            bed.ns_exec_check(a, ["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=%d" % v])
+        assert "local" not in bed.ns_exec(a, ["ip", "-6", "route", "show", "table",
+                                              "20051"]).stdout
+    assert client.wait(15) is not None, client.describe()
+    wait_for_line(server, "sent")
+    time.sleep(0.3)
+    cap.stop()
+    hits = cap.scan().find([secret.encode()])
+    assert not hits, "the node's reply left in clear without the delivery route: %s\n%s" % (
+        hits, client.stdout())
+    for n in bed.nodes:
+        seal.down(bed, n, opts[n.name])
