@@ -54,6 +54,11 @@ struct ns_daemon {
 	int child_status;
 	bool stop;
 	bool installed;
+	/* the watchdog: rules another program took away */
+	uint64_t rules_restored;        /* times they were put back */
+	bool rules_missing;             /* missing, and putting them back failed */
+	int64_t rules_missing_ms;       /* since when */
+	bool rules_unknown;             /* the tools could not say (logged once) */
 };
 
 int64_t ns_now_ms(void);

@@ -585,6 +585,14 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 		}
 		routing_remove(c, v6);
 	}
+	{
+		/* Last: it kept the ports closed while the rules above went. */
+		char e[512];
+		if (ns_intercept_guard_remove(e, sizeof(e)) != 0 && rc == 0) {
+			snprintf(err, errlen, "%s", e);
+			rc = -1;
+		}
+	}
 	if (rc == 0)
 		drop_created_tables(c);
 	return rc;
@@ -609,7 +617,7 @@ static bool rules_present(void)
 				found = true;
 		}
 	free(saved);
-	return found;
+	return found || ns_intercept_guard_present();
 }
 
 int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
@@ -628,6 +636,11 @@ int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 		if (family_install(c, &f, err, errlen) != 0)
 			goto fail;
 	}
+	/* Without the guard, another program flushing iptables would let
+	 * the protected ports go in clear until the watchdog noticed: no
+	 * nft, no start (docs/SECURITY.md). */
+	if (ns_intercept_guard_install(c, err, errlen) != 0)
+		goto fail;
 	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);
 	return 0;
 fail:
@@ -640,4 +653,52 @@ fail:
 	else
 		(void)ns_intercept_remove(c, ignore, sizeof(ignore));
 	return -1;
+}
+
+/* One family's chains and jumps against what iptables-save shows. */
+static int family_check(const struct ns_config *c, struct family *f, char *what, size_t cap)
+{
+	char *saved = malloc(SAVE_MAX), rules[RULES_MAX];
+	char *argv[] = { f->save, NULL };
+	int rc = -1;
+
+	if (saved == NULL)
+		return -1;
+	if (ns_exec(argv, NULL, saved, SAVE_MAX, NULL, 0) != 0)
+		goto out;
+	rules_text(c, f->v6, rules, sizeof(rules));
+	rc = ns_intercept_rules_missing(saved, rules, what, cap) > 0;
+out:
+	free(saved);
+	return rc;
+}
+
+int ns_intercept_check(const struct ns_config *c, char *what, size_t cap)
+{
+	int rc = ns_intercept_guard_check(c, what, cap);
+
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0) && rc == 0; v6++) {
+		struct family f;
+		char found[384];
+		family_init(&f, c->iptables, v6);
+		rc = family_check(c, &f, found, sizeof(found));
+		if (rc == 1)
+			snprintf(what, cap, "%s: %s", f.name, found);
+	}
+	return rc;
+}
+
+int ns_intercept_restore(const struct ns_config *c, char *err, size_t errlen)
+{
+	struct family f;
+
+	/* The guard first: it is what keeps the ports closed meanwhile. */
+	if (ns_intercept_guard_install(c, err, errlen) != 0)
+		return -1;
+	for (int v6 = 0; v6 <= (ns_intercept_ipv6() ? 1 : 0); v6++) {
+		family_init(&f, c->iptables, v6);
+		if (family_install(c, &f, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
 }
