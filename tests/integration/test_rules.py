@@ -23,14 +23,16 @@ back within 2 s; `nodeseal status` counts the restoration
 Beds and the application helpers are those of test_resilience.py.
 """
 
+import os
 import time
 
 import pytest
 
 import netbed
-from test_resilience import (PORT, down, host_untouched, honest_state, keys,  # noqa: F401
-                             make_bed, ns_bin, plaintext_flows, spawn_honest, spawn_server,
-                             start_up, stop_honest, wait_rounds)
+from test_resilience import (PORT, check_app_saw_only, down, host_untouched,  # noqa: F401
+                             honest_state, keys, make_bed, ns_bin, plaintext_flows,
+                             server_records, spawn_honest, spawn_server, start_up, stop_honest,
+                             wait_rounds)
 
 TABLES = ("raw", "mangle", "nat", "filter", "security")
 EMPTY_FILTER = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
@@ -147,6 +149,91 @@ def test_flushed_rules_fail_closed_and_come_back(ns_bin, keys, make_bed, mode):
             % (name, before, after))
     for name, st in list(states.items()) + [("old", s) for s in old]:
         assert st["corrupt"] == 0, (name, st["events"][-10:])
+    # nothing unauthenticated reached an application: in packet mode a
+    # sealed segment taken in raw would hand it ciphertext as data
+    recs = server_records(*srv.values())
+    check_app_saw_only(recs, {a.ip4, b.ip4})
+    garbled = [r for r in recs if "too big" in (r.get("error") or "")]
+    assert not garbled, "an application read bytes that were not its peer's: %s" % garbled[:3]
     for d in daemons.values():
         assert "rules" in d.log() and "put back" in d.log(), d.log()[-3000:]
     print("traffic resumed after: %s" % {k: "%.2f s" % v for k, v in resumed.items()})
+
+
+FAILING_RESTORE = """#!/bin/sh
+# iptables-restore that fails while %(flag)s exists (a test's stand-in for
+# a host where putting the rules back does not work for a while)
+if [ -e %(flag)s ]; then echo "simulated failure" >&2; exit 1; fi
+exec /usr/sbin/%(name)s "$@"
+"""
+
+
+def failing_restore_path(bed, flag):
+    """A PATH on which iptables-restore and ip6tables-restore fail while
+    flag exists."""
+    bindir = bed.path("failbin", "x")[:-2]
+    for name in ("iptables-restore", "ip6tables-restore"):
+        path = os.path.join(bindir, name)
+        with open(path, "w") as f:
+            f.write(FAILING_RESTORE % {"flag": flag, "name": name})
+        os.chmod(path, 0o755)
+    return "%s:%s" % (bindir, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+
+
+@pytest.mark.parametrize("mode", ["proxy", "packet"])
+def test_rules_that_cannot_be_put_back_stay_closed(ns_bin, keys, make_bed, mode):
+    """The rules are flushed on A and putting them back fails for 3 s: the
+    guard table keeps A's protected port closed all that time (nothing in
+    clear, no round trip of A's program), status says the rules are
+    missing, the failure is logged once, not every second; once the
+    restore works again, they are back within 2 s and traffic resumes."""
+    bed = make_bed(2)
+    a, b = bed.nodes
+    flag = bed.path("restore-fails")
+    env_path = failing_restore_path(bed, flag)
+    extra = ["--mode", mode]
+    da = start_up(ns_bin, bed, a, keys.good, "up-A", extra=extra,
+                  wrapper=["env", "PATH=" + env_path])
+    start_up(ns_bin, bed, b, keys.good, "up-B", extra=extra)
+    want = our_rules(bed, a)
+    srv = [spawn_server(bed, n, "server-" + n.name) for n in bed.nodes]
+    cap = bed.capture("stuck-" + mode)
+    markers = ["NSRULES-%s-%s-stuck-%d" % (bed.run_id, mode, i) for i in range(3)]
+    hon_b = honest(bed, b, a, "honest-B", markers[0], 1)
+    hon_a = honest(bed, a, b, "honest-A", markers[1], 2)
+    wait_rounds(hon_b, 20, 20, "before the flush")
+    wait_rounds(hon_a, 20, 20, "before the flush")
+    stop_honest(hon_a)
+    open(flag, "w").close()
+    flush_everything(bed, a)
+    hon_a = honest(bed, a, b, "honest-A-again", markers[2], 3)
+    time.sleep(3.0)
+    st_stuck = da.status()
+    rounds_stuck = honest_state(hon_a)["rounds"]
+    os.unlink(flag)
+    t_back = wait_rules_back(bed, a, want, BACK_WITHIN)
+    wait_rounds(hon_a, 10, 20, "after the restore works again")
+    wait_rounds(hon_b, 10, 20, "after the restore works again")
+    st_after = da.status()
+    for p in (hon_a, hon_b):
+        assert stop_honest(p)["corrupt"] == 0
+    for p in srv:
+        p.stop()
+    cap.stop()
+    scan, leaks = plaintext_flows(cap, markers + [b"NSRES1\0\0"])
+    log = da.log()
+    print("stuck: %s\nafter: rules back %s s after the restore worked; %s\ncapture: %s"
+          % ({k: st_stuck.get(k) for k in ("rules_missing", "rules_restored")}, t_back,
+             {k: st_after.get(k) for k in ("rules_missing", "rules_restored")}, scan.summary()))
+    for n in bed.nodes:
+        down(ns_bin, bed, n, keys.good)
+    assert not leaks, "payload in clear on the wire: %s" % leaks[:6]
+    recs = server_records(*srv)
+    check_app_saw_only(recs, {a.ip4, b.ip4})
+    assert not [r for r in recs if "too big" in (r.get("error") or "")]
+    assert rounds_stuck == 0, "A's program made %d round trips without its rules" % rounds_stuck
+    assert st_stuck["rules_missing"] is True and st_stuck["rules_restored"] == 0, st_stuck
+    assert log.count("cannot put the rules back") == 1, log[-3000:]
+    assert t_back is not None, "rules not back within %.0f s:\n%s" % (BACK_WITHIN, log[-3000:])
+    assert st_after["rules_missing"] is False and st_after["rules_restored"] == 1, st_after
+    assert "put back after" in log, log[-3000:]
