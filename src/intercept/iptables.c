@@ -626,6 +626,10 @@ int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 	char ignore[512];
 	bool leftover = rules_present();
 
+	/* The guard first: without nft there is no start (docs/SECURITY.md,
+	 * "Rules taken away"), and nothing has been touched yet. */
+	if (ns_intercept_guard_install(c, err, errlen) != 0)
+		goto fail;
 	family_init(&f, c->iptables, false);
 	if (family_install(c, &f, err, errlen) != 0)
 		goto fail;
@@ -636,11 +640,6 @@ int ns_intercept_install(const struct ns_config *c, char *err, size_t errlen)
 		if (family_install(c, &f, err, errlen) != 0)
 			goto fail;
 	}
-	/* Without the guard, another program flushing iptables would let
-	 * the protected ports go in clear until the watchdog noticed: no
-	 * nft, no start (docs/SECURITY.md). */
-	if (ns_intercept_guard_install(c, err, errlen) != 0)
-		goto fail;
 	ns_log(NS_LOG_DEBUG, "interception installed (%s)", f.restore);
 	return 0;
 fail:
