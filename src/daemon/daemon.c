@@ -391,12 +391,12 @@ static void rules_watch(struct ns_daemon *d, int64_t now)
 		ns_log(NS_LOG_WARN, "rules removed by another program (missing: %s); putting them "
 		       "back", what);
 	if (ns_intercept_restore(d->cfg, err, sizeof(err)) != 0) {
-		if (!d->rules_missing)
+		if (!d->rules_missing) {
 			ns_log(NS_LOG_ERROR, "cannot put the rules back: %s; the guard table keeps the "
 			       "protected ports closed; retrying every second", err);
-		if (!d->rules_missing)
 			d->rules_missing_ms = now;
-		d->rules_missing = true;
+			d->rules_missing = true;
+		}
 		return;
 	}
 	d->rules_restored++;
