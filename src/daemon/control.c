@@ -91,12 +91,21 @@ static void out_printf(struct out *o, const char *fmt, ...)
 	}
 }
 
+/* The watchdog's line: what another program did to the rules. */
+static void rules_text(struct ns_daemon *d, struct out *o)
+{
+	out_printf(o, "rules: %s, put back %llu time%s\n",
+	           d->rules_missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
+	           (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
+}
+
 static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		const struct ns_queue *q = &d->queue;
 		out_printf(o, "packet mode, queue %u, %u connection%s\n", q->num, q->flows.used,
 		           q->flows.used == 1 ? "" : "s");
+		rules_text(d, o);
 		out_printf(o, "segments:");
 		for (int i = 0; i < NS_FC_COUNT; i++)
 			out_printf(o, " %s %llu", ns_flow_count_names[i],
@@ -112,6 +121,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 	}
 	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
 	           d->nconns == 1 ? "" : "s");
+	rules_text(d, o);
 	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
 	           "RECEIVED", "AGE", "STATE");
 	for (struct ns_conn *c = d->conns; c; c = c->next)
@@ -140,7 +150,8 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
 		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
 		           (unsigned long long)d->refused_by[i]);
-	out_printf(o, "}");
+	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
+	           (unsigned long long)d->rules_restored, d->rules_missing ? "true" : "false");
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		const struct ns_queue *q = &d->queue;
 		out_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{",

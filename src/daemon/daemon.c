@@ -226,6 +226,9 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		ns_wipe(netkey, sizeof(netkey));
 		if (rc != 0)
 			return -1;
+		/* What the daemon lets through carries the mark: the guard table
+		 * passes that and nothing else of a protected port. */
+		ns_queue_set_mark(&d->queue, cfg->fwmark);
 		if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
 		                        sizeof(why)) != 0)
 			ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
@@ -407,6 +410,45 @@ static void reset_connections_let_go(struct ns_daemon *d)
 	close(fd);
 }
 
+/*
+ * The watchdog, once a second: another program may have taken the rules
+ * away (iptables -F, a firewall reload).  The guard table keeps the ports
+ * closed meanwhile (intercept.h); here they are put back.  A failure is
+ * retried every second but logged once, and again when it ends.
+ */
+static void rules_watch(struct ns_daemon *d, int64_t now)
+{
+	char what[512], err[512];
+	int rc = ns_intercept_check(d->cfg, (enum ns_ipv6)d->ipv6, what, sizeof(what));
+
+	if (rc < 0 && !d->rules_unknown)
+		ns_log(NS_LOG_WARN, "cannot read the firewall rules back; the watchdog retries "
+		       "every second");
+	d->rules_unknown = rc < 0;
+	if (rc <= 0)
+		return;
+	if (!d->rules_missing)
+		ns_log(NS_LOG_WARN, "rules removed by another program (missing: %s); putting them "
+		       "back", what);
+	if (ns_intercept_restore(d->cfg, (enum ns_ipv6)d->ipv6, err, sizeof(err)) != 0) {
+		if (!d->rules_missing) {
+			ns_log(NS_LOG_ERROR, "cannot put the rules back: %s; the guard table keeps the "
+			       "protected ports closed; retrying every second", err);
+			d->rules_missing_ms = now;
+			d->rules_missing = true;
+		}
+		return;
+	}
+	d->rules_restored++;
+	if (d->rules_missing)
+		ns_log(NS_LOG_WARN, "rules put back after %.1f s of failures",
+		       (double)(ns_now_ms() - d->rules_missing_ms) / 1000.0);
+	else
+		ns_log(NS_LOG_INFO, "rules put back (%llu time%s so far)",
+		       (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
+	d->rules_missing = false;
+}
+
 /* Packet mode ends live connections at stop by destroying their sockets:
  * without that the stack would go on sending them in clear once the rules
  * are gone.  A kernel that cannot do it gets no packet mode. */
@@ -499,7 +541,8 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 			if (d->queue_w.fd >= 0)
 				ns_queue_tick(&d->queue, now);
 			pool_trim(d);
-			next_tick = now + 1000;
+			rules_watch(d, now);
+			next_tick = ns_now_ms() + 1000;
 		}
 	}
 	return 0;

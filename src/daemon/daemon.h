@@ -55,6 +55,11 @@ struct ns_daemon {
 	bool stop;
 	bool installed;
 	int ipv6;                       /* enum ns_ipv6, decided once at start */
+	/* the watchdog: rules another program took away */
+	uint64_t rules_restored;        /* times they were put back */
+	bool rules_missing;             /* missing, and putting them back failed */
+	int64_t rules_missing_ms;       /* since when */
+	bool rules_unknown;             /* the tools could not say (logged once) */
 };
 
 int64_t ns_now_ms(void);

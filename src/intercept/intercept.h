@@ -25,7 +25,12 @@
  * packet_rules_text).
  *
  * Everything lives in chains named NODESEAL_* plus one jump per built-in
- * chain, installed in one iptables-restore per family.  Removal reads
+ * chain, installed in one iptables-restore per family.  A second guard
+ * lives in nodeseal's own nftables table, "inet nodeseal" (guard.c), which
+ * the tools that flush iptables leave alone: while another program has
+ * taken the iptables rules away, it keeps the protected ports closed, and
+ * the daemon's watchdog (ns_intercept_check, ns_intercept_restore) puts
+ * them back.  Removal reads
  * iptables-save and deletes exactly what is there, so it also clears what a
  * crashed daemon left.  The rules stay while the daemon is down: with
  * nobody listening, intercepted connections are refused, never passed on.
@@ -62,5 +67,30 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen);
  * a crashed daemon's included), up to max: how many, 0 if there are no
  * such rules, -1 if the rules cannot be read. */
 int ns_intercept_packet_ports(uint16_t *ports, int max);
+
+/* The watchdog.  0 if every chain, jump and the guard table are in place;
+ * 1 if something is missing (named in what); -1 if the tools cannot say. */
+int ns_intercept_check(const struct ns_config *c, enum ns_ipv6 ipv6, char *what, size_t cap);
+/* Puts everything back (guard table first), over whatever is left; on
+ * failure it removes nothing. */
+int ns_intercept_restore(const struct ns_config *c, enum ns_ipv6 ipv6, char *err,
+                         size_t errlen);
+
+/* guard.c: the nftables table. */
+void ns_intercept_guard_text(const struct ns_config *c, char *out, size_t cap);
+int ns_intercept_guard_install(const struct ns_config *c, char *err, size_t errlen);
+/* 0 if the table is gone (or nft is not installed: then it never was). */
+int ns_intercept_guard_remove(char *err, size_t errlen);
+bool ns_intercept_guard_present(void);
+/* As ns_intercept_check, for the guard table alone. */
+int ns_intercept_guard_check(const struct ns_config *c, char *what, size_t cap);
+
+/* rulecheck.c, pure.  How many of the chains, their rules and the jumps in
+ * rules (iptables-restore input as nodeseal writes it) are missing from
+ * saved (iptables-save output); the first few named in what. */
+int ns_intercept_rules_missing(const char *saved, const char *rules, char *what, size_t cap);
+/* The same for the chains of script (nft input as guard.c writes it) in
+ * listing ("nft list table" output). */
+int ns_intercept_guard_missing(const char *listing, const char *script, char *what, size_t cap);
 
 #endif

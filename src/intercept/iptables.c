@@ -627,6 +627,14 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 		}
 		routing_remove(c, v6);
 	}
+	{
+		/* Last: it kept the ports closed while the rules above went. */
+		char e[512];
+		if (ns_intercept_guard_remove(e, sizeof(e)) != 0 && rc == 0) {
+			snprintf(err, errlen, "%s", e);
+			rc = -1;
+		}
+	}
 	if (rc == 0)
 		drop_created_tables(c);
 	return rc;
@@ -650,7 +658,7 @@ bool ns_intercept_leftover(void)
 				found = true;
 		}
 	free(saved);
-	return found;
+	return found || ns_intercept_guard_present();
 }
 
 /* Adds the ports of a "--dports A,B,C" in line to ports[*n], once each. */
@@ -710,6 +718,10 @@ int ns_intercept_install(const struct ns_config *c, enum ns_ipv6 v6, char *err,
 	char ignore[512];
 	bool leftover = ns_intercept_leftover();
 
+	/* The guard first: without nft there is no start (docs/SECURITY.md,
+	 * "Rules taken away"), and nothing has been touched yet. */
+	if (ns_intercept_guard_install(c, err, errlen) != 0)
+		goto fail;
 	family_init(&f, c->iptables, false);
 	if (family_install(c, &f, true, err, errlen) != 0)
 		goto fail;
@@ -733,4 +745,53 @@ fail:
 	else
 		(void)ns_intercept_remove(c, ignore, sizeof(ignore));
 	return -1;
+}
+
+/* One family's chains and jumps against what iptables-save shows. */
+static int family_check(const struct ns_config *c, struct family *f, char *what, size_t cap)
+{
+	char *saved = malloc(SAVE_MAX), rules[RULES_MAX];
+	char *argv[] = { f->save, NULL };
+	int rc = -1;
+
+	if (saved == NULL)
+		return -1;
+	if (ns_exec(argv, NULL, saved, SAVE_MAX, NULL, 0) != 0)
+		goto out;
+	rules_text(c, f->v6, rules, sizeof(rules));
+	rc = ns_intercept_rules_missing(saved, rules, what, cap) > 0;
+out:
+	free(saved);
+	return rc;
+}
+
+int ns_intercept_check(const struct ns_config *c, enum ns_ipv6 ipv6, char *what, size_t cap)
+{
+	int rc = ns_intercept_guard_check(c, what, cap);
+
+	for (int v6 = 0; v6 <= (ipv6 != NS_IPV6_NONE) && rc == 0; v6++) {
+		struct family f;
+		char found[384];
+		family_init(&f, c->iptables, v6);
+		rc = family_check(c, &f, found, sizeof(found));
+		if (rc == 1)
+			snprintf(what, cap, "%s: %s", f.name, found);
+	}
+	return rc;
+}
+
+int ns_intercept_restore(const struct ns_config *c, enum ns_ipv6 ipv6, char *err,
+                         size_t errlen)
+{
+	struct family f;
+
+	/* The guard first: it is what keeps the ports closed meanwhile. */
+	if (ns_intercept_guard_install(c, err, errlen) != 0)
+		return -1;
+	for (int v6 = 0; v6 <= (ipv6 != NS_IPV6_NONE); v6++) {
+		family_init(&f, c->iptables, v6);
+		if (family_install(c, &f, !v6 || ipv6 == NS_IPV6_ON, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
 }

@@ -131,6 +131,8 @@ static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const u
 	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
 	if (v == V_ACCEPT)
 		nfq_nlmsg_verdict_put_pkt(nlh, pkt, (uint32_t)len);
+	if (accept && q->mark != 0)
+		nfq_nlmsg_verdict_put_mark(nlh, q->mark);
 	q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
 	q->st.packets++;
 	if (accept)
@@ -488,6 +490,11 @@ int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, u
 		}
 	}
 	return 0;
+}
+
+void ns_queue_set_mark(struct ns_queue *q, uint32_t mark)
+{
+	q->mark = mark;
 }
 
 int ns_queue_fd(const struct ns_queue *q)

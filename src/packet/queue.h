@@ -71,6 +71,7 @@ struct ns_queue {
 	uint16_t ports[16];         /* protected ports: PMTU messages about them are ours */
 	int nports;
 	int raw4, raw6;             /* marked raw sockets for segments past the told MTU */
+	uint32_t mark;              /* set on accepted packets (the guard table passes them) */
 	int mtu_cache_ifindex[8];
 	unsigned mtu_cache[8];
 };
@@ -84,6 +85,8 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
  * CAP_NET_RAW, no IPv6) it still lowers the MTUs, and says so in err. */
 int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
                         char *err, size_t errlen);
+/* Every packet accepted leaves the queue with this mark (0: none). */
+void ns_queue_set_mark(struct ns_queue *q, uint32_t mark);
 int ns_queue_fd(const struct ns_queue *q);
 /* Reads what is waiting and gives every packet its verdict; then destroys
  * the local socket of each connection the flow table gave up on

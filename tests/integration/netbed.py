@@ -537,6 +537,9 @@ class NetBed:
         ("ip -6 rule", ["ip", "-6", "rule", "show"]),
         ("ip route table all", ["ip", "route", "show", "table", "all"]),
         ("ip -6 route table all", ["ip", "-6", "route", "show", "table", "all"]),
+        # nodeseal's own table (inet nodeseal) and the others; sorted, since a
+        # table replaced in one transaction is listed last
+        ("nft list tables", ["nft", "list", "tables"]),
     )
 
     def snapshot(self, node, prime=True):
@@ -563,6 +566,8 @@ def collect_state(run=None):
             snap[key] = "<exit %d> %s" % (r.returncode, r.stderr.strip())
         else:
             snap[key] = normalize_state(r.stdout + r.stderr)
+            if argv[0] == "nft":
+                snap[key] = "".join(sorted(snap[key].splitlines(True)))
     return snap
 
 

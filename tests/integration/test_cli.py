@@ -19,7 +19,7 @@ def snapshot(ns):
     out = subprocess.run(
         ["ip", "netns", "exec", ns, "sh", "-c",
          "iptables-nft-save; ip6tables-nft-save; iptables-legacy-save; ip6tables-legacy-save;"
-         " ip rule; ip -6 rule"],
+         " ip rule; ip -6 rule; nft list tables | sort"],
         capture_output=True, text=True, check=True).stdout
     lines = [re.sub(r"\[\d+:\d+\]", "", l) for l in out.splitlines() if not l.startswith("#")]
     return "\n".join(lines)
@@ -141,8 +141,26 @@ def test_without_iptables(ns, tmp_path, key):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     os.symlink("/usr/sbin/ip", bindir / "ip")
+    os.symlink("/usr/sbin/nft", bindir / "nft")
     run_fails(ns, tmp_path, ["--network-key-file", key], env={"PATH": str(bindir)},
               message="cannot run iptables")
+
+
+def test_without_nft(ns, tmp_path, key):
+    """nft makes the guard table that keeps the ports closed while another
+    program has flushed iptables: without it, no start, and nothing is left
+    installed (not even the tables iptables-restore would have made)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("ip", "iptables-restore", "iptables-save", "ip6tables-restore",
+                 "ip6tables-save", "iptables-nft-save", "ip6tables-nft-save",
+                 "iptables-legacy-save", "ip6tables-legacy-save", "iptables-nft-restore",
+                 "ip6tables-nft-restore", "iptables-legacy-restore", "ip6tables-legacy-restore"):
+        if os.path.exists("/usr/sbin/" + tool):
+            os.symlink("/usr/sbin/" + tool, bindir / tool)
+    for mode in ("proxy", "packet"):
+        run_fails(ns, tmp_path, ["--network-key-file", key, "--mode", mode],
+                  env={"PATH": str(bindir)}, message=r"cannot run nft \(package nftables\)")
 
 
 def failing_ip6tables_restore(tmp_path):
