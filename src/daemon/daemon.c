@@ -370,43 +370,26 @@ static void on_accept(struct ns_daemon *d, struct ns_watch *w)
 }
 
 /*
- * Packet mode, once its rules are in: connections of a protected port
- * still open now were made before this daemon (a crashed one's, or made
- * while nodeseal was off), and nothing has their keys.  Left alone they
- * would stall until TCP gave up; destroyed, the node sees them end now.
+ * Packet mode: destroys every socket of a protected port the daemon has no
+ * keys for, and says how many with why.  At start (once the rules are in)
+ * those are connections made before this daemon (a crashed one's, or made
+ * while nodeseal was off): left alone they would stall until TCP gave up.
+ * At stop (after the table's own connections were reset, sealed) they are
+ * those whose entries made way for others or ran out of time: their queued
+ * data would leave in clear once the rules are gone.
  */
-static void reset_connections_from_before(struct ns_daemon *d)
-{
-	int fd = ns_sockdiag_open(), n;
-
-	if (fd < 0)
-		return;
-	n = ns_sockdiag_destroy_ports(fd, d->cfg->ports, d->cfg->nports);
-	if (n > 0)
-		ns_log(NS_LOG_INFO, "reset %d connection%s opened before this start (no keys for "
-		       "them)", n, n == 1 ? "" : "s");
-	close(fd);
-}
-
-/*
- * Packet mode, stopping, once the table's connections are reset (sealed):
- * every other socket of a protected port goes too before the rules do,
- * those whose entries made way for others or ran out of time.  Their data
- * still queued would otherwise leave in clear once the rules are gone.
- */
-static void reset_connections_let_go(struct ns_daemon *d)
+static void reset_unkeyed_connections(struct ns_daemon *d, const char *why)
 {
 	int fd = ns_sockdiag_open(), n;
 
 	if (fd < 0) {
-		ns_log(NS_LOG_ERROR, "nodeseal stopping: cannot open sock_diag; connections the "
-		       "table let go are not reset");
+		ns_log(NS_LOG_ERROR, "cannot open sock_diag: connections %s are not reset", why);
 		return;
 	}
 	n = ns_sockdiag_destroy_ports(fd, d->cfg->ports, d->cfg->nports);
 	if (n > 0)
-		ns_log(NS_LOG_INFO, "nodeseal stopping: %d more connection%s reset (no entry left "
-		       "for them)", n, n == 1 ? "" : "s");
+		ns_log(NS_LOG_INFO, "reset %d connection%s %s (no keys for them)", n,
+		       n == 1 ? "" : "s", why);
 	close(fd);
 }
 
@@ -482,7 +465,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	if (d->ipv6 != NS_IPV6_ON)
 		ns_log(NS_LOG_INFO, "IPv6 is off here: protecting IPv4 only");
 	if (d->cfg->mode == NS_MODE_PACKET)
-		reset_connections_from_before(d);
+		reset_unkeyed_connections(d, "opened before this start");
 	if (d->cfg->mode == NS_MODE_PACKET)
 		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", d->cfg->nports > 1 ? "s" : "",
 		       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "");
@@ -563,7 +546,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		if (n > 0)
 			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
 			       n == 1 ? "" : "s");
-		reset_connections_let_go(d);
+		reset_unkeyed_connections(d, "the table let go");
 	}
 	/* Rules before the control socket: "nodeseal down" waits for the
 	 * socket to go, and then finds the rules gone too. */
