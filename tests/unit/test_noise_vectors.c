@@ -1,8 +1,9 @@
 /*
- * test_noise_vectors: every vector of the shared cacophony and snow files
+ * test_noise_vectors: every vector of the cacophony and snow files
  * whose protocol the Noise core supports, run as both initiator and
  * responder: each handshake and transport ciphertext, each decrypted payload
- * and the final handshake hash must match.
+ * and the final handshake hash must match.  The files are test data in
+ * tests/vectors/noise/ (ORIGIN.md there says where they come from).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -230,8 +231,9 @@ int main(void)
 	const char *dir = getenv("NS_VECTORS_DIR");
 	int checked = 0, skipped = 0, wanted = 0;
 
+	/* make runs the tests from the top of the tree. */
 	if (dir == NULL)
-		dir = "../shared/vectors/noise";
+		dir = "tests/vectors/noise";
 	run_file(dir, "cacophony.txt", &checked, &skipped, &wanted);
 	run_file(dir, "snow.txt", &checked, &skipped, &wanted);
 	diag("noise vectors: %d checked, %d skipped; %d of them XX/XXpskN over 25519/SHA256",
