@@ -4,6 +4,7 @@
 #   make test            everything CI runs (installs what it needs; root)
 #   make unit            unit tests (prove)
 #   make SAN=1 unit      the same under ASan+UBSan, in build-asan/
+#   make layers          src/ includes only downwards (docs/STYLE.md)
 #   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make demo            three encrypted nodes in network namespaces (root)
 #   make bench-tools     the in-memory benchmarks (build/bench/)
@@ -29,7 +30,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 LIB_SRC  = $(wildcard src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c src/packet/*.c \
-                     src/daemon/*.c src/relay/*.c src/intercept/*.c)
+                     src/config/*.c src/daemon/*.c src/relay/*.c src/intercept/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/unit/test_*.c)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
@@ -45,7 +46,7 @@ BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all unit test fuzz fuzz-run integration integration-asan demo bench bench-tools deps clean
+.PHONY: all unit test layers fuzz fuzz-run integration integration-asan demo bench bench-tools deps clean
 all: $(BUILD)/nodeseal
 
 $(BUILD)/%.o: %.c
@@ -94,8 +95,13 @@ fuzz-run: fuzz
 deps:
 	scripts/install-deps.sh
 
+# Each directory of src/ includes only itself and the layers below it.
+layers:
+	scripts/check-layers.sh
+
 # The whole suite, as CI runs it.
 test: deps
+	$(MAKE) layers
 	$(MAKE) unit
 	$(MAKE) SAN=1 unit
 	$(MAKE) fuzz-run

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/config.h"
+#include "../config/config.h"
 #include "cli.h"
 
 static const struct {

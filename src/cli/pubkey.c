@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config/config.h"
 #include "../crypto/crypto.h"
 #include "../keys/keys.h"
-#include "../daemon/config.h"
 #include "cli.h"
 
 int cmd_pubkey(int argc, char **argv)

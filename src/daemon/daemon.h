@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../config/config.h"
 #include "../packet/queue.h"
 #include "../proto/proto.h"
 #include "../relay/conn.h"
-#include "config.h"
 
 #define NS_POOL_KEEP 64
 #define NS_REFUSAL_KINDS 9

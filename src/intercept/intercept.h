@@ -41,7 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../daemon/config.h"
+#include "../config/config.h"
 
 #define NS_RULE_PREF 20051
 

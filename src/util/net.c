@@ -58,14 +58,6 @@ bool ns_addr_is_loopback(const struct sockaddr_storage *a)
 	return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
 }
 
-bool ns_port_protected(const struct ns_config *c, uint16_t port)
-{
-	for (int i = 0; i < c->nports; i++)
-		if (c->ports[i] == port)
-			return true;
-	return false;
-}
-
 void ns_socket_tune(int fd, bool keepalive)
 {
 	int one = 1, idle = 60, intvl = 10, cnt = 6;

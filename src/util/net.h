@@ -7,15 +7,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../daemon/config.h"
-
 /* Where a REDIRECTed connection was going (SO_ORIGINAL_DST). */
 int ns_original_dst(int fd, struct sockaddr_storage *out);
 void ns_addr_text(const struct sockaddr_storage *a, char *out, size_t cap);
 uint16_t ns_addr_port(const struct sockaddr_storage *a);
 void ns_addr_set_port(struct sockaddr_storage *a, uint16_t port);
 bool ns_addr_is_loopback(const struct sockaddr_storage *a);
-bool ns_port_protected(const struct ns_config *c, uint16_t port);
 /*
  * A non-blocking connection to dst, its packets marked with mark.  With
  * from, it leaves from that address and port (port 0: the kernel's choice);

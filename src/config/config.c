@@ -289,3 +289,11 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	}
 	return 0;
 }
+
+bool ns_port_protected(const struct ns_config *c, uint16_t port)
+{
+	for (int i = 0; i < c->nports; i++)
+		if (c->ports[i] == port)
+			return true;
+	return false;
+}

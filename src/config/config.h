@@ -48,5 +48,7 @@ struct ns_config {
 int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
 /* Usage text of the options, for the subcommands' help. */
 extern const char ns_config_usage[];
+/* Whether port is one of c's protected ports. */
+bool ns_port_protected(const struct ns_config *c, uint16_t port);
 
 #endif
