@@ -129,7 +129,7 @@ static void syn_flood(uint32_t max, double *ns_fill, double *ns_full)
 	*ns_fill = (t1 - t0) / max * 1e9;
 	*ns_full = (now() - t1) / (NPKT - max) * 1e9;
 	if (accepted != NPKT)
-		fprintf(stderr, "flow_speed: %u of %u SYNs accepted\n", accepted, NPKT);
+		fprintf(stderr, "flow_speed: %u of %d SYNs accepted\n", accepted, NPKT);
 	ns_flow_free(&t);
 }
 

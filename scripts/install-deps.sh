@@ -3,7 +3,7 @@
 # need, if any is missing.  Run as root on Debian 12.
 set -eu
 
-PKGS="build-essential clang libclang-rt-14-dev libssl-dev libcjson-dev pkg-config perl
+PKGS="build-essential clang libclang-rt-14-dev libssl-dev libcjson-dev pkg-config perl cppcheck
 libnetfilter-queue-dev libmnl-dev nftables valgrind
 iproute2 iptables tcpdump python3 python3-pytest python3-scapy procps"
 

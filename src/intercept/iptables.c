@@ -52,6 +52,13 @@ enum ns_ipv6 ns_intercept_ipv6(void)
 	return v6;
 }
 
+/* How many families a loop over them takes: IPv4 (0), and IPv6 (1) unless
+ * the kernel has none. */
+static int families(enum ns_ipv6 v6)
+{
+	return v6 == NS_IPV6_NONE ? 1 : 2;
+}
+
 __attribute__((format(printf, 3, 4)))
 static int icp_error(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -225,9 +232,9 @@ static void rules_text(const struct ns_config *c, bool v6, char *out, size_t cap
 	         "-I INPUT 1 -p tcp -j NODESEAL_GUARD_IN\n"
 	         "-I INPUT 1 -p tcp -m multiport --dports %u,%u -j NODESEAL_LISTEN\n"
 	         "COMMIT\n",
-	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1, mark_in, mark_in,
+	         mark_out, mark_in, ports, c->proxy_port, ports, c->proxy_port + 1u, mark_in, mark_in,
 	         mark_in, mark_in, mark_in, mark_out, mark_in, ports, ports, ports, c->proxy_port,
-	         c->proxy_port + 1);
+	         c->proxy_port + 1u);
 }
 
 /* Walks the lines of one table of an iptables-save dump. */
@@ -349,7 +356,7 @@ static void routing_remove(const struct ns_config *c, bool v6)
 
 	if (v6)
 		fam[1] = '6';
-	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
+	snprintf(pref, sizeof(pref), "%d", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
 	for (int i = 0; i < 64; i++) {
@@ -585,7 +592,7 @@ static int family_install(const struct ns_config *c, struct family *f, bool rout
 	}
 	if (!routing)
 		return 0;
-	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
+	snprintf(pref, sizeof(pref), "%d", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
 	{
@@ -615,7 +622,7 @@ int ns_intercept_remove(const struct ns_config *c, char *err, size_t errlen)
 	int rc = 0;
 
 	(void)c->iptables; /* removal sweeps every backend: it may differ from up's */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE); v6++) {
+	for (int v6 = 0; v6 < families(ns_intercept_ipv6()); v6++) {
 		for (int b = 0; b < 3; b++) {
 			struct family f;
 			char e[512];
@@ -648,7 +655,7 @@ bool ns_intercept_leftover(void)
 
 	if (saved == NULL)
 		return true; /* cannot tell: keep what may protect */
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE) && !found; v6++)
+	for (int v6 = 0; v6 < families(ns_intercept_ipv6()) && !found; v6++)
 		for (int b = 0; b < 2 && !found; b++) {
 			struct family f;
 			family_init(&f, backends[b], v6);
@@ -688,7 +695,7 @@ int ns_intercept_packet_ports(uint16_t *ports, int max)
 
 	if (saved == NULL)
 		return -1;
-	for (int v6 = 0; v6 <= (ns_intercept_ipv6() != NS_IPV6_NONE); v6++)
+	for (int v6 = 0; v6 < families(ns_intercept_ipv6()); v6++)
 		for (int b = 0; b < 2; b++) {
 			struct family f;
 			struct save_walk w;
@@ -769,7 +776,7 @@ int ns_intercept_check(const struct ns_config *c, enum ns_ipv6 ipv6, char *what,
 {
 	int rc = ns_intercept_guard_check(c, what, cap);
 
-	for (int v6 = 0; v6 <= (ipv6 != NS_IPV6_NONE) && rc == 0; v6++) {
+	for (int v6 = 0; v6 < families(ipv6) && rc == 0; v6++) {
 		struct family f;
 		char found[384];
 		family_init(&f, c->iptables, v6);
@@ -788,7 +795,7 @@ int ns_intercept_restore(const struct ns_config *c, enum ns_ipv6 ipv6, char *err
 	/* The guard first: it is what keeps the ports closed meanwhile. */
 	if (ns_intercept_guard_install(c, err, errlen) != 0)
 		return -1;
-	for (int v6 = 0; v6 <= (ipv6 != NS_IPV6_NONE); v6++) {
+	for (int v6 = 0; v6 < families(ipv6); v6++) {
 		family_init(&f, c->iptables, v6);
 		if (family_install(c, &f, !v6 || ipv6 == NS_IPV6_ON, err, errlen) != 0)
 			return -1;

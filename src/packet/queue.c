@@ -197,6 +197,8 @@ static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t 
 			q->pm.lowered++;
 		else
 			q->pm.floor++;
+		/* cppcheck-suppress uninitStructMember
+		 * (ns_icmp_pmtu_rewrite fills m for both results, icmp.h) */
 		ns_pmtu_note(&q->flows.pmtu, m.ipv6, m.remote, m.mtu, m.mtu_new, now);
 		if (m.mtu_new != m.mtu) {
 			put_verdict(q, id, V_ACCEPT, q->work, len);

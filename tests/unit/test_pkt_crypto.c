@@ -50,7 +50,7 @@ static void hex(const uint8_t *p, size_t n, char *out)
 static void ref_hkdf(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
                      const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen)
 {
-	uint8_t prk[32], t[32], in[32 + 256 + 1];
+	uint8_t prk[32], t[32] = { 0 }, in[32 + 256 + 1];
 	unsigned int len;
 	size_t tlen = 0, done = 0;
 
