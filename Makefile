@@ -6,6 +6,7 @@
 #   make SAN=1 unit      the same under ASan+UBSan, in build-asan/
 #   make layers          src/ includes only downwards (docs/STYLE.md)
 #   make analyse         cppcheck over the C sources
+#   make install         build/nodeseal and its man page under PREFIX (DESTDIR too)
 #   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make demo            three encrypted nodes in network namespaces (root)
 #   make bench-tools     the in-memory benchmarks (build/bench/)
@@ -16,6 +17,7 @@ CC       ?= cc
 SAN      ?=
 BUILD    ?= $(if $(SAN),build-asan,build)
 FUZZ_SECONDS ?= 60
+PREFIX   ?= /usr/local
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual -Wnull-dereference
@@ -47,7 +49,7 @@ BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all unit test layers analyse fuzz fuzz-run integration integration-asan demo bench \
+.PHONY: all install unit test layers analyse fuzz fuzz-run integration integration-asan demo bench \
         bench-tools deps clean
 all: $(BUILD)/nodeseal
 
@@ -69,6 +71,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnodeseal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench-tools: $(BENCH_TOOLS)
+
+install: $(BUILD)/nodeseal
+	install -D -m 0755 $(BUILD)/nodeseal $(DESTDIR)$(PREFIX)/bin/nodeseal
+	install -D -m 0644 docs/nodeseal.8 $(DESTDIR)$(PREFIX)/share/man/man8/nodeseal.8
 
 # The bench tools are built (not run) so that they keep compiling.
 unit: $(TESTS) $(BUILD)/nodeseal $(BENCH_TOOLS)
