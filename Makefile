@@ -34,6 +34,7 @@ endif
 
 LIB_SRC  = $(wildcard src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c src/packet/*.c \
                      src/config/*.c src/daemon/*.c src/relay/*.c src/intercept/*.c)
+LIB_HDR  = $(wildcard src/*/*.h)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/unit/test_*.c)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
@@ -81,12 +82,13 @@ unit: $(TESTS) $(BUILD)/nodeseal $(BENCH_TOOLS)
 	set -o pipefail; NS_BUILD=$(BUILD) prove -v -e '' $(TESTS) 2>&1 | grep -v '^ok '
 
 # Fuzz targets: clang with libFuzzer, ASan and UBSan; the library is compiled
-# into each target so that coverage reaches it.
+# into each target so that coverage reaches it.  With no object files there
+# is no -MMD: every header of src/ is a prerequisite instead.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 fuzz: $(FUZZERS)
 
