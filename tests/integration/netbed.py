@@ -39,18 +39,24 @@ Also a small CLI (used by scripts/demo.sh):
 """
 
 import argparse
+import collections
 import difflib
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+import pytest
 
 PYTHON = "/usr/bin/python3"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +100,15 @@ def sh(argv, timeout=15, check=True, env=None, input=None):
     return r
 
 
+def nodeseal_path():
+    """$NS_BUILD/nodeseal; a relative NS_BUILD (default "build") is taken
+    relative to the repository root."""
+    build = os.environ.get("NS_BUILD", "build")
+    if not os.path.isabs(build):
+        build = os.path.join(REPO, build)
+    return os.path.join(build, "nodeseal")
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -119,15 +134,15 @@ def pid_starttime(pid):
         return None
 
 
-def kill_pids(pids, grace=3.0):
-    """SIGTERM each pid, wait up to grace, SIGKILL the rest (by PID only).
+def kill_pids(pids, grace=3.0, sig=signal.SIGTERM):
+    """Send sig (SIGTERM) to each pid, wait up to grace, SIGKILL the rest (by PID only).
     pids: ints, or (pid, starttime) pairs to skip a pid now used by another process."""
     pairs = [p if isinstance(p, tuple) else (p, None) for p in pids]
     pids = [p for p, st in pairs if p > 1 and p != os.getpid() and
             (st is None or pid_starttime(p) == st)]
     for p in pids:
         try:
-            os.kill(p, signal.SIGTERM)
+            os.kill(p, sig)
         except ProcessLookupError:
             pass
     end = time.monotonic() + grace
@@ -868,6 +883,51 @@ def scan_pcap(path):
     return PcapScan(path)
 
 
+def pcap_flow_times(path):
+    """{flow_name: (first ts, last ts)} for the IPv4/TCP flows of a pcap."""
+    out = {}
+    with open(path, "rb") as f:
+        gh = f.read(24)
+        if len(gh) < 24:
+            return out
+        endian = "<" if gh[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        nano = gh[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        rh = struct.Struct(endian + "IIII")
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                break
+            sec, frac, caplen, _ = rh.unpack(h)
+            data = f.read(caplen)
+            if len(data) < caplen:
+                break
+            if len(data) < 34 or data[12:14] != b"\x08\x00" or data[23] != 6:
+                continue
+            ihl = (data[14] & 15) * 4
+            if len(data) < 14 + ihl + 4:
+                continue
+            sport, dport = struct.unpack_from("!HH", data, 14 + ihl)
+            key = (socket.inet_ntoa(data[26:30]), sport, socket.inet_ntoa(data[30:34]), dport)
+            ts = sec + frac / (1e9 if nano else 1e6)
+            name = flow_name(key)
+            a, b = out.get(name, (ts, ts))
+            out[name] = (min(a, ts), max(b, ts))
+    return out
+
+
+def plaintext_flows(cap, needles):
+    """[(flow name, first ts, needle)] of every flow carrying one of needles."""
+    scan = cap.scan()
+    hits = scan.find([n.encode() if isinstance(n, str) else n for n in needles])
+    times = pcap_flow_times(cap.path)
+    out = []
+    for needle, flows in hits.items():
+        for fl in flows:
+            name = fl.replace(" (single segment)", "")
+            out.append((name, times.get(name, (None, None))[0], needle))
+    return scan, out
+
+
 def hexdump(data, width=16):
     lines = []
     for i in range(0, len(data), width):
@@ -876,6 +936,331 @@ def hexdump(data, width=16):
         asc = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
         lines.append("%08x  %-*s  |%s|" % (i, width * 3 - 1, hx, asc))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the routed bed
+#
+# The attack and packet-path tests' own topology, a router between two nodes:
+#
+#     A 10.81.1.1/24 --- ra 10.81.1.254 [R] rb 10.81.2.254 --- 10.81.2.1/24 B
+#
+# Namespaces are named <prefix>-<pid>-<hex>-{a,r,b}.  Their processes talk
+# over pipes (PipedProc: commands on stdin, one answer a line on stdout), so
+# a test can drive the tamper tool and the applications trial by trial.
+
+TOOLS = os.path.join(REPO, "tests", "tools")
+ATTACK_APP = os.path.join(TOOLS, "attack_app.py")
+TAMPER_SRC = os.path.join(TOOLS, "tamper.c")
+ROUTED_PREFIX = "nsatk"
+A_IP, RA_IP, RB_IP, B_IP = "10.81.1.1", "10.81.1.254", "10.81.2.254", "10.81.2.1"
+ATTACK_MARKER = b"NSATK-PLAINTEXT-MARKER"   # in every stream of attack_app.py
+
+
+class PipedProc:
+    """A child in a namespace: stdin pipe, stdout lines read by a thread."""
+
+    def __init__(self, bed, ns, argv, name, json_lines=False, pipe=True):
+        self.name = name
+        self.errpath = os.path.join(bed.dir, name + ".stderr")
+        self.err = open(self.errpath, "w")
+        self.lines = queue.Queue()
+        self.json = json_lines
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv),
+                                  stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stderr=self.err, env=clean_env(), text=True, bufsize=1)
+        self.pid = self.p.pid
+        if pipe:
+            threading.Thread(target=self._reader, daemon=True).start()
+        bed.procs.append(self)
+
+    def _reader(self):
+        for line in self.p.stdout:
+            self.on_line(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def on_line(self, line):
+        self.lines.put(json.loads(line) if self.json else line)
+
+    def stderr(self, n=3000):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def send(self, line):
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise AssertionError("%s is gone (exit %s):\n%s" % (self.name, self.p.poll(),
+                                                               self.stderr()))
+
+    def get(self, timeout):
+        try:
+            item = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("%s: no answer within %ss\n%s" % (self.name, timeout,
+                                                                  self.stderr()))
+        if item is None:
+            self.lines.put(None)
+            raise AssertionError("%s exited (%s):\n%s" % (self.name, self.p.poll(), self.stderr()))
+        return item
+
+    def request(self, line, timeout=15):
+        self.send(line)
+        return self.get(timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.stdin:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.p.wait(1.5 if sig == signal.SIGTERM else 0)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_pids([self.pid], sig=sig)
+        try:
+            self.p.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.err.close()
+
+
+
+class Tamper(PipedProc):
+    """tests/tools/tamper.c: replies in a queue, events (conn/applied) by trial."""
+
+    def __init__(self, *a, **kw):
+        self.events = collections.defaultdict(list)
+        self.ev_lock = threading.Lock()
+        super().__init__(*a, **kw)
+
+    def on_line(self, line):
+        w = line.split()
+        if w and w[0] in ("conn", "applied"):
+            with self.ev_lock:
+                self.events[int(w[1])].append(line)
+        else:
+            self.lines.put(line)
+
+    def trial_events(self, tid):
+        with self.ev_lock:
+            return list(self.events.get(tid, []))
+
+    def expect(self, cmd, prefix):
+        line = self.request(cmd)
+        assert line.startswith(prefix), "tamper: %r -> %r" % (cmd, line)
+        return line
+
+
+
+class RouterCapture:
+    """tcpdump in the router namespace of a RoutedBed (or of a bed like it)."""
+
+    def __init__(self, bed, name, iface, filt):
+        self.path = os.path.join(bed.dir, name + ".pcap")
+        self.proc = PipedProc(bed, bed.r, ["tcpdump", "-i", iface, "-n", "-s", "0", "-U",
+                                      "--immediate-mode", "-B", "65536", "-w",
+                                      self.path, filt], "tcpdump-" + name, pipe=False)
+        end = time.monotonic() + 10
+        while "listening on" not in self.proc.stderr():
+            assert self.proc.p.poll() is None, "tcpdump died:\n" + self.proc.stderr()
+            assert time.monotonic() < end, "tcpdump not listening:\n" + self.proc.stderr()
+            time.sleep(0.05)
+        self.dropped = None
+
+    def stop(self):
+        if self.proc.p.poll() is None:
+            time.sleep(0.3)   # the last packets through the ring buffer
+            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc.stop()
+        m = re.search(r"(\d+) packets? dropped by kernel", self.proc.stderr())
+        self.dropped = int(m.group(1)) if m else None
+
+
+def start_daemon(bed, ns, seal, args, state, name):
+    """`nodeseal up ARGS --state-dir STATE` in ns, once its control socket
+    answers; its Proc."""
+    os.makedirs(state, exist_ok=True)
+    p = bed.spawn(ns, [seal, "up"] + list(args) + ["--state-dir", state], name, pipe=False)
+    end = time.monotonic() + 15
+    while bed.ns(ns, seal, "status", "--state-dir", state, check=False,
+                 timeout=5).returncode != 0:
+        assert p.p.poll() is None, "%s exited:\n%s" % (name, p.stderr())
+        assert time.monotonic() < end, "%s not ready" % name
+        time.sleep(0.05)
+    return p
+
+
+
+class RoutedBed:
+    """Namespaces A and B with a router R between them (see the section
+    comment); processes are PipedProcs, stopped at teardown."""
+
+    def __init__(self, tmpdir):
+        self.dir = tmpdir
+        self.tag = "%s-%d-%s" % (ROUTED_PREFIX, os.getpid(), secrets.token_hex(2))
+        self.a, self.r, self.b = (self.tag + "-a", self.tag + "-r", self.tag + "-b")
+        self.procs = []
+        self.created = []
+
+    def ns(self, ns, *argv, **kw):
+        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
+
+    def setup(self):
+        cleanup_stale(ROUTED_PREFIX)
+        for ns in (self.a, self.r, self.b):
+            sh(["ip", "netns", "add", ns])
+            self.created.append(ns)
+            # no IPv6 addresses on the links: only the addresses below exist
+            self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
+            "netns", self.a])
+        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
+            "netns", self.b])
+        for ns, dev, addr in ((self.a, "eth0", A_IP), (self.r, "ra", RA_IP),
+                              (self.r, "rb", RB_IP), (self.b, "eth0", B_IP)):
+            sh(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        sh(["ip", "-n", self.a, "route", "add", "default", "via", RA_IP])
+        sh(["ip", "-n", self.b, "route", "add", "default", "via", RB_IP])
+        self.ns(self.r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+    def spawn(self, ns, argv, name, **kw):
+        return PipedProc(self, ns, argv, name, **kw)
+
+    def teardown(self):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        for ns in self.created:
+            delete_netns(ns)
+        self.created = []
+
+
+def private_tools(tmp_path_factory, suite, sub, tamper=True):
+    """What a module's fixture starts from: root, its own copy of nodeseal
+    (others may rebuild build/ while it runs), tamper.c built if asked, and
+    a fresh network key (mode 0600).  Returns (tmp, seal, tamper, keyfile)."""
+    if os.geteuid() != 0:
+        pytest.fail("%s needs root (network namespaces, iptables, NFQUEUE)" % suite,
+                    pytrace=False)
+    src = nodeseal_path()
+    if not os.access(src, os.X_OK):
+        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
+                    pytrace=False)
+    tmp = str(tmp_path_factory.mktemp(sub))
+    seal = os.path.join(tmp, "nodeseal")
+    shutil.copy2(src, seal)
+    tamper_bin = None
+    if tamper:
+        tamper_bin = os.path.join(tmp, "tamper")
+        r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue",
+                "-lmnl"], timeout=120, check=False)
+        assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
+    keyfile = os.path.join(tmp, "network.key")
+    with open(keyfile, "w") as f:
+        f.write(sh([seal, "genkey"]).stdout)
+    os.chmod(keyfile, 0o600)
+    return tmp, seal, tamper_bin, keyfile
+
+
+def pcap_packets(path, options=False):
+    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet,
+    and with options=True its TCP options as an eighth item."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        raise AssertionError("%s: not a pcap file" % path)
+    (linktype,) = struct.unpack(e + "I", data[20:24])
+    pos = 24
+    while pos + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(e + "IIII", data[pos:pos + 16])
+        pos += 16
+        pkt = data[pos:pos + incl]
+        pos += incl
+        if len(pkt) < incl:
+            break
+        if linktype == 1:
+            proto, l3 = struct.unpack(">H", pkt[12:14])[0], 14
+        elif linktype == 113:
+            proto, l3 = struct.unpack(">H", pkt[14:16])[0], 16
+        elif linktype == 276:
+            proto, l3 = struct.unpack(">H", pkt[0:2])[0], 20
+        elif linktype in (12, 101, 228):
+            proto, l3 = 0x0800, 0
+        else:
+            raise AssertionError("%s: link type %d not handled" % (path, linktype))
+        ip = pkt[l3:]
+        if proto != 0x0800 or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 15) * 4
+        tot = struct.unpack(">H", ip[2:4])[0]
+        tcp = ip[ihl:tot]
+        if len(tcp) < 20:
+            continue
+        thl = (tcp[12] >> 4) * 4
+        src = "%d.%d.%d.%d" % tuple(ip[12:16])
+        dst = "%d.%d.%d.%d" % tuple(ip[16:20])
+        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+        if options:
+            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:]), bytes(tcp[20:thl])
+        else:
+            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
+
+
+def pcap_streams(path):
+    """Reassembled payload per TCP connection and direction:
+    {(src, sport, dst, dport): [stream, ...]} (one stream per SYN seen), each
+    stream a dict: data (bytearray, by sequence number), bytes (payload bytes
+    in packets, copies included), marker (ATTACK_MARKER in any one packet)."""
+    flows = collections.defaultdict(list)
+    for src, sport, dst, dport, seq, flags, pay in pcap_packets(path):
+        key = (src, sport, dst, dport)
+        if flags & 0x02:
+            if not flows[key] or flows[key][-1]["isn"] != seq:
+                flows[key].append({"isn": seq, "data": bytearray(), "bytes": 0, "marker": False})
+            continue
+        if not flows[key]:
+            flows[key].append({"isn": (seq - 1) & 0xffffffff, "data": bytearray(), "bytes": 0,
+                               "marker": False})
+        st = flows[key][-1]
+        if not pay:
+            continue
+        off = (seq - st["isn"] - 1) & 0xffffffff
+        if off > (1 << 24):
+            continue
+        buf = st["data"]
+        if len(buf) < off + len(pay):
+            buf.extend(b"\0" * (off + len(pay) - len(buf)))
+        buf[off:off + len(pay)] = pay
+        st["bytes"] += len(pay)
+        st["marker"] = st["marker"] or ATTACK_MARKER in pay
+    return flows
+
+
+def stream_has_marker(st):
+    return st["marker"] or ATTACK_MARKER in st["data"]
+
+
 
 
 # ---------------------------------------------------------------- CLI

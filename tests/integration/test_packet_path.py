@@ -58,8 +58,8 @@ import time
 
 import pytest
 
-from test_attack import (APP, A_IP, B_IP, PYTHON, Bed, Capture, Tamper, pcap_packets,
-                         pcap_streams, private_tools, start_daemon, stream_has_marker)
+from netbed import (ATTACK_APP as APP, A_IP, B_IP, PYTHON, RoutedBed, RouterCapture, Tamper,
+                    pcap_packets, pcap_streams, private_tools, start_daemon, stream_has_marker)
 
 PORT = 7447
 PLAIN_PORT = 7448
@@ -107,7 +107,7 @@ def pctx(tmp_path_factory):
     tmp, seal, tamper_bin, keyfile = private_tools(tmp_path_factory, "test_packet_path.py",
                                                    "packet-path")
 
-    bed = Bed(tmp)
+    bed = RoutedBed(tmp)
     c = None
     try:
         bed.setup()
@@ -352,7 +352,7 @@ def test_packet_receiver_reset_with_data_queued(pctx, lose_reset):
                 "RST", "RST", "-j", "DROP"]
     if lose_reset:
         bed.ns(bed.r, "iptables", "-I", "FORWARD", "1", *drop_rst[1:])
-    cap = Capture(bed, "reset-%d" % lose_reset, "any", "tcp port %d" % PORT)
+    cap = RouterCapture(bed, "reset-%d" % lose_reset, "any", "tcp port %d" % PORT)
     t0 = time.monotonic()
     client = bed.spawn(bed.b, [PYTHON, "-c", RST_CLIENT, A_IP, marker, "20"],
                        "rst-client-%d" % lose_reset)
@@ -389,7 +389,7 @@ def test_packet_attack(pctx, kind):
     if c.capture is None:
         # one capture for all attack trials (not the bulk transfers above:
         # tcpdump on a loaded 2-core machine would drop some of those)
-        c.capture = Capture(c.bed, "trials", "any", "tcp")
+        c.capture = RouterCapture(c.bed, "trials", "any", "tcp")
         ctl = c.client.request("plain 0 %d %d" % (C2S_LEN, PLAIN_PORT))
         assert ctl.get("send_end") == "ok", ctl
     recs = RESULTS.setdefault(kind, [])

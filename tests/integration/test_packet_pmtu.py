@@ -56,12 +56,9 @@ import time
 
 import pytest
 
-from netbed import collect_state, snapshot_diff
-from test_attack import (PYTHON, Capture, Proc, cleanup_stale, delete_netns, private_tools, sh,
-                         start_daemon)
+from netbed import (PYTHON, REPO, PipedProc, RouterCapture, cleanup_stale, collect_state,
+                    delete_netns, private_tools, sh, snapshot_diff, start_daemon)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 APP = os.path.join(REPO, "tests", "tools", "pmtu_bulk.py")
 NS_PREFIX = "nspmtu"
 PORT, PLAIN_PORT = 7447, 7448
@@ -126,7 +123,7 @@ class Bed:
                     "kernel", "metric", "256", "mtu", "lock", str(mtu6)])
 
     def spawn(self, ns, argv, name, **kw):
-        return Proc(self, ns, argv, name, **kw)
+        return PipedProc(self, ns, argv, name, **kw)
 
     def teardown(self):
         for node, (p, state) in list(self.daemons.items()):
@@ -278,7 +275,7 @@ def test_plain_transfer_learns_the_narrow_path(bed, fam):
     the stacks learn 1400, the transfer passes."""
     v, addr = fam
     bed.set_path(mtu4=1400, mtu6=1400)
-    cap = Capture(bed, "plain%d" % v, "any", "icmp or icmp6")
+    cap = RouterCapture(bed, "plain%d" % v, "any", "icmp or icmp6")
     c, s = bed.transfer(addr, name="plain%d" % v)
     cap.stop()
     n, mtus = icmp_seen(cap.path, v == 6)
@@ -299,7 +296,7 @@ def test_packet_mode_crosses_the_narrow_path(bed, fam):
     bed.up(bed.key)
     rules = bed.ns(bed.a, "ip6tables-save" if v == 6 else "iptables-save", "-t", "mangle").stdout
     before = {ns: bed.counters(ns) for ns in (bed.a, bed.b)}
-    cap = Capture(bed, "sealed%d" % v, "any", "icmp or icmp6")
+    cap = RouterCapture(bed, "sealed%d" % v, "any", "icmp or icmp6")
     c, s = bed.transfer(addr, name="sealed%d" % v)
     cap.stop()
     n, mtus = icmp_seen(cap.path, v == 6)
