@@ -682,7 +682,8 @@ class Capture:
 # ---------------------------------------------------------------- pcap reading
 
 def read_pcap(path):
-    """Yield (linktype, caplen, origlen, data) for each record of a pcap file."""
+    """Yield (linktype, caplen, origlen, data, ts) for each record of a pcap
+    file; ts in seconds."""
     with open(path, "rb") as f:
         gh = f.read(24)
         if len(gh) < 24:
@@ -694,17 +695,18 @@ def read_pcap(path):
             endian = ">"
         else:
             raise BedError("%s: not a pcap file (magic %s)" % (path, magic.hex()))
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
         linktype = struct.unpack(endian + "I", gh[20:24])[0] & 0x0FFFFFFF
         rh = struct.Struct(endian + "IIII")
         while True:
             h = f.read(16)
             if len(h) < 16:
                 return
-            _, _, caplen, origlen = rh.unpack(h)
+            sec, frac, caplen, origlen = rh.unpack(h)
             data = f.read(caplen)
             if len(data) < caplen:
                 return  # truncated last record (tcpdump killed mid-write)
-            yield linktype, caplen, origlen, data
+            yield linktype, caplen, origlen, data, sec + frac / (1e9 if nano else 1e6)
 
 
 def _l3(linktype, data):
@@ -725,16 +727,18 @@ def _l3(linktype, data):
     if linktype in (12, 101):  # raw IP
         v = data[0] >> 4 if data else 0
         return {4: 0x0800, 6: 0x86DD}.get(v), 0
+    if linktype == 228:  # raw IPv4
+        return 0x0800, 0
     return None, None
 
 
-def tcp_segments(path, stats=None):
-    """Yield (src, sport, dst, dport, seq, flags, payload) for each TCP segment."""
-    import socket as _s
+def tcp_segments(path, stats=None, options=False):
+    """Yield (src, sport, dst, dport, seq, flags, payload) for each TCP segment,
+    and with options=True its TCP options as an eighth item."""
     st = stats if stats is not None else {}
     for k in ("packets", "tcp_packets", "truncated", "other"):
         st.setdefault(k, 0)
-    for linktype, caplen, origlen, data in read_pcap(path):
+    for linktype, caplen, origlen, data, _ in read_pcap(path):
         st["packets"] += 1
         if caplen < origlen:
             st["truncated"] += 1
@@ -744,8 +748,8 @@ def tcp_segments(path, stats=None):
             tot = struct.unpack_from("!H", data, off + 2)[0]
             proto = data[off + 9]
             frag = struct.unpack_from("!H", data, off + 6)[0] & 0x3FFF
-            src = _s.inet_ntop(_s.AF_INET, data[off + 12:off + 16])
-            dst = _s.inet_ntop(_s.AF_INET, data[off + 16:off + 20])
+            src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
+            dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
             end = off + tot if tot else len(data)  # tot 0: IPv4 BIG TCP
             l4 = off + ihl
             if proto != 6 or frag:
@@ -754,8 +758,8 @@ def tcp_segments(path, stats=None):
         elif et == 0x86DD and len(data) >= off + 40:
             plen = struct.unpack_from("!H", data, off + 4)[0]
             nh = data[off + 6]
-            src = _s.inet_ntop(_s.AF_INET6, data[off + 8:off + 24])
-            dst = _s.inet_ntop(_s.AF_INET6, data[off + 24:off + 40])
+            src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
+            dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
             end = off + 40 + plen if plen else len(data)
             l4 = off + 40
             while nh in (0, 43, 60) and len(data) >= l4 + 2:  # hop-by-hop, routing, dstopts
@@ -774,7 +778,10 @@ def tcp_segments(path, stats=None):
         doff = (data[l4 + 12] >> 4) * 4
         flags = data[l4 + 13]
         st["tcp_packets"] += 1
-        yield src, sport, dst, dport, seq, flags, data[l4 + doff:end]
+        if options:
+            yield src, sport, dst, dport, seq, flags, data[l4 + doff:end], data[l4 + 20:l4 + doff]
+        else:
+            yield src, sport, dst, dport, seq, flags, data[l4 + doff:end]
 
 
 class PcapScan:
@@ -886,32 +893,19 @@ def scan_pcap(path):
 def pcap_flow_times(path):
     """{flow_name: (first ts, last ts)} for the IPv4/TCP flows of a pcap."""
     out = {}
-    with open(path, "rb") as f:
-        gh = f.read(24)
-        if len(gh) < 24:
-            return out
-        endian = "<" if gh[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-        nano = gh[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-        rh = struct.Struct(endian + "IIII")
-        while True:
-            h = f.read(16)
-            if len(h) < 16:
-                break
-            sec, frac, caplen, _ = rh.unpack(h)
-            data = f.read(caplen)
-            if len(data) < caplen:
-                break
-            if len(data) < 34 or data[12:14] != b"\x08\x00" or data[23] != 6:
-                continue
-            ihl = (data[14] & 15) * 4
-            if len(data) < 14 + ihl + 4:
-                continue
-            sport, dport = struct.unpack_from("!HH", data, 14 + ihl)
-            key = (socket.inet_ntoa(data[26:30]), sport, socket.inet_ntoa(data[30:34]), dport)
-            ts = sec + frac / (1e9 if nano else 1e6)
-            name = flow_name(key)
-            a, b = out.get(name, (ts, ts))
-            out[name] = (min(a, ts), max(b, ts))
+    for linktype, _, _, data, ts in read_pcap(path):
+        et, off = _l3(linktype, data)
+        if et != 0x0800 or len(data) < off + 20 or data[off + 9] != 6:
+            continue
+        ihl = (data[off] & 15) * 4
+        if len(data) < off + ihl + 4:
+            continue
+        sport, dport = struct.unpack_from("!HH", data, off + ihl)
+        key = (socket.inet_ntoa(data[off + 12:off + 16]), sport,
+               socket.inet_ntoa(data[off + 16:off + 20]), dport)
+        name = flow_name(key)
+        a, b = out.get(name, (ts, ts))
+        out[name] = (min(a, ts), max(b, ts))
     return out
 
 
@@ -1179,52 +1173,9 @@ def private_tools(tmp_path_factory, suite, sub, tamper=True):
 def pcap_packets(path, options=False):
     """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet,
     and with options=True its TCP options as an eighth item."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        raise AssertionError("%s: not a pcap file" % path)
-    (linktype,) = struct.unpack(e + "I", data[20:24])
-    pos = 24
-    while pos + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(e + "IIII", data[pos:pos + 16])
-        pos += 16
-        pkt = data[pos:pos + incl]
-        pos += incl
-        if len(pkt) < incl:
-            break
-        if linktype == 1:
-            proto, l3 = struct.unpack(">H", pkt[12:14])[0], 14
-        elif linktype == 113:
-            proto, l3 = struct.unpack(">H", pkt[14:16])[0], 16
-        elif linktype == 276:
-            proto, l3 = struct.unpack(">H", pkt[0:2])[0], 20
-        elif linktype in (12, 101, 228):
-            proto, l3 = 0x0800, 0
-        else:
-            raise AssertionError("%s: link type %d not handled" % (path, linktype))
-        ip = pkt[l3:]
-        if proto != 0x0800 or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
-            continue
-        ihl = (ip[0] & 15) * 4
-        tot = struct.unpack(">H", ip[2:4])[0]
-        tcp = ip[ihl:tot]
-        if len(tcp) < 20:
-            continue
-        thl = (tcp[12] >> 4) * 4
-        src = "%d.%d.%d.%d" % tuple(ip[12:16])
-        dst = "%d.%d.%d.%d" % tuple(ip[16:20])
-        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
-        if options:
-            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:]), bytes(tcp[20:thl])
-        else:
-            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
+    for seg in tcp_segments(path, options=options):
+        if ":" not in seg[0]:
+            yield seg
 
 
 def pcap_streams(path):

@@ -684,7 +684,7 @@ def tcp_records(paths):
     every IPv4 TCP segment of port PORT in the captures, in order."""
     out = []
     for path in paths:
-        for linktype, _, _, data in netbed.read_pcap(path):
+        for linktype, _, _, data, _ in netbed.read_pcap(path):
             et, off = netbed._l3(linktype, data)
             if et != 0x0800 or data[off + 9] != 6:
                 continue
