@@ -1097,11 +1097,14 @@ def start_daemon(bed, ns, seal, args, state, name):
 
 class RoutedBed:
     """Namespaces A and B with a router R between them (see the section
-    comment); processes are PipedProcs, stopped at teardown."""
+    comment); processes are PipedProcs, stopped at teardown.  A bed of
+    another address plan subclasses it with its own prefix and setup()."""
+
+    prefix = ROUTED_PREFIX
 
     def __init__(self, tmpdir):
         self.dir = tmpdir
-        self.tag = "%s-%d-%s" % (ROUTED_PREFIX, os.getpid(), secrets.token_hex(2))
+        self.tag = "%s-%d-%s" % (self.prefix, os.getpid(), secrets.token_hex(2))
         self.a, self.r, self.b = (self.tag + "-a", self.tag + "-r", self.tag + "-b")
         self.procs = []
         self.created = []
@@ -1109,18 +1112,24 @@ class RoutedBed:
     def ns(self, ns, *argv, **kw):
         return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
 
-    def setup(self):
-        cleanup_stale(ROUTED_PREFIX)
+    def add_namespaces(self, sysctls):
+        """A, R and B (stale ones of a killed run removed first), each with
+        sysctls set before any link exists, and the veths R-A and R-B."""
+        cleanup_stale(self.prefix)
         for ns in (self.a, self.r, self.b):
             sh(["ip", "netns", "add", ns])
             self.created.append(ns)
-            # no IPv6 addresses on the links: only the addresses below exist
-            self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+            for s in sysctls:
+                self.ns(ns, "sysctl", "-qw", s)
             sh(["ip", "-n", ns, "link", "set", "lo", "up"])
         sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
             "netns", self.a])
         sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
             "netns", self.b])
+
+    def setup(self):
+        # no IPv6 addresses on the links: only the addresses below exist
+        self.add_namespaces(["net.ipv6.conf.default.disable_ipv6=1"])
         for ns, dev, addr in ((self.a, "eth0", A_IP), (self.r, "ra", RA_IP),
                               (self.r, "rb", RB_IP), (self.b, "eth0", B_IP)):
             sh(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev])

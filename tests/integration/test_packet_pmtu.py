@@ -48,7 +48,6 @@ and removed at teardown (and, if a run was killed, by the next run).
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -56,8 +55,8 @@ import time
 
 import pytest
 
-from netbed import (PYTHON, REPO, PipedProc, RouterCapture, cleanup_stale, collect_state,
-                    delete_netns, private_tools, sh, snapshot_diff, start_daemon)
+from netbed import (PYTHON, REPO, RoutedBed, RouterCapture, collect_state, private_tools, sh,
+                    snapshot_diff, start_daemon)
 
 APP = os.path.join(REPO, "tests", "tools", "pmtu_bulk.py")
 NS_PREFIX = "nspmtu"
@@ -69,34 +68,20 @@ DEADLINE = 20.0
 OPTION = 20
 
 
-class Bed:
+class Bed(RoutedBed):
     """A - R - B, IPv4 and IPv6, all links 1500; set_path() narrows R."""
 
+    prefix = NS_PREFIX
+
     def __init__(self, tmpdir):
-        self.dir = tmpdir
-        self.tag = "%s-%d-%s" % (NS_PREFIX, os.getpid(), secrets.token_hex(2))
-        self.a, self.r, self.b = self.tag + "-a", self.tag + "-r", self.tag + "-b"
-        self.procs = []
-        self.created = []
+        super().__init__(tmpdir)
         self.daemons = {}
 
-    def ns(self, ns, *argv, **kw):
-        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
-
     def setup(self):
-        cleanup_stale(NS_PREFIX)
-        for ns in (self.a, self.r, self.b):
-            sh(["ip", "netns", "add", ns])
-            self.created.append(ns)
-            # no duplicate address detection: the link-local addresses (and
-            # their routes) are there at once, not in the middle of a snapshot
-            for conf in ("default", "all"):
-                self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % conf)
-            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
-            "netns", self.a])
-        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
-            "netns", self.b])
+        # no duplicate address detection: the link-local addresses (and
+        # their routes) are there at once, not in the middle of a snapshot
+        self.add_namespaces(["net.ipv6.conf.%s.accept_dad=0" % conf
+                             for conf in ("default", "all")])
         for ns, dev, a4, a6 in ((self.a, "eth0", A4, A6), (self.r, "ra", RA4, RA6),
                                 (self.r, "rb", RB4, RB6), (self.b, "eth0", B4, B6)):
             # no router advertisements, no autoconfiguration: only these
@@ -122,9 +107,6 @@ class Bed:
                 sh(["ip", "-n", self.r, "-6", "route", "replace", net6, "dev", dev, "proto",
                     "kernel", "metric", "256", "mtu", "lock", str(mtu6)])
 
-    def spawn(self, ns, argv, name, **kw):
-        return PipedProc(self, ns, argv, name, **kw)
-
     def teardown(self):
         for node, (p, state) in list(self.daemons.items()):
             try:
@@ -134,14 +116,7 @@ class Bed:
             except Exception as e:   # the namespaces go anyway
                 print("teardown of nodeseal in %s: %s" % (node, e))
         self.daemons = {}
-        for p in reversed(self.procs):
-            try:
-                p.stop()
-            except Exception:
-                pass
-        for ns in self.created:
-            delete_netns(ns)
-        self.created = []
+        super().teardown()
 
     # ------------------------------------------------------------ nodeseal
 
