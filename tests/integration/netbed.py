@@ -1052,6 +1052,24 @@ class Tamper(PipedProc):
 
 
 
+def trial_record(tid, kind, direction, off, arg, applied, end, cli, conns):
+    """What both attack suites record of one trial: the attack, what tamper.c
+    did (applied: its "applied" events; end: its "end" line, which names the
+    connection's tuple) and what attack_app.py's client (cli) and server
+    (its conns) saw of their streams."""
+    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
+    return {
+        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
+        "applied": len(applied), "events": applied,
+        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
+        "client": cli, "server": conns,
+        "client_complete": bool(cli.get("complete")),
+        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
+        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
+        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    }
+
+
 class RouterCapture:
     """tcpdump in the router namespace of a RoutedBed (or of a bed like it)."""
 

@@ -70,7 +70,7 @@ import pytest
 
 from netbed import (ATTACK_APP as APP, ATTACK_MARKER as MARKER, B_IP, PYTHON, RB_IP, RoutedBed,
                     RouterCapture, Tamper, pcap_streams, private_tools, start_daemon,
-                    stream_has_marker)
+                    stream_has_marker, trial_record)
 
 
 PORT = 7447
@@ -265,18 +265,9 @@ def run_trial(c, kind, direction, off, arg):
     refused = {n: c.refused[n] - refused0[n] for n in ("A", "B")}
     if refused["B"]:
         REFUSAL_TIMES.append(time.monotonic())
-    conns = srv["conns"]
-    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
-    rec = {
-        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
-        "applied": sum(1 for e in events if e.startswith("applied")),
-        "events": [e for e in events if e.startswith("applied")],
-        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
-        "client": cli, "server": conns,
-        "client_complete": bool(cli.get("complete")),
-        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
-        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
-        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    rec = trial_record(tid, kind, direction, off, arg,
+                       [e for e in events if e.startswith("applied")], end, cli, srv["conns"])
+    rec.update({
         "reasons": sorted(set("%s: %s" % (n, f[0]) for n in ("A", "B") for f in fails[n])),
         "refused": refused,
         "ns_failure": bool(fails["A"] or fails["B"] or refused["A"] or refused["B"]),
@@ -290,7 +281,7 @@ def run_trial(c, kind, direction, off, arg):
         "a_outbound": len([l for l in lines["A"] if re.search(r"\] (open|failed) out ", l)])
                       + max(0, refused["A"] - len([l for l in lines["A"]
                                                    if re.search(r"\] failed out ", l)])),
-    }
+    })
     rec["hung"] = hanging(rec)
     rec["closed"] = rec["ns_failure"] and not (rec["client_complete"] and rec["server_complete"])
     return rec

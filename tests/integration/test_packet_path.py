@@ -59,7 +59,8 @@ import time
 import pytest
 
 from netbed import (ATTACK_APP as APP, A_IP, B_IP, PYTHON, RoutedBed, RouterCapture, Tamper,
-                    pcap_packets, pcap_streams, private_tools, start_daemon, stream_has_marker)
+                    pcap_packets, pcap_streams, private_tools, start_daemon, stream_has_marker,
+                    trial_record)
 
 PORT = 7447
 PLAIN_PORT = 7448
@@ -160,23 +161,15 @@ def run_trial(c, kind, direction, off, arg, c2s=C2S_LEN, s2c=S2C_LEN, timeout=TR
     end = c.tamper.expect("end %d" % tid, "end %d " % tid)
     seg = delta(c.segments(), seg0)
     events = [e for e in c.tamper.trial_events(tid) if e.startswith("applied")]
-    conns = srv["conns"]
-    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
     # the daemon on the receiving side of the attacked direction
     receiver = "B" if direction == "c2s" else "A"
-    return {
-        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
-        "applied": len(events), "events": events,
-        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
-        "client": cli, "server": conns,
-        "client_complete": bool(cli.get("complete")),
-        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
-        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
-        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    rec = trial_record(tid, kind, direction, off, arg, events, end, cli, srv["conns"])
+    rec.update({
         "segments": seg,
         "bad_mac_at_receiver": seg[receiver]["bad_mac"],
         "seconds": round(time.monotonic() - t0, 3),
-    }
+    })
+    return rec
 
 
 def trial_plan(kind):
