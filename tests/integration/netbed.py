@@ -1052,6 +1052,30 @@ class Tamper(PipedProc):
 
 
 
+class TrialCtx:
+    """What an attack suite on a RoutedBed keeps across its trials: the bed,
+    the nodeseal binary, the daemons' state dirs (A and B) and a trial id
+    counter; and the daemons' status."""
+
+    def __init__(self, bed, seal):
+        self.bed = bed
+        self.seal = seal
+        self.next_tid = 1
+        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
+        self.nsname = {"A": bed.a, "B": bed.b}
+
+    def tid(self):
+        t = self.next_tid
+        self.next_tid += 1
+        return t
+
+    def status(self, node):
+        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
+                        self.state[node], timeout=10, check=False)
+        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
+        return json.loads(r.stdout)
+
+
 def trial_record(tid, kind, direction, off, arg, applied, end, cli, conns):
     """What both attack suites record of one trial: the attack, what tamper.c
     did (applied: its "applied" events; end: its "end" line, which names the

@@ -70,7 +70,7 @@ import pytest
 
 from netbed import (ATTACK_APP as APP, ATTACK_MARKER as MARKER, B_IP, PYTHON, RB_IP, RoutedBed,
                     RouterCapture, Tamper, pcap_streams, private_tools, start_daemon,
-                    stream_has_marker, trial_record)
+                    stream_has_marker, TrialCtx, trial_record)
 
 
 PORT = 7447
@@ -140,28 +140,13 @@ def log_failures(lines):
 # ------------------------------------------------------------------ the shared context
 
 
-class Ctx:
+class Ctx(TrialCtx):
     """Everything the tests share: the bed, the daemons, the apps, the tool."""
 
     def __init__(self, bed, seal):
-        self.bed = bed
-        self.seal = seal
-        self.next_tid = 1
-        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
-        self.nsname = {"A": bed.a, "B": bed.b}
+        super().__init__(bed, seal)
         self.lingering = []         # (trial, status A, status B) when a wait timed out
         self.lingering_base = 0
-
-    def tid(self):
-        t = self.next_tid
-        self.next_tid += 1
-        return t
-
-    def status(self, node):
-        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
-                        self.state[node], timeout=10, check=False)
-        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
-        return json.loads(r.stdout)
 
     def wait_idle(self, timeout=12.0):
         """Both daemons without connections (so every close is logged), or

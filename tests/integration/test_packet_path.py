@@ -60,7 +60,7 @@ import pytest
 
 from netbed import (ATTACK_APP as APP, A_IP, B_IP, PYTHON, RoutedBed, RouterCapture, Tamper,
                     pcap_packets, pcap_streams, private_tools, start_daemon, stream_has_marker,
-                    trial_record)
+                    TrialCtx, trial_record)
 
 PORT = 7447
 PLAIN_PORT = 7448
@@ -74,28 +74,18 @@ MAC_KINDS = {"flip", "rand", "replay", "xreplay", "inject", "forge"}
 RESULTS = collections.OrderedDict()
 
 
-class PacketCtx:
+class PacketCtx(TrialCtx):
     def __init__(self, bed, seal, keyfile):
-        self.bed, self.seal, self.keyfile = bed, seal, keyfile
-        self.next_tid = 1
-        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
-        self.nsname = {"A": bed.a, "B": bed.b}
+        super().__init__(bed, seal)
+        self.keyfile = keyfile
         self.daemons = {}
-
-    def tid(self):
-        t = self.next_tid
-        self.next_tid += 1
-        return t
 
     def opts(self, node):
         return ["--mode", "packet", "--network-key-file", self.keyfile,
                 "--state-dir", self.state[node]]
 
     def status(self, node):
-        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
-                        self.state[node], timeout=10, check=False)
-        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
-        st = json.loads(r.stdout)
+        st = super().status(node)
         assert st.get("mode") == "packet", st
         return st
 
