@@ -7,9 +7,7 @@ import time
 
 import pytest
 
-from netbed import snapshot_diff
-
-PORT = 7447
+from netbed import PORT, snapshot_diff
 
 # Every command a peer sends, as its 12-byte header field.
 COMMANDS = [c.encode().ljust(12, b"\0") for c in

@@ -59,6 +59,8 @@ import time
 import pytest
 
 PYTHON = "/usr/bin/python3"
+PORT = 7447         # the protected port: MultiChain's P2P port
+PLAIN_PORT = 7448   # a port nodeseal leaves alone
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 MCPEER = os.path.join(REPO, "tests", "peer", "mcpeer.py")
@@ -316,7 +318,7 @@ class Node:
         self.ip6 = SUBNET6 % (index + 1)
         self.ifname = NODE_IF
 
-    def addr(self, family=4, port=7447):
+    def addr(self, family=4, port=PORT):
         return fmt_hostport(self.ip4 if family == 4 else self.ip6, port)
 
     def __repr__(self):

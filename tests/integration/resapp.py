@@ -10,10 +10,9 @@ import time
 import pytest
 
 import netbed
-from netbed import PYTHON
+from netbed import PORT, PYTHON
 
 APP = os.path.join(netbed.REPO, "tests", "tools", "res_app.py")
-PORT = 7447
 
 
 def spawn_server(bed, node, name, extra=()):

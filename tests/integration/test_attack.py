@@ -68,13 +68,11 @@ import time
 
 import pytest
 
-from netbed import (ATTACK_APP as APP, ATTACK_MARKER as MARKER, B_IP, PYTHON, RB_IP, RoutedBed,
-                    RouterCapture, Tamper, pcap_streams, private_tools, start_daemon,
-                    stream_has_marker, TrialCtx, trial_record)
+from netbed import (ATTACK_APP as APP, ATTACK_MARKER as MARKER, B_IP, PLAIN_PORT, PORT, PYTHON,
+                    RB_IP, RoutedBed, RouterCapture, Tamper, TrialCtx, pcap_streams, private_tools,
+                    start_daemon, stream_has_marker, trial_record)
 
 
-PORT = 7447
-PLAIN_PORT = 7448
 
 C2S_LEN = 6000          # bytes the client sends per trial
 S2C_LEN = 6000          # bytes the server sends back

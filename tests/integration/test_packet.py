@@ -25,9 +25,9 @@ import time
 import pytest
 
 import netbed
-from mesh import (COMMANDS, MESH_TIMEOUT, PORT, PROC_SLACK, VERSION_CMD, assert_capture_clean,
+from mesh import (COMMANDS, MESH_TIMEOUT, PROC_SLACK, VERSION_CMD, assert_capture_clean,
                   assert_mesh_reports, assert_same_state, load_report, start_mesh, wait_all)
-from netbed import PYTHON
+from netbed import PORT, PYTHON
 
 pytestmark = pytest.mark.usefixtures("host_untouched")
 

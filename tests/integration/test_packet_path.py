@@ -58,12 +58,10 @@ import time
 
 import pytest
 
-from netbed import (ATTACK_APP as APP, A_IP, B_IP, PYTHON, RoutedBed, RouterCapture, Tamper,
-                    pcap_packets, pcap_streams, private_tools, start_daemon, stream_has_marker,
-                    TrialCtx, trial_record)
+from netbed import (ATTACK_APP as APP, A_IP, B_IP, PLAIN_PORT, PORT, PYTHON, RoutedBed,
+                    RouterCapture, Tamper, TrialCtx, pcap_packets, pcap_streams, private_tools,
+                    start_daemon, stream_has_marker, trial_record)
 
-PORT = 7447
-PLAIN_PORT = 7448
 C2S_LEN = S2C_LEN = 6000
 TRIAL_TIMEOUT = 6.0
 CONN_TIMEOUT = 7.0        # the server's limit per connection

@@ -55,12 +55,11 @@ import time
 
 import pytest
 
-from netbed import (PYTHON, REPO, RoutedBed, RouterCapture, collect_state, private_tools, sh,
-                    snapshot_diff, start_daemon)
+from netbed import (PLAIN_PORT, PORT, PYTHON, REPO, RoutedBed, RouterCapture, collect_state,
+                    private_tools, sh, snapshot_diff, start_daemon)
 
 APP = os.path.join(REPO, "tests", "tools", "pmtu_bulk.py")
 NS_PREFIX = "nspmtu"
-PORT, PLAIN_PORT = 7447, 7448
 A4, RA4, RB4, B4 = "10.84.1.1", "10.84.1.254", "10.84.2.254", "10.84.2.1"
 A6, RA6, RB6, B6 = "fd00:84:1::1", "fd00:84:1::fe", "fd00:84:2::fe", "fd00:84:2::1"
 NBYTES = 2 << 20

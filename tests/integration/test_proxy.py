@@ -35,10 +35,10 @@ import types
 import pytest
 
 import netbed
-from mesh import (COMMANDS, MESH_TIMEOUT, PORT, PROC_SLACK, VERSION_CMD, assert_capture_clean,
+from mesh import (COMMANDS, MESH_TIMEOUT, PROC_SLACK, VERSION_CMD, assert_capture_clean,
                   assert_mesh_reports, assert_same_state, ip_of, load_report, marker_for,
                   spawn_peer, start_mesh, wait_all)
-from netbed import PYTHON, NetBed, snapshot_diff
+from netbed import PORT, PYTHON, NetBed, snapshot_diff
 from sealcmd import CMD_TIMEOUT, READY_TIMEOUT
 
 REPO = netbed.REPO

@@ -61,8 +61,8 @@ import types
 import pytest
 
 import netbed
-from netbed import PYTHON, NetBed, nodeseal_path, plaintext_flows, snapshot_diff
-from resapp import (APP, PORT, check_app_saw_only, honest_state, server_records, spawn_honest,
+from netbed import PORT, PYTHON, NetBed, nodeseal_path, plaintext_flows, snapshot_diff
+from resapp import (APP, check_app_saw_only, honest_state, server_records, spawn_honest,
                     spawn_server, stop_honest, wait_rounds)
 from sealcmd import CMD_TIMEOUT, down, start_up
 

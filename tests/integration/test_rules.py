@@ -30,8 +30,8 @@ import time
 import pytest
 
 import netbed
-from netbed import plaintext_flows
-from resapp import (PORT, check_app_saw_only, honest_state, server_records, spawn_honest,
+from netbed import PORT, plaintext_flows
+from resapp import (check_app_saw_only, honest_state, server_records, spawn_honest,
                     spawn_server, stop_honest, wait_rounds)
 from sealcmd import down, start_up
 
