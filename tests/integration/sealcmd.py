@@ -63,8 +63,12 @@ class Seal:
 
     def start_up(self, bed, node, opts, name):
         p = bed.spawn(node, [self.path, "up"] + list(opts), name)
-        end = time.monotonic() + READY_TIMEOUT
-        last = None
+        return self.wait_ready(bed, node, p)
+
+    def wait_ready(self, bed, node, p, ready=READY_TIMEOUT):
+        """Until `status` answers in node; p is the `nodeseal up` process
+        (a failure if it exits first)."""
+        end = time.monotonic() + ready
         while True:
             r = bed.ns_exec(node, [self.path, "status", "--state-dir", bed.node_dir(node)],
                             timeout=5)
@@ -76,12 +80,11 @@ class Seal:
                 pytest.fail("nodeseal up exited (%d) before it was ready:\n%s" % (rc, p.describe()),
                             pytrace=False)
             self.fail_if_missing_subcommand("status", r.returncode, r.stderr)
-            last = r
             if time.monotonic() > end:
                 pytest.fail("nodeseal up not ready after %ss (status exit %d: %s)\n%s"
-                            % (READY_TIMEOUT, last.returncode, (last.stderr or "").strip(),
-                               p.describe()), pytrace=False)
-            time.sleep(0.1)
+                            % (ready, r.returncode, (r.stderr or "").strip(), p.describe()),
+                            pytrace=False)
+            time.sleep(0.05)
 
 
 class Daemon:
@@ -156,19 +159,8 @@ def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None, wrapper=(), re
     """`nodeseal up` in node (under wrapper, e.g. valgrind); returns once
     `status` answers."""
     p = bed.spawn(node, list(wrapper) + up_argv(ns_bin, bed, node, key, extra, nofile), name)
-    end = time.monotonic() + ready
-    while True:
-        r = bed.ns_exec(node, [ns_bin, "status", "--state-dir", bed.node_dir(node)], timeout=5)
-        if r.returncode == 0:
-            return Daemon(bed, node, p, ns_bin)
-        if p.poll() is not None:
-            pytest.fail("nodeseal up exited (%d) before it was ready:\n%s" % (p.returncode,
-                                                                             p.describe()),
-                        pytrace=False)
-        if time.monotonic() > end:
-            pytest.fail("nodeseal up not ready after %ss:\n%s" % (ready, p.describe()),
-                        pytrace=False)
-        time.sleep(0.05)
+    Seal(ns_bin).wait_ready(bed, node, p, ready)
+    return Daemon(bed, node, p, ns_bin)
 
 
 def down(ns_bin, bed, node, key):
