@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""netbed -- a network-namespace test bed for nodeseal's proxy-mode tests.
+"""netbed -- the network-namespace test beds of nodeseal's integration tests.
+
+Two beds: NetBed, nodes on a bridge (below), and RoutedBed, two nodes with a
+router between them for the attack and path tests (see its section).  The
+shared pytest fixtures are in conftest.py; the suites' helpers for meshes
+of mcpeer (mesh.py), nodeseal's commands (sealcmd.py) and the resilience
+application (resapp.py) build on this module.
 
     bed = NetBed(3, logdir="/some/dir")   # nothing happens yet
     bed.setup()                           # namespaces, bridge, veths, addresses

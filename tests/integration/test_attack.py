@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_attack.py
 
-Topology (three namespaces of this module's own, nothing in the caller's):
+Topology (netbed.RoutedBed: three namespaces of this module's own, nothing in the
+caller's):
 
     A 10.81.1.1/24 --- ra 10.81.1.254 [R] rb 10.81.2.254 --- 10.81.2.1/24 B
     gw 10.81.1.254        ip_forward=1, FORWARD -p tcp -> NFQUEUE 0     gw 10.81.2.254

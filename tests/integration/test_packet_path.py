@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_packet_path.py
 
-The topology, the attacker and the applications are test_attack.py's:
+The topology, the attacker and the applications are test_attack.py's (netbed.RoutedBed,
+netbed.Tamper, tests/tools/attack_app.py):
 
     A 10.81.1.1 --- [R: FORWARD -p tcp -> NFQUEUE 0, tests/tools/tamper.c] --- 10.81.2.1 B
 

@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_packet_pmtu.py
 
-Topology (three namespaces of this module's own, nothing in the caller's):
+Topology (a netbed.RoutedBed of its own address plan: three namespaces of this
+module's own, nothing in the caller's):
 
     A 10.84.1.1  fd00:84:1::1 --- ra [R] rb --- 10.84.2.1  fd00:84:2::1 B
     every link MTU 1500; on R the routes towards A and towards B carry
