@@ -122,15 +122,8 @@ class Daemon:
         return None
 
     def status(self, timeout=5):
-        r = self.bed.ns_exec(self.node, [self.ns_bin, "status", "--json", "--state-dir",
-                                         self.state_dir], timeout=timeout)
-        if r.returncode != 0:
-            return None
-        try:
-            return json.loads(r.stdout)
-        except ValueError:
-            pytest.fail("nodeseal status --json printed no JSON:\n%s%s" % (r.stdout, r.stderr),
-                        pytrace=False)
+        """`status --json`, or None while the daemon does not answer."""
+        return Seal(self.ns_bin).status_json(self.bed, self.node, timeout)[0]
 
     def alive(self):
         return self.proc.poll() is None
@@ -164,6 +157,5 @@ def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None, wrapper=(), re
 
 
 def down(ns_bin, bed, node, key):
-    r = bed.ns_exec(node, [ns_bin, "down", "--network-key-file", key, "--state-dir",
-                           bed.node_dir(node)], timeout=CMD_TIMEOUT)
-    assert r.returncode == 0, "nodeseal down: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
+    seal = Seal(ns_bin)
+    seal.down(bed, node, seal.opts(bed, node, key))
