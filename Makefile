@@ -66,7 +66,10 @@ $(BUILD)/nodeseal: $(CLI_OBJ) $(BUILD)/libnodeseal.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libnodeseal.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcjson
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS_$*)
+
+# Extra libraries of the unit tests that need them (the Noise vectors are JSON).
+TEST_LIBS_test_noise_vectors = -lcjson
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnodeseal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

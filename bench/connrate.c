@@ -11,58 +11,32 @@
  * client prints:  conn_per_s=... ok=N errors=E seconds=S [first_error=...]
  * An error (refused, reset, timeout) counts, and the worker backs off 1 ms. */
 #include "common.h"
+#include "epoll_server.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/epoll.h>
 
 /* ------------------------------------------------------------- server */
 
+static void echo_accepted(int fd)
+{
+	set_nodelay(fd);
+	/* writes are blocking (with a timeout): replies are tiny */
+	set_timeouts(fd, 5);
+}
+
+static int echo(int fd, const char *buf, size_t n)
+{
+	return write_full(fd, buf, n);
+}
+
 __attribute__((noreturn)) static void server(const char *port)
 {
-	int lfd = listen_on(port);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
-	struct epoll_event evs[256];
-	char buf[65536];
+	static char buf[65536];
+	const struct epoll_server s = { SOCK_CLOEXEC, echo_accepted, echo, buf, sizeof buf };
 
 	signal(SIGPIPE, SIG_IGN);
-	fcntl(lfd, F_SETFL, O_NONBLOCK);
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
-		die("epoll: %s", strerror(errno));
-	for (;;) {
-		int n = epoll_wait(ep, evs, 256, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait: %s", strerror(errno));
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == lfd) {
-				for (;;) {
-					int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-					struct epoll_event cev = { .events = EPOLLIN | EPOLLRDHUP };
-					if (c < 0)
-						break;
-					set_nodelay(c);
-					/* writes are blocking (with a timeout): replies are tiny */
-					set_timeouts(c, 5);
-					cev.data.fd = c;
-					epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
-				}
-				continue;
-			}
-			ssize_t r = read(fd, buf, sizeof buf);
-			if (r > 0 && write_full(fd, buf, (size_t)r) == 0)
-				continue;
-			if (r < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-			close(fd);
-		}
-	}
+	epoll_serve(port, &s);
 }
 
 /* ------------------------------------------------------------- client */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "../src/packet/flow.h"
 #include "../src/packet/tcpseg.h"
 #include "../tests/unit/segment.h"
@@ -23,14 +24,6 @@
 #define REPEAT 3
 
 static const uint8_t network_key[NS_KEY_LEN] = { 1 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* An IPv4 segment as Linux sends it (tests/unit/segment.h). */
 static size_t build(uint8_t *pkt, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
@@ -114,20 +107,20 @@ static void syn_flood(uint32_t max, double *ns_fill, double *ns_full)
 
 	if (ns_flow_init(&t, max, network_key) != 0 || max >= NPKT)
 		abort();
-	t0 = now();
+	t0 = now_s();
 	for (uint32_t i = 0; i < max; i++) {
 		size_t len = syns[i].len;
 		memcpy(pkt, syns[i].b, len);
 		accepted += (uint32_t)through(&t, pkt, &len, 0, 2000);
 	}
-	t1 = now();
+	t1 = now_s();
 	for (uint32_t i = max; i < NPKT; i++) {
 		size_t len = syns[i].len;
 		memcpy(pkt, syns[i].b, len);
 		accepted += (uint32_t)through(&t, pkt, &len, 0, 2000 + i / 1000);
 	}
 	*ns_fill = (t1 - t0) / max * 1e9;
-	*ns_full = (now() - t1) / (NPKT - max) * 1e9;
+	*ns_full = (now_s() - t1) / (NPKT - max) * 1e9;
 	if (accepted != NPKT)
 		fprintf(stderr, "flow_speed: %u of %d SYNs accepted\n", accepted, NPKT);
 	ns_flow_free(&t);
@@ -146,7 +139,7 @@ static double churn(uint32_t max, uint32_t conns)
 
 	if (ns_flow_init(&a, max, network_key) != 0 || ns_flow_init(&b, max, network_key) != 0)
 		abort();
-	t0 = now();
+	t0 = now_s();
 	for (uint32_t i = 0; i < conns; i++) {
 		uint32_t ia = i * 2654435761u, ib = ia ^ 0x5555;
 		const struct step st[] = {
@@ -163,7 +156,7 @@ static double churn(uint32_t max, uint32_t conns)
 			exit(1);
 		}
 	}
-	t0 = now() - t0;
+	t0 = now_s() - t0;
 	ns_flow_free(&a);
 	ns_flow_free(&b);
 	return t0 / conns * 1e9;
@@ -195,7 +188,7 @@ static double segments(uint32_t n)
 			abort();
 	}
 	tlen = build(tmpl, 0x0a000002u, 0x0a000001u, 40000, 7447, ia + 1, ib + 1, NS_TCP_ACK);
-	t0 = now();
+	t0 = now_s();
 	for (uint32_t i = 0; i < n; i++) {
 		struct ns_tcpseg s;
 		memcpy(pkt, tmpl, tlen);
@@ -215,7 +208,7 @@ static double segments(uint32_t n)
 				abort();
 		}
 	}
-	t0 = now() - t0;
+	t0 = now_s() - t0;
 	ns_flow_free(&a);
 	ns_flow_free(&b);
 	return t0 / n * 1e9;

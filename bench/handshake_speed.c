@@ -8,15 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "../src/proto/proto.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -31,7 +24,7 @@ int main(int argc, char **argv)
 	ns_identity_init(&ib, net, b);
 	ns_replay_init(&replay, 60, 1 << 20);
 	dh0 = ns_dh_count();
-	t0 = now();
+	t0 = now_s();
 	for (int i = 0; i < n; i++) {
 		struct ns_handshake hi, hr;
 		struct ns_session si, sr;
@@ -56,7 +49,7 @@ int main(int argc, char **argv)
 		ns_handshake_free(&hi);
 		ns_handshake_free(&hr);
 	}
-	t = now() - t0;
+	t = now_s() - t0;
 	printf("%d handshakes in %.3f s: %.0f/s, %.1f us per handshake (both sides), %.1f DH each\n",
 	       n, t, n / t, t / n * 1e6, (double)(ns_dh_count() - dh0) / n);
 	return 0;

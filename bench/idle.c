@@ -10,54 +10,28 @@
  *
  * On any failure the client prints "failed at I: reason" and exits 1. */
 #include "common.h"
+#include "epoll_server.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/epoll.h>
+
+/* One byte back for what the client sends (its one byte): then it knows
+ * the connection is established end to end. */
+static int answer_once(int fd, const char *buf, size_t n)
+{
+	char b = 'i';
+
+	(void)buf;
+	(void)n;
+	return write(fd, &b, 1) == 1 ? 0 : -1;
+}
 
 __attribute__((noreturn)) static void server(const char *port)
 {
-	int lfd = listen_on(port);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
-	struct epoll_event evs[256];
-	char buf[4096];
+	static char buf[4096];
+	const struct epoll_server s = { SOCK_CLOEXEC | SOCK_NONBLOCK, NULL, answer_once, buf,
+	                                 sizeof buf };
 
-	fcntl(lfd, F_SETFL, O_NONBLOCK);
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
-		die("epoll: %s", strerror(errno));
-	for (;;) {
-		int n = epoll_wait(ep, evs, 256, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait: %s", strerror(errno));
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == lfd) {
-				for (;;) {
-					int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-					struct epoll_event cev = { .events = EPOLLIN | EPOLLRDHUP };
-					if (c < 0)
-						break;
-					cev.data.fd = c;
-					epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
-				}
-				continue;
-			}
-			ssize_t r = read(fd, buf, sizeof buf);
-			if (r > 0) {
-				char b = 'i';
-				if (write(fd, &b, 1) == 1)
-					continue;
-			}
-			if (r < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-			close(fd);
-		}
-	}
+	epoll_serve(port, &s);
 }
 
 static volatile sig_atomic_t stop;

@@ -53,6 +53,7 @@
 
 #include "../../src/packet/flow.h"
 #include "../../src/packet/tcpseg.h"
+#include "../unit/segment.h"
 
 #define MAX_FLOWS 4
 #define NSLOT 6
@@ -141,18 +142,6 @@ static void rdbytes(struct reader *r, uint8_t *buf, size_t n)
 		buf[i] = (uint8_t)(i * 7 + 3);
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
 static uint64_t fnv(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -225,14 +214,14 @@ static size_t build(uint8_t *b, const struct spec *g)
 	memset(b, 0, l4 + thlen);
 	if (g->v6) {
 		b[0] = 0x60;
-		put16(b + 4, (uint16_t)(len - 40));
+		seg_put16(b + 4, (uint16_t)(len - 40));
 		b[6] = 6;
 		b[7] = 64;
 		memcpy(b + 8, g->src, 16);
 		memcpy(b + 24, g->dst, 16);
 	} else {
 		b[0] = 0x45;
-		put16(b + 2, (uint16_t)len);
+		seg_put16(b + 2, (uint16_t)len);
 		b[6] = 0x40;
 		b[8] = 64;
 		b[9] = 6;
@@ -240,14 +229,14 @@ static size_t build(uint8_t *b, const struct spec *g)
 		memcpy(b + 16, g->dst, 4);
 	}
 	tcp = b + l4;
-	put16(tcp, g->sport);
-	put16(tcp + 2, g->dport);
-	put32(tcp + 4, g->seq);
-	put32(tcp + 8, g->ack);
+	seg_put16(tcp, g->sport);
+	seg_put16(tcp + 2, g->dport);
+	seg_put32(tcp + 4, g->seq);
+	seg_put32(tcp + 8, g->ack);
 	tcp[12] = (uint8_t)((thlen / 4) << 4);
 	tcp[13] = g->flags;
-	put16(tcp + 14, g->win);
-	put16(tcp + 18, g->urg);
+	seg_put16(tcp + 14, g->win);
+	seg_put16(tcp + 18, g->urg);
 	memcpy(tcp + 20, area, thlen - 20);
 	memcpy(tcp + thlen, g->payload, g->paylen);
 	if (ns_tcpseg_parse(&s, b, len) != 0)

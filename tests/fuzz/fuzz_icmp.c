@@ -19,6 +19,7 @@
 
 #include "../../src/packet/icmp.h"
 #include "../../src/packet/pmtu.h"
+#include "../unit/icmp_checksum.h"
 
 static struct ns_pmtu_table table;
 
@@ -28,36 +29,6 @@ static int allowed(const uint8_t *pkt, size_t i)
 	size_t off = pkt[0] >> 4 == 6 ? 40 : (size_t)(pkt[0] & 15) * 4;
 
 	return i == off + 2 || i == off + 3 || (i >= off + 4 && i < off + 8);
-}
-
-/* The length field and the ICMP checksum made right (IPv4: proto 1 and
- * the ICMP at the header's length; IPv6: next header 58 at 40). */
-static void make_whole(uint8_t *p, size_t len)
-{
-	int v6 = p[0] >> 4 == 6;
-	size_t off = v6 ? 40 : (size_t)(p[0] & 15) * 4, n;
-	uint64_t acc = 0;
-
-	if (len < (v6 ? 44u : 24u) || off < 20 || off + 4 > len || len > 65535)
-		return;
-	n = len - off;
-	if (v6) {
-		p[4] = (uint8_t)((len - 40) >> 8);
-		p[5] = (uint8_t)(len - 40);
-		for (size_t i = 8; i < 40; i += 2)
-			acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-		acc += (n >> 16) + (n & 0xffff) + 58;
-	} else {
-		p[2] = (uint8_t)(len >> 8);
-		p[3] = (uint8_t)len;
-	}
-	p[off + 2] = p[off + 3] = 0;
-	for (size_t i = 0; i < n; i += 2)
-		acc += (uint32_t)(p[off + i] << 8 | (i + 1 < n ? p[off + i + 1] : 0));
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	p[off + 2] = (uint8_t)(~acc >> 8);
-	p[off + 3] = (uint8_t)~acc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(orig, data + 3, len);
 	if (data[0] & 1)
-		make_whole(orig, len);
+		icmp_fix_checksum(orig, len);
 	memcpy(pkt, orig, len);
 	rc = ns_icmp_pmtu_rewrite(pkt, len, &port, 1, &m);
 	if (rc < NS_ICMP_BAD_CHECKSUM || rc > NS_ICMP_NOT_SMALLER)

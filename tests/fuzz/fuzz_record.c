@@ -11,21 +11,11 @@
 #include <string.h>
 
 #include "../../src/proto/proto.h"
+#include "../unit/record_dir.h"
 
 #define WIRE_MAX (1 << 18)
 
 static uint8_t wire[WIRE_MAX], buf[NS_RECORD_MAX_WIRE * 2], plain[WIRE_MAX];
-
-static void keyed(struct ns_record_dir *d)
-{
-	static const uint8_t key[32] = { 1, 2, 3 };
-
-	memset(d, 0, sizeof(*d));
-	if (noise_cipher_init(&d->cs, NS_CIPHER_AESGCM) != 0)
-		abort();
-	noise_cipher_set_key(&d->cs, key);
-	d->state = NS_DIR_OPEN;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,10 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 4)
 		return 0;
 	chunk = 1 + (data[1] | (size_t)data[2] << 8);
-	keyed(&rx);
+	if (record_dir_keyed(&rx, 1) != 0)
+		abort();
 	if (data[0] & 1) {
 		size_t at = data[3];
-		keyed(&tx);
+		if (record_dir_keyed(&tx, 1) != 0)
+			abort();
 		for (size_t i = 4; i < size && wlen + NS_RECORD_OVERHEAD + 600 < WIRE_MAX;) {
 			size_t n = 1 + data[i] * 2;
 			if (n > size - i)

@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""netbed -- a network-namespace test bed for nodeseal's proxy-mode tests.
+"""netbed -- the network-namespace test beds of nodeseal's integration tests.
+
+Two beds: NetBed, nodes on a bridge (below), and RoutedBed, two nodes with a
+router between them for the attack and path tests (see its section).  The
+shared pytest fixtures are in conftest.py; the suites' helpers for meshes
+of mcpeer (mesh.py), nodeseal's commands (sealcmd.py) and the resilience
+application (resapp.py) build on this module.
 
     bed = NetBed(3, logdir="/some/dir")   # nothing happens yet
     bed.setup()                           # namespaces, bridge, veths, addresses
@@ -39,20 +45,28 @@ Also a small CLI (used by scripts/demo.sh):
 """
 
 import argparse
+import collections
 import difflib
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
+import pytest
+
 PYTHON = "/usr/bin/python3"
+PORT = 7447         # the protected port: MultiChain's P2P port
+PLAIN_PORT = 7448   # a port nodeseal leaves alone
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 MCPEER = os.path.join(REPO, "tests", "peer", "mcpeer.py")
@@ -94,6 +108,15 @@ def sh(argv, timeout=15, check=True, env=None, input=None):
     return r
 
 
+def nodeseal_path():
+    """$NS_BUILD/nodeseal; a relative NS_BUILD (default "build") is taken
+    relative to the repository root."""
+    build = os.environ.get("NS_BUILD", "build")
+    if not os.path.isabs(build):
+        build = os.path.join(REPO, build)
+    return os.path.join(build, "nodeseal")
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -119,15 +142,15 @@ def pid_starttime(pid):
         return None
 
 
-def kill_pids(pids, grace=3.0):
-    """SIGTERM each pid, wait up to grace, SIGKILL the rest (by PID only).
+def kill_pids(pids, grace=3.0, sig=signal.SIGTERM):
+    """Send sig (SIGTERM) to each pid, wait up to grace, SIGKILL the rest (by PID only).
     pids: ints, or (pid, starttime) pairs to skip a pid now used by another process."""
     pairs = [p if isinstance(p, tuple) else (p, None) for p in pids]
     pids = [p for p, st in pairs if p > 1 and p != os.getpid() and
             (st is None or pid_starttime(p) == st)]
     for p in pids:
         try:
-            os.kill(p, signal.SIGTERM)
+            os.kill(p, sig)
         except ProcessLookupError:
             pass
     end = time.monotonic() + grace
@@ -301,7 +324,7 @@ class Node:
         self.ip6 = SUBNET6 % (index + 1)
         self.ifname = NODE_IF
 
-    def addr(self, family=4, port=7447):
+    def addr(self, family=4, port=PORT):
         return fmt_hostport(self.ip4 if family == 4 else self.ip6, port)
 
     def __repr__(self):
@@ -667,7 +690,8 @@ class Capture:
 # ---------------------------------------------------------------- pcap reading
 
 def read_pcap(path):
-    """Yield (linktype, caplen, origlen, data) for each record of a pcap file."""
+    """Yield (linktype, caplen, origlen, data, ts) for each record of a pcap
+    file; ts in seconds."""
     with open(path, "rb") as f:
         gh = f.read(24)
         if len(gh) < 24:
@@ -679,17 +703,18 @@ def read_pcap(path):
             endian = ">"
         else:
             raise BedError("%s: not a pcap file (magic %s)" % (path, magic.hex()))
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
         linktype = struct.unpack(endian + "I", gh[20:24])[0] & 0x0FFFFFFF
         rh = struct.Struct(endian + "IIII")
         while True:
             h = f.read(16)
             if len(h) < 16:
                 return
-            _, _, caplen, origlen = rh.unpack(h)
+            sec, frac, caplen, origlen = rh.unpack(h)
             data = f.read(caplen)
             if len(data) < caplen:
                 return  # truncated last record (tcpdump killed mid-write)
-            yield linktype, caplen, origlen, data
+            yield linktype, caplen, origlen, data, sec + frac / (1e9 if nano else 1e6)
 
 
 def _l3(linktype, data):
@@ -710,16 +735,18 @@ def _l3(linktype, data):
     if linktype in (12, 101):  # raw IP
         v = data[0] >> 4 if data else 0
         return {4: 0x0800, 6: 0x86DD}.get(v), 0
+    if linktype == 228:  # raw IPv4
+        return 0x0800, 0
     return None, None
 
 
-def tcp_segments(path, stats=None):
-    """Yield (src, sport, dst, dport, seq, flags, payload) for each TCP segment."""
-    import socket as _s
+def tcp_segments(path, stats=None, options=False):
+    """Yield (src, sport, dst, dport, seq, flags, payload) for each TCP segment,
+    and with options=True its TCP options as an eighth item."""
     st = stats if stats is not None else {}
     for k in ("packets", "tcp_packets", "truncated", "other"):
         st.setdefault(k, 0)
-    for linktype, caplen, origlen, data in read_pcap(path):
+    for linktype, caplen, origlen, data, _ in read_pcap(path):
         st["packets"] += 1
         if caplen < origlen:
             st["truncated"] += 1
@@ -729,8 +756,8 @@ def tcp_segments(path, stats=None):
             tot = struct.unpack_from("!H", data, off + 2)[0]
             proto = data[off + 9]
             frag = struct.unpack_from("!H", data, off + 6)[0] & 0x3FFF
-            src = _s.inet_ntop(_s.AF_INET, data[off + 12:off + 16])
-            dst = _s.inet_ntop(_s.AF_INET, data[off + 16:off + 20])
+            src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
+            dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
             end = off + tot if tot else len(data)  # tot 0: IPv4 BIG TCP
             l4 = off + ihl
             if proto != 6 or frag:
@@ -739,8 +766,8 @@ def tcp_segments(path, stats=None):
         elif et == 0x86DD and len(data) >= off + 40:
             plen = struct.unpack_from("!H", data, off + 4)[0]
             nh = data[off + 6]
-            src = _s.inet_ntop(_s.AF_INET6, data[off + 8:off + 24])
-            dst = _s.inet_ntop(_s.AF_INET6, data[off + 24:off + 40])
+            src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
+            dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
             end = off + 40 + plen if plen else len(data)
             l4 = off + 40
             while nh in (0, 43, 60) and len(data) >= l4 + 2:  # hop-by-hop, routing, dstopts
@@ -759,7 +786,10 @@ def tcp_segments(path, stats=None):
         doff = (data[l4 + 12] >> 4) * 4
         flags = data[l4 + 13]
         st["tcp_packets"] += 1
-        yield src, sport, dst, dport, seq, flags, data[l4 + doff:end]
+        if options:
+            yield src, sport, dst, dport, seq, flags, data[l4 + doff:end], data[l4 + 20:l4 + doff]
+        else:
+            yield src, sport, dst, dport, seq, flags, data[l4 + doff:end]
 
 
 class PcapScan:
@@ -868,6 +898,38 @@ def scan_pcap(path):
     return PcapScan(path)
 
 
+def pcap_flow_times(path):
+    """{flow_name: (first ts, last ts)} for the IPv4/TCP flows of a pcap."""
+    out = {}
+    for linktype, _, _, data, ts in read_pcap(path):
+        et, off = _l3(linktype, data)
+        if et != 0x0800 or len(data) < off + 20 or data[off + 9] != 6:
+            continue
+        ihl = (data[off] & 15) * 4
+        if len(data) < off + ihl + 4:
+            continue
+        sport, dport = struct.unpack_from("!HH", data, off + ihl)
+        key = (socket.inet_ntoa(data[off + 12:off + 16]), sport,
+               socket.inet_ntoa(data[off + 16:off + 20]), dport)
+        name = flow_name(key)
+        a, b = out.get(name, (ts, ts))
+        out[name] = (min(a, ts), max(b, ts))
+    return out
+
+
+def plaintext_flows(cap, needles):
+    """[(flow name, first ts, needle)] of every flow carrying one of needles."""
+    scan = cap.scan()
+    hits = scan.find([n.encode() if isinstance(n, str) else n for n in needles])
+    times = pcap_flow_times(cap.path)
+    out = []
+    for needle, flows in hits.items():
+        for fl in flows:
+            name = fl.replace(" (single segment)", "")
+            out.append((name, times.get(name, (None, None))[0], needle))
+    return scan, out
+
+
 def hexdump(data, width=16):
     lines = []
     for i in range(0, len(data), width):
@@ -876,6 +938,339 @@ def hexdump(data, width=16):
         asc = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
         lines.append("%08x  %-*s  |%s|" % (i, width * 3 - 1, hx, asc))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the routed bed
+#
+# The attack and packet-path tests' own topology, a router between two nodes:
+#
+#     A 10.81.1.1/24 --- ra 10.81.1.254 [R] rb 10.81.2.254 --- 10.81.2.1/24 B
+#
+# Namespaces are named <prefix>-<pid>-<hex>-{a,r,b}.  Their processes talk
+# over pipes (PipedProc: commands on stdin, one answer a line on stdout), so
+# a test can drive the tamper tool and the applications trial by trial.
+
+TOOLS = os.path.join(REPO, "tests", "tools")
+ATTACK_APP = os.path.join(TOOLS, "attack_app.py")
+TAMPER_SRC = os.path.join(TOOLS, "tamper.c")
+ROUTED_PREFIX = "nsatk"
+A_IP, RA_IP, RB_IP, B_IP = "10.81.1.1", "10.81.1.254", "10.81.2.254", "10.81.2.1"
+ATTACK_MARKER = b"NSATK-PLAINTEXT-MARKER"   # in every stream of attack_app.py
+
+
+class PipedProc:
+    """A child in a namespace: stdin pipe, stdout lines read by a thread."""
+
+    def __init__(self, bed, ns, argv, name, json_lines=False, pipe=True):
+        self.name = name
+        self.errpath = os.path.join(bed.dir, name + ".stderr")
+        self.err = open(self.errpath, "w")
+        self.lines = queue.Queue()
+        self.json = json_lines
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv),
+                                  stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                                  stderr=self.err, env=clean_env(), text=True, bufsize=1)
+        self.pid = self.p.pid
+        if pipe:
+            threading.Thread(target=self._reader, daemon=True).start()
+        bed.procs.append(self)
+
+    def _reader(self):
+        for line in self.p.stdout:
+            self.on_line(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def on_line(self, line):
+        self.lines.put(json.loads(line) if self.json else line)
+
+    def stderr(self, n=3000):
+        try:
+            with open(self.errpath, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def send(self, line):
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise AssertionError("%s is gone (exit %s):\n%s" % (self.name, self.p.poll(),
+                                                               self.stderr()))
+
+    def get(self, timeout):
+        try:
+            item = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("%s: no answer within %ss\n%s" % (self.name, timeout,
+                                                                  self.stderr()))
+        if item is None:
+            self.lines.put(None)
+            raise AssertionError("%s exited (%s):\n%s" % (self.name, self.p.poll(), self.stderr()))
+        return item
+
+    def request(self, line, timeout=15):
+        self.send(line)
+        return self.get(timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.stdin:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.p.wait(1.5 if sig == signal.SIGTERM else 0)
+        except subprocess.TimeoutExpired:
+            pass
+        kill_pids([self.pid], sig=sig)
+        try:
+            self.p.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+        self.err.close()
+
+
+
+class Tamper(PipedProc):
+    """tests/tools/tamper.c: replies in a queue, events (conn/applied) by trial."""
+
+    def __init__(self, *a, **kw):
+        self.events = collections.defaultdict(list)
+        self.ev_lock = threading.Lock()
+        super().__init__(*a, **kw)
+
+    def on_line(self, line):
+        w = line.split()
+        if w and w[0] in ("conn", "applied"):
+            with self.ev_lock:
+                self.events[int(w[1])].append(line)
+        else:
+            self.lines.put(line)
+
+    def trial_events(self, tid):
+        with self.ev_lock:
+            return list(self.events.get(tid, []))
+
+    def expect(self, cmd, prefix):
+        line = self.request(cmd)
+        assert line.startswith(prefix), "tamper: %r -> %r" % (cmd, line)
+        return line
+
+
+
+class TrialCtx:
+    """What an attack suite on a RoutedBed keeps across its trials: the bed,
+    the nodeseal binary, the daemons' state dirs (A and B) and a trial id
+    counter; and the daemons' status."""
+
+    def __init__(self, bed, seal):
+        self.bed = bed
+        self.seal = seal
+        self.next_tid = 1
+        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
+        self.nsname = {"A": bed.a, "B": bed.b}
+
+    def tid(self):
+        t = self.next_tid
+        self.next_tid += 1
+        return t
+
+    def status(self, node):
+        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
+                        self.state[node], timeout=10, check=False)
+        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
+        return json.loads(r.stdout)
+
+
+def trial_record(tid, kind, direction, off, arg, applied, end, cli, conns):
+    """What both attack suites record of one trial: the attack, what tamper.c
+    did (applied: its "applied" events; end: its "end" line, which names the
+    connection's tuple) and what attack_app.py's client (cli) and server
+    (its conns) saw of their streams."""
+    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
+    return {
+        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
+        "applied": len(applied), "events": applied,
+        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
+        "client": cli, "server": conns,
+        "client_complete": bool(cli.get("complete")),
+        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
+        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
+        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    }
+
+
+class RouterCapture:
+    """tcpdump in the router namespace of a RoutedBed (or of a bed like it)."""
+
+    def __init__(self, bed, name, iface, filt):
+        self.path = os.path.join(bed.dir, name + ".pcap")
+        self.proc = PipedProc(bed, bed.r, ["tcpdump", "-i", iface, "-n", "-s", "0", "-U",
+                                      "--immediate-mode", "-B", "65536", "-w",
+                                      self.path, filt], "tcpdump-" + name, pipe=False)
+        end = time.monotonic() + 10
+        while "listening on" not in self.proc.stderr():
+            assert self.proc.p.poll() is None, "tcpdump died:\n" + self.proc.stderr()
+            assert time.monotonic() < end, "tcpdump not listening:\n" + self.proc.stderr()
+            time.sleep(0.05)
+        self.dropped = None
+
+    def stop(self):
+        if self.proc.p.poll() is None:
+            time.sleep(0.3)   # the last packets through the ring buffer
+            os.kill(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc.stop()
+        m = re.search(r"(\d+) packets? dropped by kernel", self.proc.stderr())
+        self.dropped = int(m.group(1)) if m else None
+
+
+def start_daemon(bed, ns, seal, args, state, name):
+    """`nodeseal up ARGS --state-dir STATE` in ns, once its control socket
+    answers; its Proc."""
+    os.makedirs(state, exist_ok=True)
+    p = bed.spawn(ns, [seal, "up"] + list(args) + ["--state-dir", state], name, pipe=False)
+    end = time.monotonic() + 15
+    while bed.ns(ns, seal, "status", "--state-dir", state, check=False,
+                 timeout=5).returncode != 0:
+        assert p.p.poll() is None, "%s exited:\n%s" % (name, p.stderr())
+        assert time.monotonic() < end, "%s not ready" % name
+        time.sleep(0.05)
+    return p
+
+
+
+class RoutedBed:
+    """Namespaces A and B with a router R between them (see the section
+    comment); processes are PipedProcs, stopped at teardown.  A bed of
+    another address plan subclasses it with its own prefix and setup()."""
+
+    prefix = ROUTED_PREFIX
+
+    def __init__(self, tmpdir):
+        self.dir = tmpdir
+        self.tag = "%s-%d-%s" % (self.prefix, os.getpid(), secrets.token_hex(2))
+        self.a, self.r, self.b = (self.tag + "-a", self.tag + "-r", self.tag + "-b")
+        self.procs = []
+        self.created = []
+
+    def ns(self, ns, *argv, **kw):
+        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
+
+    def add_namespaces(self, sysctls):
+        """A, R and B (stale ones of a killed run removed first), each with
+        sysctls set before any link exists, and the veths R-A and R-B."""
+        cleanup_stale(self.prefix)
+        for ns in (self.a, self.r, self.b):
+            sh(["ip", "netns", "add", ns])
+            self.created.append(ns)
+            for s in sysctls:
+                self.ns(ns, "sysctl", "-qw", s)
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
+            "netns", self.a])
+        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
+            "netns", self.b])
+
+    def setup(self):
+        # no IPv6 addresses on the links: only the addresses below exist
+        self.add_namespaces(["net.ipv6.conf.default.disable_ipv6=1"])
+        for ns, dev, addr in ((self.a, "eth0", A_IP), (self.r, "ra", RA_IP),
+                              (self.r, "rb", RB_IP), (self.b, "eth0", B_IP)):
+            sh(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev])
+            sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        sh(["ip", "-n", self.a, "route", "add", "default", "via", RA_IP])
+        sh(["ip", "-n", self.b, "route", "add", "default", "via", RB_IP])
+        self.ns(self.r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+    def spawn(self, ns, argv, name, **kw):
+        return PipedProc(self, ns, argv, name, **kw)
+
+    def teardown(self):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        for ns in self.created:
+            delete_netns(ns)
+        self.created = []
+
+
+def private_tools(tmp_path_factory, suite, sub, tamper=True):
+    """What a module's fixture starts from: root, its own copy of nodeseal
+    (others may rebuild build/ while it runs), tamper.c built if asked, and
+    a fresh network key (mode 0600).  Returns (tmp, seal, tamper, keyfile)."""
+    if os.geteuid() != 0:
+        pytest.fail("%s needs root (network namespaces, iptables, NFQUEUE)" % suite,
+                    pytrace=False)
+    src = nodeseal_path()
+    if not os.access(src, os.X_OK):
+        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
+                    pytrace=False)
+    tmp = str(tmp_path_factory.mktemp(sub))
+    seal = os.path.join(tmp, "nodeseal")
+    shutil.copy2(src, seal)
+    tamper_bin = None
+    if tamper:
+        tamper_bin = os.path.join(tmp, "tamper")
+        r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue",
+                "-lmnl"], timeout=120, check=False)
+        assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
+    keyfile = os.path.join(tmp, "network.key")
+    with open(keyfile, "w") as f:
+        f.write(sh([seal, "genkey"]).stdout)
+    os.chmod(keyfile, 0o600)
+    return tmp, seal, tamper_bin, keyfile
+
+
+def pcap_packets(path, options=False):
+    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet,
+    and with options=True its TCP options as an eighth item."""
+    for seg in tcp_segments(path, options=options):
+        if ":" not in seg[0]:
+            yield seg
+
+
+def pcap_streams(path):
+    """Reassembled payload per TCP connection and direction:
+    {(src, sport, dst, dport): [stream, ...]} (one stream per SYN seen), each
+    stream a dict: data (bytearray, by sequence number), bytes (payload bytes
+    in packets, copies included), marker (ATTACK_MARKER in any one packet)."""
+    flows = collections.defaultdict(list)
+    for src, sport, dst, dport, seq, flags, pay in pcap_packets(path):
+        key = (src, sport, dst, dport)
+        if flags & 0x02:
+            if not flows[key] or flows[key][-1]["isn"] != seq:
+                flows[key].append({"isn": seq, "data": bytearray(), "bytes": 0, "marker": False})
+            continue
+        if not flows[key]:
+            flows[key].append({"isn": (seq - 1) & 0xffffffff, "data": bytearray(), "bytes": 0,
+                               "marker": False})
+        st = flows[key][-1]
+        if not pay:
+            continue
+        off = (seq - st["isn"] - 1) & 0xffffffff
+        if off > (1 << 24):
+            continue
+        buf = st["data"]
+        if len(buf) < off + len(pay):
+            buf.extend(b"\0" * (off + len(pay) - len(buf)))
+        buf[off:off + len(pay)] = pay
+        st["bytes"] += len(pay)
+        st["marker"] = st["marker"] or ATTACK_MARKER in pay
+    return flows
+
+
+def stream_has_marker(st):
+    return st["marker"] or ATTACK_MARKER in st["data"]
+
+
 
 
 # ---------------------------------------------------------------- CLI

@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_attack.py
 
-Topology (three namespaces of this module's own, nothing in the caller's):
+Topology (netbed.RoutedBed: three namespaces of this module's own, nothing in the
+caller's):
 
     A 10.81.1.1/24 --- ra 10.81.1.254 [R] rb 10.81.2.254 --- 10.81.2.1/24 B
     gw 10.81.1.254        ip_forward=1, FORWARD -p tcp -> NFQUEUE 0     gw 10.81.2.254
@@ -62,30 +63,17 @@ and removed at teardown (and, if a run was killed, by the next run).
 import collections
 import json
 import os
-import queue
 import random
 import re
-import secrets
-import shutil
-import signal
-import struct
-import subprocess
-import threading
 import time
 
 import pytest
 
-PYTHON = "/usr/bin/python3"
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-TOOLS = os.path.join(REPO, "tests", "tools")
-APP = os.path.join(TOOLS, "attack_app.py")
-TAMPER_SRC = os.path.join(TOOLS, "tamper.c")
+from netbed import (ATTACK_APP as APP, ATTACK_MARKER as MARKER, B_IP, PLAIN_PORT, PORT, PYTHON,
+                    RB_IP, RoutedBed, RouterCapture, Tamper, TrialCtx, pcap_streams, private_tools,
+                    start_daemon, stream_has_marker, trial_record)
 
-PORT = 7447
-PLAIN_PORT = 7448
-A_IP, RA_IP, RB_IP, B_IP = "10.81.1.1", "10.81.1.254", "10.81.2.254", "10.81.2.1"
-MARKER = b"NSATK-PLAINTEXT-MARKER"
+
 
 C2S_LEN = 6000          # bytes the client sends per trial
 S2C_LEN = 6000          # bytes the server sends back
@@ -97,8 +85,6 @@ TRIAL_TIMEOUT = 6.0     # client's limit for one connection
 # for its handshake timeout (default 10 s): shorter here, to keep trials short.
 HANDSHAKE_TIMEOUT = 3
 SERVER_WAIT = 10        # for the server's side of a trial to end (its own limit: 10 s)
-CMD_TIMEOUT = 15
-NS_PREFIX = "nsatk"
 
 # xreplay trials that put another session's first message in place of this
 # one's; they come first, in a fresh window of B's refusal log (10 lines per
@@ -109,223 +95,7 @@ RESULTS = collections.OrderedDict()   # kind -> list of trial records
 REFUSAL_TIMES = []                    # when B last refused something (log rate limit)
 
 
-# ------------------------------------------------------------------ helpers
-
-def nodeseal_path():
-    build = os.environ.get("NS_BUILD", "build")
-    if not os.path.isabs(build):
-        build = os.path.join(REPO, build)
-    return os.path.join(build, "nodeseal")
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("NODESEAL")}
-
-
-def sh(argv, timeout=CMD_TIMEOUT, check=True, input=None):
-    try:
-        r = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=timeout, env=clean_env(),
-                           stdin=None if input is not None else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("timed out after %ss: %s" % (timeout, " ".join(argv)))
-    if check and r.returncode != 0:
-        raise AssertionError("%s -> exit %d\n%s%s" % (" ".join(argv), r.returncode, r.stdout,
-                                                     r.stderr))
-    return r
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def kill_pid(pid, sig=signal.SIGTERM, grace=3.0):
-    """Signal one process by PID; SIGKILL it if it outlives grace."""
-    if pid <= 1 or pid == os.getpid() or not pid_alive(pid):
-        return
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    end = time.monotonic() + grace
-    while time.monotonic() < end and pid_alive(pid):
-        time.sleep(0.02)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def netns_list():
-    r = sh(["ip", "netns", "list"], check=False)
-    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
-
-
-def netns_pids(ns):
-    r = sh(["ip", "netns", "pids", ns], check=False)
-    return [int(x) for x in r.stdout.split() if x.isdigit()]
-
-
-def delete_netns(ns):
-    for pid in netns_pids(ns):
-        kill_pid(pid)
-    sh(["ip", "netns", "del", ns], check=False)
-
-
-def cleanup_stale(prefix=NS_PREFIX):
-    """Namespaces (named prefix-PID-HEX-{a,r,b}) of earlier runs whose
-    pytest is gone."""
-    pat = re.compile(r"^%s-(\d+)-[0-9a-f]+-[arb]$" % prefix)
-    for ns in netns_list():
-        m = pat.match(ns)
-        if m and not pid_alive(int(m.group(1))):
-            delete_netns(ns)
-
-
-class Proc:
-    """A child in a namespace: stdin pipe, stdout lines read by a thread."""
-
-    def __init__(self, bed, ns, argv, name, json_lines=False, pipe=True):
-        self.name = name
-        self.errpath = os.path.join(bed.dir, name + ".stderr")
-        self.err = open(self.errpath, "w")
-        self.lines = queue.Queue()
-        self.json = json_lines
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv),
-                                  stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE if pipe else subprocess.DEVNULL,
-                                  stderr=self.err, env=clean_env(), text=True, bufsize=1)
-        self.pid = self.p.pid
-        if pipe:
-            threading.Thread(target=self._reader, daemon=True).start()
-        bed.procs.append(self)
-
-    def _reader(self):
-        for line in self.p.stdout:
-            self.on_line(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def on_line(self, line):
-        self.lines.put(json.loads(line) if self.json else line)
-
-    def stderr(self, n=3000):
-        try:
-            with open(self.errpath, errors="replace") as f:
-                return f.read()[-n:]
-        except OSError:
-            return ""
-
-    def send(self, line):
-        try:
-            self.p.stdin.write(line + "\n")
-            self.p.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            raise AssertionError("%s is gone (exit %s):\n%s" % (self.name, self.p.poll(),
-                                                               self.stderr()))
-
-    def get(self, timeout):
-        try:
-            item = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("%s: no answer within %ss\n%s" % (self.name, timeout,
-                                                                  self.stderr()))
-        if item is None:
-            self.lines.put(None)
-            raise AssertionError("%s exited (%s):\n%s" % (self.name, self.p.poll(), self.stderr()))
-        return item
-
-    def request(self, line, timeout=CMD_TIMEOUT):
-        self.send(line)
-        return self.get(timeout)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.stdin:
-            try:
-                self.p.stdin.close()
-            except OSError:
-                pass
-        try:
-            self.p.wait(1.5 if sig == signal.SIGTERM else 0)
-        except subprocess.TimeoutExpired:
-            pass
-        kill_pid(self.pid, sig)
-        try:
-            self.p.wait(3)
-        except subprocess.TimeoutExpired:
-            pass
-        self.err.close()
-
-
-def start_daemon(bed, ns, seal, args, state, name):
-    """`nodeseal up ARGS --state-dir STATE` in ns, once its control socket
-    answers; its Proc."""
-    os.makedirs(state, exist_ok=True)
-    p = bed.spawn(ns, [seal, "up"] + list(args) + ["--state-dir", state], name, pipe=False)
-    end = time.monotonic() + 15
-    while bed.ns(ns, seal, "status", "--state-dir", state, check=False,
-                 timeout=5).returncode != 0:
-        assert p.p.poll() is None, "%s exited:\n%s" % (name, p.stderr())
-        assert time.monotonic() < end, "%s not ready" % name
-        time.sleep(0.05)
-    return p
-
-
-class Tamper(Proc):
-    """tests/tools/tamper.c: replies in a queue, events (conn/applied) by trial."""
-
-    def __init__(self, *a, **kw):
-        self.events = collections.defaultdict(list)
-        self.ev_lock = threading.Lock()
-        super().__init__(*a, **kw)
-
-    def on_line(self, line):
-        w = line.split()
-        if w and w[0] in ("conn", "applied"):
-            with self.ev_lock:
-                self.events[int(w[1])].append(line)
-        else:
-            self.lines.put(line)
-
-    def trial_events(self, tid):
-        with self.ev_lock:
-            return list(self.events.get(tid, []))
-
-    def expect(self, cmd, prefix):
-        line = self.request(cmd)
-        assert line.startswith(prefix), "tamper: %r -> %r" % (cmd, line)
-        return line
-
-
-class Capture:
-    def __init__(self, bed, name, iface, filt):
-        self.path = os.path.join(bed.dir, name + ".pcap")
-        self.proc = Proc(bed, bed.r, ["tcpdump", "-i", iface, "-n", "-s", "0", "-U",
-                                      "--immediate-mode", "-B", "65536", "-w",
-                                      self.path, filt], "tcpdump-" + name, pipe=False)
-        end = time.monotonic() + 10
-        while "listening on" not in self.proc.stderr():
-            assert self.proc.p.poll() is None, "tcpdump died:\n" + self.proc.stderr()
-            assert time.monotonic() < end, "tcpdump not listening:\n" + self.proc.stderr()
-            time.sleep(0.05)
-        self.dropped = None
-
-    def stop(self):
-        if self.proc.p.poll() is None:
-            time.sleep(0.3)   # the last packets through the ring buffer
-            os.kill(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.p.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        self.proc.stop()
-        m = re.search(r"(\d+) packets? dropped by kernel", self.proc.stderr())
-        self.dropped = int(m.group(1)) if m else None
-
+# ------------------------------------------------------------------ daemon logs
 
 class LogTail:
     """A nodeseal daemon's stderr, read from a mark on."""
@@ -366,74 +136,16 @@ def log_failures(lines):
 
 
 # ------------------------------------------------------------------ the bed
-
-class Bed:
-    def __init__(self, tmpdir):
-        self.dir = tmpdir
-        self.tag = "%s-%d-%s" % (NS_PREFIX, os.getpid(), secrets.token_hex(2))
-        self.a, self.r, self.b = (self.tag + "-a", self.tag + "-r", self.tag + "-b")
-        self.procs = []
-        self.created = []
-
-    def ns(self, ns, *argv, **kw):
-        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
-
-    def setup(self):
-        cleanup_stale()
-        for ns in (self.a, self.r, self.b):
-            sh(["ip", "netns", "add", ns])
-            self.created.append(ns)
-            # no IPv6 addresses on the links: only the addresses below exist
-            self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
-            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
-            "netns", self.a])
-        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
-            "netns", self.b])
-        for ns, dev, addr in ((self.a, "eth0", A_IP), (self.r, "ra", RA_IP),
-                              (self.r, "rb", RB_IP), (self.b, "eth0", B_IP)):
-            sh(["ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev])
-            sh(["ip", "-n", ns, "link", "set", dev, "up"])
-        sh(["ip", "-n", self.a, "route", "add", "default", "via", RA_IP])
-        sh(["ip", "-n", self.b, "route", "add", "default", "via", RB_IP])
-        self.ns(self.r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-
-    def spawn(self, ns, argv, name, **kw):
-        return Proc(self, ns, argv, name, **kw)
-
-    def teardown(self):
-        for p in reversed(self.procs):
-            try:
-                p.stop()
-            except Exception:
-                pass
-        for ns in self.created:
-            delete_netns(ns)
-        self.created = []
+# ------------------------------------------------------------------ the shared context
 
 
-class Ctx:
+class Ctx(TrialCtx):
     """Everything the tests share: the bed, the daemons, the apps, the tool."""
 
     def __init__(self, bed, seal):
-        self.bed = bed
-        self.seal = seal
-        self.next_tid = 1
-        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
-        self.nsname = {"A": bed.a, "B": bed.b}
+        super().__init__(bed, seal)
         self.lingering = []         # (trial, status A, status B) when a wait timed out
         self.lingering_base = 0
-
-    def tid(self):
-        t = self.next_tid
-        self.next_tid += 1
-        return t
-
-    def status(self, node):
-        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
-                        self.state[node], timeout=10, check=False)
-        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
-        return json.loads(r.stdout)
 
     def wait_idle(self, timeout=12.0):
         """Both daemons without connections (so every close is logged), or
@@ -455,125 +167,13 @@ class Ctx:
 
 # ------------------------------------------------------------------ pcap
 
-def pcap_packets(path, options=False):
-    """(src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP packet,
-    and with options=True its TCP options as an eighth item."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        raise AssertionError("%s: not a pcap file" % path)
-    (linktype,) = struct.unpack(e + "I", data[20:24])
-    pos = 24
-    while pos + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(e + "IIII", data[pos:pos + 16])
-        pos += 16
-        pkt = data[pos:pos + incl]
-        pos += incl
-        if len(pkt) < incl:
-            break
-        if linktype == 1:
-            proto, l3 = struct.unpack(">H", pkt[12:14])[0], 14
-        elif linktype == 113:
-            proto, l3 = struct.unpack(">H", pkt[14:16])[0], 16
-        elif linktype == 276:
-            proto, l3 = struct.unpack(">H", pkt[0:2])[0], 20
-        elif linktype in (12, 101, 228):
-            proto, l3 = 0x0800, 0
-        else:
-            raise AssertionError("%s: link type %d not handled" % (path, linktype))
-        ip = pkt[l3:]
-        if proto != 0x0800 or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
-            continue
-        ihl = (ip[0] & 15) * 4
-        tot = struct.unpack(">H", ip[2:4])[0]
-        tcp = ip[ihl:tot]
-        if len(tcp) < 20:
-            continue
-        thl = (tcp[12] >> 4) * 4
-        src = "%d.%d.%d.%d" % tuple(ip[12:16])
-        dst = "%d.%d.%d.%d" % tuple(ip[16:20])
-        sport, dport, seq = struct.unpack(">HHI", tcp[:8])
-        if options:
-            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:]), bytes(tcp[20:thl])
-        else:
-            yield src, sport, dst, dport, seq, tcp[13], bytes(tcp[thl:])
-
-
-def pcap_streams(path):
-    """Reassembled payload per TCP connection and direction:
-    {(src, sport, dst, dport): [stream, ...]} (one stream per SYN seen), each
-    stream a dict: data (bytearray, by sequence number), bytes (payload bytes
-    in packets, copies included), marker (MARKER in any one packet)."""
-    flows = collections.defaultdict(list)
-    for src, sport, dst, dport, seq, flags, pay in pcap_packets(path):
-        key = (src, sport, dst, dport)
-        if flags & 0x02:
-            if not flows[key] or flows[key][-1]["isn"] != seq:
-                flows[key].append({"isn": seq, "data": bytearray(), "bytes": 0, "marker": False})
-            continue
-        if not flows[key]:
-            flows[key].append({"isn": (seq - 1) & 0xffffffff, "data": bytearray(), "bytes": 0,
-                               "marker": False})
-        st = flows[key][-1]
-        if not pay:
-            continue
-        off = (seq - st["isn"] - 1) & 0xffffffff
-        if off > (1 << 24):
-            continue
-        buf = st["data"]
-        if len(buf) < off + len(pay):
-            buf.extend(b"\0" * (off + len(pay) - len(buf)))
-        buf[off:off + len(pay)] = pay
-        st["bytes"] += len(pay)
-        st["marker"] = st["marker"] or MARKER in pay
-    return flows
-
-
-def stream_has_marker(st):
-    return st["marker"] or MARKER in st["data"]
-
-
-# ------------------------------------------------------------------ fixtures
-
-def private_tools(tmp_path_factory, suite, sub, tamper=True):
-    """What a module's fixture starts from: root, its own copy of nodeseal
-    (others may rebuild build/ while it runs), tamper.c built if asked, and
-    a fresh network key (mode 0600).  Returns (tmp, seal, tamper, keyfile)."""
-    if os.geteuid() != 0:
-        pytest.fail("%s needs root (network namespaces, iptables, NFQUEUE)" % suite,
-                    pytrace=False)
-    src = nodeseal_path()
-    if not os.access(src, os.X_OK):
-        pytest.fail("%s not found: run make first (NS_BUILD names the build dir)" % src,
-                    pytrace=False)
-    tmp = str(tmp_path_factory.mktemp(sub))
-    seal = os.path.join(tmp, "nodeseal")
-    shutil.copy2(src, seal)
-    tamper_bin = None
-    if tamper:
-        tamper_bin = os.path.join(tmp, "tamper")
-        r = sh(["cc", "-O2", "-Wall", "-o", tamper_bin, TAMPER_SRC, "-lnetfilter_queue",
-                "-lmnl"], timeout=120, check=False)
-        assert r.returncode == 0, "building tamper.c failed:\n" + r.stderr
-    keyfile = os.path.join(tmp, "network.key")
-    with open(keyfile, "w") as f:
-        f.write(sh([seal, "genkey"]).stdout)
-    os.chmod(keyfile, 0o600)
-    return tmp, seal, tamper_bin, keyfile
 
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
     tmp, seal, tamper_bin, keyfile = private_tools(tmp_path_factory, "test_attack.py", "attack")
 
-    bed = Bed(tmp)
+    bed = RoutedBed(tmp)
     c = None
     try:
         bed.setup()
@@ -601,7 +201,7 @@ def ctx(tmp_path_factory):
         assert c.client.get(10) == {"ready": True}
         # one capture on R for all trials; first flow: the positive control,
         # plaintext on an unprotected port
-        c.capture = Capture(bed, "trials", "any", "tcp")
+        c.capture = RouterCapture(bed, "trials", "any", "tcp")
         ctl = c.client.request("plain 0 %d %d" % (C2S_LEN, PLAIN_PORT))
         assert ctl.get("send_end") == "ok", ctl
         sa, sb = c.wait_idle()
@@ -649,18 +249,9 @@ def run_trial(c, kind, direction, off, arg):
     refused = {n: c.refused[n] - refused0[n] for n in ("A", "B")}
     if refused["B"]:
         REFUSAL_TIMES.append(time.monotonic())
-    conns = srv["conns"]
-    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
-    rec = {
-        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
-        "applied": sum(1 for e in events if e.startswith("applied")),
-        "events": [e for e in events if e.startswith("applied")],
-        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
-        "client": cli, "server": conns,
-        "client_complete": bool(cli.get("complete")),
-        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
-        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
-        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    rec = trial_record(tid, kind, direction, off, arg,
+                       [e for e in events if e.startswith("applied")], end, cli, srv["conns"])
+    rec.update({
         "reasons": sorted(set("%s: %s" % (n, f[0]) for n in ("A", "B") for f in fails[n])),
         "refused": refused,
         "ns_failure": bool(fails["A"] or fails["B"] or refused["A"] or refused["B"]),
@@ -674,7 +265,7 @@ def run_trial(c, kind, direction, off, arg):
         "a_outbound": len([l for l in lines["A"] if re.search(r"\] (open|failed) out ", l)])
                       + max(0, refused["A"] - len([l for l in lines["A"]
                                                    if re.search(r"\] failed out ", l)])),
-    }
+    })
     rec["hung"] = hanging(rec)
     rec["closed"] = rec["ns_failure"] and not (rec["client_complete"] and rec["server_complete"])
     return rec
@@ -793,7 +384,7 @@ def _replay_from_r(c, data, count, name, timeout=3.0):
 
 def _record_session(c):
     """One clean session A -> B, captured on R; the initiator's stream bytes."""
-    cap = Capture(c.bed, "session", "ra", "tcp port %d" % PORT)
+    cap = RouterCapture(c.bed, "session", "ra", "tcp port %d" % PORT)
     try:
         rec = run_trial(c, "none", "c2s", 0, 0)
     finally:

@@ -10,8 +10,9 @@ import uuid
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODESEAL = os.path.join(ROOT, os.environ.get("NS_BUILD", "build"), "nodeseal")
+from netbed import nodeseal_path
+
+NODESEAL = nodeseal_path()
 
 
 def snapshot(ns):

@@ -14,10 +14,10 @@ wire" searches the reassembled TCP payload of a bridge capture for the
 peers' markers and the 12-byte P2P command fields, and asserts the capture
 dropped nothing and saw at least the bytes the peers moved.
 
-Beds, captures and the nodeseal wrappers are those of test_proxy.py.
+Beds, captures and the nodeseal wrappers are those of the proxy tests
+(conftest.py, netbed.py, mesh.py, sealcmd.py).
 """
 
-import json
 import os
 import signal
 import time
@@ -25,11 +25,11 @@ import time
 import pytest
 
 import netbed
-from netbed import PYTHON
-from test_proxy import (COMMANDS, MESH_TIMEOUT, PORT, PROC_SLACK, VERSION_CMD,  # noqa: F401
-                        assert_capture_clean, assert_mesh_reports, assert_same_state,
-                        host_untouched, keys, load_report, make_bed, seal, start_mesh,
-                        wait_all)
+from mesh import (COMMANDS, MESH_TIMEOUT, PROC_SLACK, VERSION_CMD, assert_capture_clean,
+                  assert_mesh_reports, assert_same_state, load_report, start_mesh, wait_all)
+from netbed import PORT, PYTHON
+
+pytestmark = pytest.mark.usefixtures("host_untouched")
 
 
 def packet_opts(seal, bed, node, key, extra=()):
@@ -684,7 +684,7 @@ def tcp_records(paths):
     every IPv4 TCP segment of port PORT in the captures, in order."""
     out = []
     for path in paths:
-        for linktype, _, _, data in netbed.read_pcap(path):
+        for linktype, _, _, data, _ in netbed.read_pcap(path):
             et, off = netbed._l3(linktype, data)
             if et != 0x0800 or data[off + 9] != 6:
                 continue

@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_packet_path.py
 
-The topology, the attacker and the applications are test_attack.py's:
+The topology, the attacker and the applications are test_attack.py's (netbed.RoutedBed,
+netbed.Tamper, tests/tools/attack_app.py):
 
     A 10.81.1.1 --- [R: FORWARD -p tcp -> NFQUEUE 0, tests/tools/tamper.c] --- 10.81.2.1 B
 
@@ -58,11 +59,10 @@ import time
 
 import pytest
 
-from test_attack import (APP, A_IP, B_IP, PYTHON, Bed, Capture, Tamper, pcap_packets,
-                         pcap_streams, private_tools, start_daemon, stream_has_marker)
+from netbed import (ATTACK_APP as APP, A_IP, B_IP, PLAIN_PORT, PORT, PYTHON, RoutedBed,
+                    RouterCapture, Tamper, TrialCtx, pcap_packets, pcap_streams, private_tools,
+                    start_daemon, stream_has_marker, trial_record)
 
-PORT = 7447
-PLAIN_PORT = 7448
 C2S_LEN = S2C_LEN = 6000
 TRIAL_TIMEOUT = 6.0
 CONN_TIMEOUT = 7.0        # the server's limit per connection
@@ -73,28 +73,18 @@ MAC_KINDS = {"flip", "rand", "replay", "xreplay", "inject", "forge"}
 RESULTS = collections.OrderedDict()
 
 
-class PacketCtx:
+class PacketCtx(TrialCtx):
     def __init__(self, bed, seal, keyfile):
-        self.bed, self.seal, self.keyfile = bed, seal, keyfile
-        self.next_tid = 1
-        self.state = {"A": os.path.join(bed.dir, "stateA"), "B": os.path.join(bed.dir, "stateB")}
-        self.nsname = {"A": bed.a, "B": bed.b}
+        super().__init__(bed, seal)
+        self.keyfile = keyfile
         self.daemons = {}
-
-    def tid(self):
-        t = self.next_tid
-        self.next_tid += 1
-        return t
 
     def opts(self, node):
         return ["--mode", "packet", "--network-key-file", self.keyfile,
                 "--state-dir", self.state[node]]
 
     def status(self, node):
-        r = self.bed.ns(self.nsname[node], self.seal, "status", "--json", "--state-dir",
-                        self.state[node], timeout=10, check=False)
-        assert r.returncode == 0, "nodeseal status in %s: %s%s" % (node, r.stdout, r.stderr)
-        st = json.loads(r.stdout)
+        st = super().status(node)
         assert st.get("mode") == "packet", st
         return st
 
@@ -107,7 +97,7 @@ def pctx(tmp_path_factory):
     tmp, seal, tamper_bin, keyfile = private_tools(tmp_path_factory, "test_packet_path.py",
                                                    "packet-path")
 
-    bed = Bed(tmp)
+    bed = RoutedBed(tmp)
     c = None
     try:
         bed.setup()
@@ -160,23 +150,15 @@ def run_trial(c, kind, direction, off, arg, c2s=C2S_LEN, s2c=S2C_LEN, timeout=TR
     end = c.tamper.expect("end %d" % tid, "end %d " % tid)
     seg = delta(c.segments(), seg0)
     events = [e for e in c.tamper.trial_events(tid) if e.startswith("applied")]
-    conns = srv["conns"]
-    tuple_m = re.search(r"tuple=(\S+)>(\S+)", end)
     # the daemon on the receiving side of the attacked direction
     receiver = "B" if direction == "c2s" else "A"
-    return {
-        "tid": tid, "kind": kind, "dir": direction, "off": off, "arg": arg,
-        "applied": len(events), "events": events,
-        "tuple": (tuple_m.group(1), tuple_m.group(2)) if tuple_m else None,
-        "client": cli, "server": conns,
-        "client_complete": bool(cli.get("complete")),
-        "server_complete": len(conns) == 1 and bool(conns[0].get("complete")),
-        "corrupted": cli.get("corrupted", 0) + sum(s.get("corrupted", 0) for s in conns),
-        "bad_digests": cli.get("bad_digests", 0) + sum(s.get("bad_digests", 0) for s in conns),
+    rec = trial_record(tid, kind, direction, off, arg, events, end, cli, srv["conns"])
+    rec.update({
         "segments": seg,
         "bad_mac_at_receiver": seg[receiver]["bad_mac"],
         "seconds": round(time.monotonic() - t0, 3),
-    }
+    })
+    return rec
 
 
 def trial_plan(kind):
@@ -352,7 +334,7 @@ def test_packet_receiver_reset_with_data_queued(pctx, lose_reset):
                 "RST", "RST", "-j", "DROP"]
     if lose_reset:
         bed.ns(bed.r, "iptables", "-I", "FORWARD", "1", *drop_rst[1:])
-    cap = Capture(bed, "reset-%d" % lose_reset, "any", "tcp port %d" % PORT)
+    cap = RouterCapture(bed, "reset-%d" % lose_reset, "any", "tcp port %d" % PORT)
     t0 = time.monotonic()
     client = bed.spawn(bed.b, [PYTHON, "-c", RST_CLIENT, A_IP, marker, "20"],
                        "rst-client-%d" % lose_reset)
@@ -389,7 +371,7 @@ def test_packet_attack(pctx, kind):
     if c.capture is None:
         # one capture for all attack trials (not the bulk transfers above:
         # tcpdump on a loaded 2-core machine would drop some of those)
-        c.capture = Capture(c.bed, "trials", "any", "tcp")
+        c.capture = RouterCapture(c.bed, "trials", "any", "tcp")
         ctl = c.client.request("plain 0 %d %d" % (C2S_LEN, PLAIN_PORT))
         assert ctl.get("send_end") == "ok", ctl
     recs = RESULTS.setdefault(kind, [])

@@ -4,7 +4,8 @@ Run as root, from the repository root:
 
     NS_BUILD=build pytest-3 -v -s -p no:cacheprovider tests/integration/test_packet_pmtu.py
 
-Topology (three namespaces of this module's own, nothing in the caller's):
+Topology (a netbed.RoutedBed of its own address plan: three namespaces of this
+module's own, nothing in the caller's):
 
     A 10.84.1.1  fd00:84:1::1 --- ra [R] rb --- 10.84.2.1  fd00:84:2::1 B
     every link MTU 1500; on R the routes towards A and towards B carry
@@ -48,7 +49,6 @@ and removed at teardown (and, if a run was killed, by the next run).
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -56,15 +56,11 @@ import time
 
 import pytest
 
-from netbed import collect_state, snapshot_diff
-from test_attack import (PYTHON, Capture, Proc, cleanup_stale, delete_netns, private_tools, sh,
-                         start_daemon)
+from netbed import (PLAIN_PORT, PORT, PYTHON, REPO, RoutedBed, RouterCapture, collect_state,
+                    private_tools, sh, snapshot_diff, start_daemon)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 APP = os.path.join(REPO, "tests", "tools", "pmtu_bulk.py")
 NS_PREFIX = "nspmtu"
-PORT, PLAIN_PORT = 7447, 7448
 A4, RA4, RB4, B4 = "10.84.1.1", "10.84.1.254", "10.84.2.254", "10.84.2.1"
 A6, RA6, RB6, B6 = "fd00:84:1::1", "fd00:84:1::fe", "fd00:84:2::fe", "fd00:84:2::1"
 NBYTES = 2 << 20
@@ -72,34 +68,20 @@ DEADLINE = 20.0
 OPTION = 20
 
 
-class Bed:
+class Bed(RoutedBed):
     """A - R - B, IPv4 and IPv6, all links 1500; set_path() narrows R."""
 
+    prefix = NS_PREFIX
+
     def __init__(self, tmpdir):
-        self.dir = tmpdir
-        self.tag = "%s-%d-%s" % (NS_PREFIX, os.getpid(), secrets.token_hex(2))
-        self.a, self.r, self.b = self.tag + "-a", self.tag + "-r", self.tag + "-b"
-        self.procs = []
-        self.created = []
+        super().__init__(tmpdir)
         self.daemons = {}
 
-    def ns(self, ns, *argv, **kw):
-        return sh(["ip", "netns", "exec", ns] + list(argv), **kw)
-
     def setup(self):
-        cleanup_stale(NS_PREFIX)
-        for ns in (self.a, self.r, self.b):
-            sh(["ip", "netns", "add", ns])
-            self.created.append(ns)
-            # no duplicate address detection: the link-local addresses (and
-            # their routes) are there at once, not in the middle of a snapshot
-            for conf in ("default", "all"):
-                self.ns(ns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % conf)
-            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "-n", self.r, "link", "add", "ra", "type", "veth", "peer", "name", "eth0",
-            "netns", self.a])
-        sh(["ip", "-n", self.r, "link", "add", "rb", "type", "veth", "peer", "name", "eth0",
-            "netns", self.b])
+        # no duplicate address detection: the link-local addresses (and
+        # their routes) are there at once, not in the middle of a snapshot
+        self.add_namespaces(["net.ipv6.conf.%s.accept_dad=0" % conf
+                             for conf in ("default", "all")])
         for ns, dev, a4, a6 in ((self.a, "eth0", A4, A6), (self.r, "ra", RA4, RA6),
                                 (self.r, "rb", RB4, RB6), (self.b, "eth0", B4, B6)):
             # no router advertisements, no autoconfiguration: only these
@@ -125,9 +107,6 @@ class Bed:
                 sh(["ip", "-n", self.r, "-6", "route", "replace", net6, "dev", dev, "proto",
                     "kernel", "metric", "256", "mtu", "lock", str(mtu6)])
 
-    def spawn(self, ns, argv, name, **kw):
-        return Proc(self, ns, argv, name, **kw)
-
     def teardown(self):
         for node, (p, state) in list(self.daemons.items()):
             try:
@@ -137,14 +116,7 @@ class Bed:
             except Exception as e:   # the namespaces go anyway
                 print("teardown of nodeseal in %s: %s" % (node, e))
         self.daemons = {}
-        for p in reversed(self.procs):
-            try:
-                p.stop()
-            except Exception:
-                pass
-        for ns in self.created:
-            delete_netns(ns)
-        self.created = []
+        super().teardown()
 
     # ------------------------------------------------------------ nodeseal
 
@@ -278,7 +250,7 @@ def test_plain_transfer_learns_the_narrow_path(bed, fam):
     the stacks learn 1400, the transfer passes."""
     v, addr = fam
     bed.set_path(mtu4=1400, mtu6=1400)
-    cap = Capture(bed, "plain%d" % v, "any", "icmp or icmp6")
+    cap = RouterCapture(bed, "plain%d" % v, "any", "icmp or icmp6")
     c, s = bed.transfer(addr, name="plain%d" % v)
     cap.stop()
     n, mtus = icmp_seen(cap.path, v == 6)
@@ -299,7 +271,7 @@ def test_packet_mode_crosses_the_narrow_path(bed, fam):
     bed.up(bed.key)
     rules = bed.ns(bed.a, "ip6tables-save" if v == 6 else "iptables-save", "-t", "mangle").stdout
     before = {ns: bed.counters(ns) for ns in (bed.a, bed.b)}
-    cap = Capture(bed, "sealed%d" % v, "any", "icmp or icmp6")
+    cap = RouterCapture(bed, "sealed%d" % v, "any", "icmp or icmp6")
     c, s = bed.transfer(addr, name="sealed%d" % v)
     cap.stop()
     n, mtus = icmp_seen(cap.path, v == 6)

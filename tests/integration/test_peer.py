@@ -18,18 +18,12 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEER_DIR = os.path.normpath(os.path.join(HERE, "..", "peer"))
-MCPEER = os.path.join(PEER_DIR, "mcpeer.py")
-RELAY = os.path.join(PEER_DIR, "tamper_relay.py")
-PYTHON = "/usr/bin/python3"
+from netbed import MCPEER, PYTHON, fmt_hostport as fmt_addr
+
+RELAY = os.path.join(os.path.dirname(MCPEER), "tamper_relay.py")
 
 PROC_TIMEOUT = 15      # --timeout given to every child
 WAIT_TIMEOUT = 20      # how long the test waits for a child to exit
-
-
-def fmt_addr(host, port):
-    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
 def listening_socket(host):

@@ -54,8 +54,6 @@ import json
 import os
 import re
 import signal
-import struct
-import subprocess
 import threading
 import time
 import types
@@ -63,15 +61,14 @@ import types
 import pytest
 
 import netbed
-from netbed import PYTHON, NetBed, snapshot_diff
+from netbed import PORT, PYTHON, NetBed, nodeseal_path, plaintext_flows, snapshot_diff
+from resapp import (APP, check_app_saw_only, honest_state, server_records, spawn_honest,
+                    spawn_server, stop_honest, wait_rounds)
+from sealcmd import CMD_TIMEOUT, down, start_up
 
 REPO = netbed.REPO
-APP = os.path.join(REPO, "tests", "tools", "res_app.py")
+pytestmark = pytest.mark.usefixtures("host_untouched")
 SUMMARY_PATH = os.path.join(netbed.HERE, "resilience-summary.txt")
-PORT = 7447
-CMD_TIMEOUT = 20
-READY_TIMEOUT = 15
-HZ = os.sysconf("SC_CLK_TCK")
 
 # ----------------------------------------------------------------- summary
 
@@ -104,6 +101,8 @@ def write_summary():
 def summary_at_end():
     SUMMARY.clear()
     t0 = time.monotonic()
+    if sanitized():
+        note("run", "%s is an ASan build: RSS figures are reported, not bounded" % nodeseal_path())
     yield
     note("run", "module wall time %.1f s" % (time.monotonic() - t0))
     print("\n" + write_summary())
@@ -120,14 +119,7 @@ def pct(values, p):
     return v[min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))]
 
 
-# ----------------------------------------------------------------- binary, keys, beds
-
-def nodeseal_path():
-    build = os.environ.get("NS_BUILD", "build")
-    if not os.path.isabs(build):
-        build = os.path.join(REPO, build)
-    return os.path.join(build, "nodeseal")
-
+# ----------------------------------------------------------------- the binary's build
 
 _SANITIZED = {}
 
@@ -150,307 +142,12 @@ def cpu_factor():
     return 2.0 if sanitized() else 1.0
 
 
-@pytest.fixture(scope="module")
-def ns_bin():
-    path = nodeseal_path()
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail("nodeseal binary not found at %s (NS_BUILD=%r); build it with `make`"
-                    % (path, os.environ.get("NS_BUILD")), pytrace=False)
-    if sanitized(path):
-        note("run", "%s is an ASan build: RSS figures are reported, not bounded" % path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def keys(ns_bin, tmp_path_factory):
-    d = tmp_path_factory.mktemp("keys")
-    out = types.SimpleNamespace()
-    for name in ("good", "bad"):
-        r = subprocess.run([ns_bin, "genkey"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=10, env=netbed.clean_env())
-        assert r.returncode == 0 and r.stdout.strip(), "nodeseal genkey: %s" % r.stderr
-        path = str(d / ("%s.key" % name))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(r.stdout.strip() + "\n")
-        setattr(out, name, path)
-    return out
-
-
-@pytest.fixture(scope="module", autouse=True)
-def host_untouched():
-    """The namespace pytest runs in must not gain interception state."""
-    before = netbed.collect_state()
-    yield
-    after = netbed.collect_state()
-    suspicious = re.compile(r"nodeseal|REDIRECT|TPROXY|fwmark|7447|20051", re.I)
-    added = []
-    for key in after:
-        old = set(before.get(key, "").splitlines())
-        added += ["%s: %s" % (key, l) for l in after[key].splitlines()
-                  if l not in old and suspicious.search(l)]
-    assert not added, "the test host's own namespace changed:\n" + "\n".join(added)
-
-
-@pytest.fixture
-def make_bed(tmp_path):
-    beds = []
-
-    def make(n, keep_logs=True):
-        logdir = None
-        if keep_logs:
-            logdir = tmp_path / ("bed%d" % len(beds))
-            logdir.mkdir()
-            logdir = str(logdir)
-        bed = NetBed(n, logdir=logdir)
-        beds.append(bed)
-        return bed.setup()
-
-    yield make
-    problems = []
-    for bed in beds:
-        problems += bed.teardown()
-    assert not problems, "teardown: %s" % problems
-
-
-# ----------------------------------------------------------------- the daemon
-
-class Daemon:
-    """A `nodeseal up` in a node namespace, and what /proc says about it."""
-
-    def __init__(self, bed, node, proc, ns_bin):
-        self.bed, self.node, self.proc, self.ns_bin = bed, node, proc, ns_bin
-        self.pid = proc.pid
-        self.state_dir = bed.node_dir(node)
-
-    def cpu(self):
-        """utime + stime in seconds."""
-        with open("/proc/%d/stat" % self.pid) as f:
-            x = f.read().rsplit(")", 1)[1].split()
-        return (int(x[11]) + int(x[12])) / float(HZ)
-
-    def mem(self):
-        """{VmRSS, VmHWM} in KiB."""
-        out = {}
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM"):
-                    out[k] = int(v.split()[0])
-        return out
-
-    def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def nofile_soft(self):
-        with open("/proc/%d/limits" % self.pid) as f:
-            for line in f:
-                if line.startswith("Max open files"):
-                    return int(line.split()[3])
-        return None
-
-    def status(self, timeout=5):
-        r = self.bed.ns_exec(self.node, [self.ns_bin, "status", "--json", "--state-dir",
-                                         self.state_dir], timeout=timeout)
-        if r.returncode != 0:
-            return None
-        try:
-            return json.loads(r.stdout)
-        except ValueError:
-            pytest.fail("nodeseal status --json printed no JSON:\n%s%s" % (r.stdout, r.stderr),
-                        pytrace=False)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def log(self):
-        return self.proc.stderr()
-
-
-def up_argv(ns_bin, bed, node, key, extra=(), nofile=None):
-    """nofile: (soft, hard) RLIMIT_NOFILE for the daemon (None: inherited;
-    a hard of None keeps the inherited hard limit)."""
-    argv = [ns_bin, "up", "--network-key-file", key, "--state-dir", bed.node_dir(node)]
-    argv += [str(x) for x in extra]
-    if nofile:
-        # exec keeps the pid: the Popen pid is still nodeseal's
-        argv = [PYTHON, "-c", "import os, resource, sys\n"
-                "cur = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
-                "hard = int(sys.argv[2]) if sys.argv[2] != '-' else cur\n"
-                "resource.setrlimit(resource.RLIMIT_NOFILE, (min(int(sys.argv[1]), hard), hard))\n"
-                "os.execv(sys.argv[3], sys.argv[3:])", str(nofile[0]),
-                "-" if nofile[1] is None else str(nofile[1])] + argv
-    return argv
-
-
-def start_up(ns_bin, bed, node, key, name, extra=(), nofile=None, wrapper=(), ready=READY_TIMEOUT):
-    """`nodeseal up` in node (under wrapper, e.g. valgrind); returns once
-    `status` answers."""
-    p = bed.spawn(node, list(wrapper) + up_argv(ns_bin, bed, node, key, extra, nofile), name)
-    end = time.monotonic() + ready
-    while True:
-        r = bed.ns_exec(node, [ns_bin, "status", "--state-dir", bed.node_dir(node)], timeout=5)
-        if r.returncode == 0:
-            return Daemon(bed, node, p, ns_bin)
-        if p.poll() is not None:
-            pytest.fail("nodeseal up exited (%d) before it was ready:\n%s" % (p.returncode,
-                                                                             p.describe()),
-                        pytrace=False)
-        if time.monotonic() > end:
-            pytest.fail("nodeseal up not ready after %ss:\n%s" % (ready, p.describe()),
-                        pytrace=False)
-        time.sleep(0.05)
-
-
-def down(ns_bin, bed, node, key):
-    r = bed.ns_exec(node, [ns_bin, "down", "--network-key-file", key, "--state-dir",
-                           bed.node_dir(node)], timeout=CMD_TIMEOUT)
-    assert r.returncode == 0, "nodeseal down: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
-
+# ----------------------------------------------------------------- the daemon's status
 
 def pending_count(st):
     """Inbound connections not yet authenticated (what --max-pending bounds)."""
     return sum(1 for c in st["connections"]
                if c.get("state") != "relay" and c.get("direction") == "in")
-
-
-# ----------------------------------------------------------------- the applications
-
-def spawn_server(bed, node, name, extra=()):
-    log = bed.path("app", name + ".jsonl")
-    p = bed.spawn(node, [PYTHON, APP, "server", "--listen", "0.0.0.0:%d" % PORT, "--log", log]
-                  + list(extra), name)
-    p.log_path = log
-    end = time.monotonic() + 10
-    while "listening" not in p.stderr():
-        assert p.poll() is None, "server died:\n" + p.describe()
-        assert time.monotonic() < end, "server not listening:\n" + p.describe()
-        time.sleep(0.02)
-    return p
-
-
-def server_records(*procs):
-    recs = []
-    for p in procs:
-        try:
-            with open(p.log_path) as f:
-                for line in f:
-                    if line.strip():
-                        rec = json.loads(line)
-                        rec["server"] = p.name
-                        recs.append(rec)
-        except OSError:
-            pass
-    return recs
-
-
-def spawn_honest(bed, node, target, name, marker, **opts):
-    status = bed.path("app", name + ".json")
-    argv = [PYTHON, APP, "honest", "--connect", target.addr(), "--status", status,
-            "--marker", marker]
-    for k, v in opts.items():
-        if v is True:
-            argv.append("--" + k.replace("_", "-"))
-        else:
-            argv += ["--" + k.replace("_", "-"), str(v)]
-    p = bed.spawn(node, argv, name)
-    p.status_path = status
-    return p
-
-
-def honest_state(p, timeout=5.0):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            with open(p.status_path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            if time.monotonic() > end:
-                pytest.fail("no status from %s:\n%s" % (p.name, p.describe()), pytrace=False)
-            time.sleep(0.05)
-
-
-def wait_rounds(p, n, timeout, what=""):
-    """Wait until the long-lived connection of p made n more round trips;
-    returns (time of the first new round, time of the n-th)."""
-    st = honest_state(p)
-    start = st["rounds"]
-    first = None
-    end = time.monotonic() + timeout
-    while True:
-        st = honest_state(p)
-        if first is None and st["rounds"] > start:
-            first = time.monotonic()
-        if st["rounds"] >= start + n:
-            return first, time.monotonic()
-        if p.poll() is not None or time.monotonic() > end:
-            pytest.fail("%s: %s made %d of %d round trips in %ss; last events: %s\n%s"
-                        % (what, p.name, st["rounds"] - start, n, timeout, st["events"][-8:],
-                           p.describe()), pytrace=False)
-        time.sleep(0.05)
-
-
-def stop_honest(p):
-    p.stop(grace=5)
-    return honest_state(p)
-
-
-def check_app_saw_only(recs, honest_ips):
-    """Every connection the application accepted came from an honest peer
-    and spoke its protocol (no stranger byte, no handshake bytes, no
-    connection of the daemon's own)."""
-    foreign = [r for r in recs
-               if r.get("peer") not in honest_ips or r.get("error") == "not our header"]
-    assert not foreign, "the application accepted connections that are not honest traffic:\n%s" % (
-        json.dumps(foreign[:10], indent=1))
-
-
-# ----------------------------------------------------------------- capture helpers
-
-def pcap_flow_times(path):
-    """{flow_name: (first ts, last ts)} for the IPv4/TCP flows of a pcap."""
-    import socket as s_
-    out = {}
-    with open(path, "rb") as f:
-        gh = f.read(24)
-        if len(gh) < 24:
-            return out
-        endian = "<" if gh[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-        nano = gh[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-        rh = struct.Struct(endian + "IIII")
-        while True:
-            h = f.read(16)
-            if len(h) < 16:
-                break
-            sec, frac, caplen, _ = rh.unpack(h)
-            data = f.read(caplen)
-            if len(data) < caplen:
-                break
-            if len(data) < 34 or data[12:14] != b"\x08\x00" or data[23] != 6:
-                continue
-            ihl = (data[14] & 15) * 4
-            if len(data) < 14 + ihl + 4:
-                continue
-            sport, dport = struct.unpack_from("!HH", data, 14 + ihl)
-            key = (s_.inet_ntoa(data[26:30]), sport, s_.inet_ntoa(data[30:34]), dport)
-            ts = sec + frac / (1e9 if nano else 1e6)
-            name = netbed.flow_name(key)
-            a, b = out.get(name, (ts, ts))
-            out[name] = (min(a, ts), max(b, ts))
-    return out
-
-
-def plaintext_flows(cap, needles):
-    """[(flow name, first ts, needle)] of every flow carrying one of needles."""
-    scan = cap.scan()
-    hits = scan.find([n.encode() if isinstance(n, str) else n for n in needles])
-    times = pcap_flow_times(cap.path)
-    out = []
-    for needle, flows in hits.items():
-        for fl in flows:
-            name = fl.replace(" (single segment)", "")
-            out.append((name, times.get(name, (None, None))[0], needle))
-    return scan, out
 
 
 # ================================================================= part 3: strangers and floods

@@ -20,7 +20,8 @@ clear, during live traffic and during the reconnect); nodeseal's rules are
 back within 2 s; `nodeseal status` counts the restoration
 (`rules_restored`); the traffic goes on, sealed, both ways.
 
-Beds and the application helpers are those of test_resilience.py.
+Beds and the application helpers are those of the resilience tests
+(conftest.py, netbed.py, resapp.py, sealcmd.py).
 """
 
 import os
@@ -29,10 +30,12 @@ import time
 import pytest
 
 import netbed
-from test_resilience import (PORT, check_app_saw_only, down, host_untouched,  # noqa: F401
-                             honest_state, keys, make_bed, ns_bin, plaintext_flows,
-                             server_records, spawn_honest, spawn_server, start_up, stop_honest,
-                             wait_rounds)
+from netbed import PORT, plaintext_flows
+from resapp import (check_app_saw_only, honest_state, server_records, spawn_honest,
+                    spawn_server, stop_honest, wait_rounds)
+from sealcmd import down, start_up
+
+pytestmark = pytest.mark.usefixtures("host_untouched")
 
 TABLES = ("raw", "mangle", "nat", "filter", "security")
 EMPTY_FILTER = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"

@@ -1,6 +1,7 @@
 /*
  * segment.h: IPv4 TCP segments as Linux sends them, for test_flow and
- * bench/flow_speed (both feed packet mode's connection table).
+ * bench/flow_speed (both feed packet mode's connection table); its
+ * big-endian stores also serve fuzz_flow's own builder (IPv6, options).
  */
 #ifndef NS_TEST_SEGMENT_H
 #define NS_TEST_SEGMENT_H

@@ -25,6 +25,7 @@
 
 #include "../../src/packet/icmp.h"
 #include "../../src/packet/pmtu.h"
+#include "icmp_checksum.h"
 #include "icmp_vectors.h"
 #include "tap.h"
 
@@ -41,33 +42,6 @@ static int rewrite(const uint8_t *pkt, size_t len, struct ns_icmp_pmtu *m)
 	return ns_icmp_pmtu_rewrite(buf, len, ports, 1, m);
 }
 
-/* The test's own checksum, to cut and fix packets (checked against scapy's
- * below before it is trusted). */
-static void refix(uint8_t *p, size_t len)
-{
-	int v6 = p[0] >> 4 == 6;
-	size_t off = v6 ? 40 : (size_t)(p[0] & 15) * 4, n = len - off;
-	uint64_t acc = 0;
-
-	if (v6) {
-		p[4] = (uint8_t)((len - 40) >> 8);
-		p[5] = (uint8_t)(len - 40);
-		for (size_t i = 8; i < 40; i += 2)
-			acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-		acc += (n >> 16) + (n & 0xffff) + 58;
-	} else {
-		p[2] = (uint8_t)(len >> 8);
-		p[3] = (uint8_t)len;
-	}
-	p[off + 2] = p[off + 3] = 0;
-	for (size_t i = 0; i < n; i += 2)
-		acc += (uint32_t)(p[off + i] << 8 | (i + 1 < n ? p[off + i + 1] : 0));
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	p[off + 2] = (uint8_t)(~acc >> 8);
-	p[off + 3] = (uint8_t)~acc;
-}
-
 static void test_checksums(void)
 {
 	static const struct { const char *name; const uint8_t *p; size_t len; } v[] = {
@@ -80,7 +54,7 @@ static void test_checksums(void)
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		ok(ns_icmp_checksum_ok(v[i].p, v[i].len), "%s: scapy's checksum verifies", v[i].name);
 		memcpy(buf, v[i].p, v[i].len);
-		refix(buf, v[i].len);
+		icmp_fix_checksum(buf, v[i].len);
 		ok(memcmp(buf, v[i].p, v[i].len) == 0, "%s: the test's own checksum is scapy's",
 		   v[i].name);
 		buf[v[i].len - 1] ^= 0x40;
@@ -188,23 +162,23 @@ static void test_refusals(void)
 	   "a fragment of an ICMP message is not read");
 	memcpy(buf, vec_v4_client, sizeof(vec_v4_client));
 	buf[28 + 7] = 0x10; /* the quoted packet's fragment offset */
-	refix(buf, sizeof(vec_v4_client));
+	icmp_fix_checksum(buf, sizeof(vec_v4_client));
 	ok(ns_icmp_pmtu_rewrite(buf, sizeof(vec_v4_client), ports, 1, &m) == NS_ICMP_NOT_OURS,
 	   "a later fragment quoted has no ports: not ours");
 	memcpy(buf, vec_v4_client, sizeof(vec_v4_client));
 	buf[28] = 0x44; /* quoted ihl 16 */
-	refix(buf, sizeof(vec_v4_client));
+	icmp_fix_checksum(buf, sizeof(vec_v4_client));
 	ok(ns_icmp_pmtu_rewrite(buf, sizeof(vec_v4_client), ports, 1, &m) == NS_ICMP_MALFORMED,
 	   "a quoted header shorter than 20 bytes is malformed");
 	memcpy(buf, vec_v4_client, sizeof(vec_v4_client));
 	buf[28 + 2] = 0;
 	buf[28 + 3] = 27; /* quoted length below its header + 8 */
-	refix(buf, sizeof(vec_v4_client));
+	icmp_fix_checksum(buf, sizeof(vec_v4_client));
 	ok(ns_icmp_pmtu_rewrite(buf, sizeof(vec_v4_client), ports, 1, &m) == NS_ICMP_MALFORMED,
 	   "a quoted length that cannot hold the quote is malformed");
 	memcpy(buf, vec_v6_client, sizeof(vec_v6_client));
 	buf[48] = 0x45; /* not IPv6 inside */
-	refix(buf, sizeof(vec_v6_client));
+	icmp_fix_checksum(buf, sizeof(vec_v6_client));
 	ok(ns_icmp_pmtu_rewrite(buf, sizeof(vec_v6_client), ports, 1, &m) == NS_ICMP_MALFORMED,
 	   "v6: an IPv4 header quoted is malformed");
 	memset(buf, 0, 64);
@@ -229,7 +203,7 @@ static void test_truncations(const char *name, const uint8_t *pkt, size_t len, s
 		if (rc == NS_ICMP_LOWERED || rc == NS_ICMP_FLOOR || memcmp(p, pkt, cut) != 0)
 			bad_raw++;
 		if (cut >= (pkt[0] >> 4 == 6 ? 48u : 28u)) {
-			refix(p, cut);
+			icmp_fix_checksum(p, cut);
 			rc = ns_icmp_pmtu_rewrite(p, cut, ports, 1, &m);
 			if ((cut >= need) != (rc == NS_ICMP_LOWERED) ||
 			    (rc == NS_ICMP_LOWERED && !ns_icmp_checksum_ok(p, cut)))

@@ -12,19 +12,8 @@
 #include <openssl/evp.h>
 
 #include "../../src/proto/proto.h"
+#include "record_dir.h"
 #include "tap.h"
-
-static void keyed(struct ns_record_dir *d, uint8_t seed)
-{
-	uint8_t key[32];
-
-	for (int i = 0; i < 32; i++)
-		key[i] = (uint8_t)(seed + i);
-	memset(d, 0, sizeof(*d));
-	noise_cipher_init(&d->cs, NS_CIPHER_AESGCM);
-	noise_cipher_set_key(&d->cs, key);
-	d->state = NS_DIR_OPEN;
-}
 
 /* REKEY(k) = ENCRYPT(k, 2^64-1, "", 32 zero bytes)[0:32], AESGCM nonce. */
 static void expected_rekey(const uint8_t k[32], uint8_t out[32])
@@ -47,8 +36,8 @@ static void test_rekey(void)
 	size_t used, plen;
 	int bad = 0, records = NS_REKEY_NONCES / 2;
 
-	keyed(&tx, 1);
-	keyed(&rx, 1);
+	record_dir_keyed(&tx, 1);
+	record_dir_keyed(&rx, 1);
 	memcpy(k0, tx.cs.aead.key, 32);
 	expected_rekey(k0, want);
 	for (int i = 0; i < records + 3; i++) {
@@ -95,8 +84,8 @@ static void test_sizes(void)
 	uint8_t *p, type;
 	size_t used, plen;
 
-	keyed(&tx, 2);
-	keyed(&rx, 2);
+	record_dir_keyed(&tx, 2);
+	record_dir_keyed(&rx, 2);
 	memset(data, 'A', sizeof(data));
 	ok(ns_record_seal(&tx, NS_RECORD_DATA, data, 1, wire) == NS_OK &&
 	   ns_record_open(&rx, wire, ns_record_wire_len(1), &used, &p, &plen, &type) == 1 &&
@@ -108,11 +97,11 @@ static void test_sizes(void)
 	ok(memcmp(wire + 1, "\xff\xff", 2) != 0, "its length (ff ff) does not stand in clear");
 	{
 		struct ns_record_dir t2;
-		keyed(&t2, 3);
+		record_dir_keyed(&t2, 3);
 		ok(ns_record_seal(&t2, NS_RECORD_DATA, data, NS_RECORD_MAX + 1, wire) == NS_ERR_PROTO,
 		   "65536 bytes refused");
 		noise_cipher_free(&t2.cs);
-		keyed(&t2, 3);
+		record_dir_keyed(&t2, 3);
 		ok(ns_record_seal(&t2, NS_RECORD_DATA, data, 0, wire) == NS_ERR_PROTO,
 		   "empty DATA refused");
 		noise_cipher_free(&t2.cs);
