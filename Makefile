@@ -89,7 +89,7 @@ unit: $(TESTS) $(BUILD)/nodeseal $(BENCH_TOOLS)
 # is no -MMD: every header of src/ is a prerequisite instead.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
