@@ -71,7 +71,7 @@ static void trim(char *s)
 		s[--n] = '\0';
 }
 
-static int run(char *const argv[], const char *input, char *out, size_t cap, char *err,
+static int run(const char *const argv[], const char *input, char *out, size_t cap, char *err,
                size_t errlen)
 {
 	char errout[512];
@@ -303,9 +303,9 @@ static int removal_for_table(const char *saved, const char *table, char *out, si
  * tools are not installed has nothing of ours. */
 static int tables_remove_once(struct family *f, char *err, size_t errlen)
 {
-	char *saved = malloc(SAVE_MAX), cmds[RULES_MAX] = "", noflush[] = "--noflush";
-	char *save_argv[] = { f->save, NULL };
-	char *restore_argv[] = { f->restore, noflush, NULL };
+	char *saved = malloc(SAVE_MAX), cmds[RULES_MAX] = "";
+	const char *save_argv[] = { f->save, NULL };
+	const char *restore_argv[] = { f->restore, "--noflush", NULL };
 	int count = 0, rc = -1, st;
 
 	if (saved == NULL)
@@ -343,22 +343,20 @@ static int tables_remove(struct family *f, char *err, size_t errlen)
 
 static void routing_remove(const struct ns_config *c, bool v6)
 {
-	char fam[] = "-4", pref[16], mark[16], tbl[16], ignore[256];
-	char ip[] = "ip", rule[] = "rule", del[] = "del", pref_k[] = "pref", fwmark[] = "fwmark";
-	char lookup[] = "lookup", route[] = "route", flush[] = "flush", table[] = "table";
+	const char *fam = v6 ? "-6" : "-4";
+	char pref[16], mark[16], tbl[16], ignore[256];
 
-	if (v6)
-		fam[1] = '6';
 	snprintf(pref, sizeof(pref), "%u", NS_RULE_PREF);
 	snprintf(mark, sizeof(mark), "0x%x", c->fwmark + 1);
 	snprintf(tbl, sizeof(tbl), "%u", c->route_table);
 	for (int i = 0; i < 64; i++) {
-		char *argv[] = { ip, fam, rule, del, pref_k, pref, fwmark, mark, lookup, tbl, NULL };
+		const char *argv[] = { "ip", fam, "rule", "del", "pref", pref, "fwmark", mark,
+		                       "lookup", tbl, NULL };
 		if (run(argv, NULL, NULL, 0, ignore, sizeof(ignore)) != 0)
 			break;
 	}
 	{
-		char *argv[] = { ip, fam, route, flush, table, tbl, NULL };
+		const char *argv[] = { "ip", fam, "route", "flush", "table", tbl, NULL };
 		(void)run(argv, NULL, NULL, 0, ignore, sizeof(ignore));
 	}
 }
@@ -379,8 +377,8 @@ static void created_path(const struct ns_config *c, char *out, size_t cap)
 
 static bool family_is_nft(struct family *f)
 {
-	char version[256], v[] = "-V";
-	char *argv[] = { f->save, v, NULL };
+	char version[256];
+	const char *argv[] = { f->save, "-V", NULL };
 
 	return ns_exec(argv, NULL, version, sizeof(version), NULL, 0) == 0 &&
 	       strstr(version, "nf_tables") != NULL;
@@ -391,7 +389,7 @@ static void note_missing_tables(const struct ns_config *c, struct family *f)
 {
 	static const char *const tables[] = { "nat", "mangle", "filter" };
 	char *saved = malloc(SAVE_MAX), path[4200];
-	char *argv[] = { f->save, NULL };
+	const char *argv[] = { f->save, NULL };
 	FILE *out;
 
 	if (saved == NULL)
@@ -433,8 +431,7 @@ static bool table_empty(const char *saved, const char *table)
 
 static void drop_created_tables(const struct ns_config *c)
 {
-	char path[4200], line[64], *saved[2] = { NULL, NULL }, nft[] = "nft", del[] = "delete";
-	char tbl[] = "table";
+	char path[4200], line[64], *saved[2] = { NULL, NULL };
 	FILE *in;
 
 	created_path(c, path, sizeof(path));
@@ -451,13 +448,13 @@ static void drop_created_tables(const struct ns_config *c)
 		if (saved[v6] == NULL) {
 			struct family f;
 			family_init(&f, "nft", v6);
-			char *argv[] = { f.save, NULL };
+			const char *argv[] = { f.save, NULL };
 			saved[v6] = malloc(SAVE_MAX);
 			if (saved[v6] == NULL || ns_exec(argv, NULL, saved[v6], SAVE_MAX, NULL, 0) != 0)
 				continue;
 		}
 		if (table_empty(saved[v6], name)) {
-			char *argv[] = { nft, del, tbl, fam, name, NULL };
+			const char *argv[] = { "nft", "delete", "table", fam, name, NULL };
 			char ignore[256];
 			(void)run(argv, NULL, NULL, 0, ignore, sizeof(ignore));
 		}
@@ -504,7 +501,7 @@ static int replacement_text(const struct ns_config *c, struct family *f, char *o
                             char *err, size_t errlen)
 {
 	char *saved = malloc(SAVE_MAX), *rules = malloc(RULES_MAX);
-	char *argv[] = { f->save, NULL };
+	const char *argv[] = { f->save, NULL };
 	const char *p;
 	size_t n = 0;
 	int rc = -1;
@@ -565,14 +562,10 @@ out:
 static int family_install(const struct ns_config *c, struct family *f, bool routing, char *err,
                           size_t errlen)
 {
-	char rules[RULES_MAX], fam[] = "-4", pref[16], mark[16], tbl[16], noflush[] = "--noflush";
-	char ip[] = "ip", rule[] = "rule", add[] = "add", pref_k[] = "pref", fwmark[] = "fwmark";
-	char lookup[] = "lookup", route[] = "route", local[] = "local", dev[] = "dev", lo[] = "lo";
-	char table[] = "table", any4[] = "0.0.0.0/0", any6[] = "::/0", replace[] = "replace";
-	char *restore_argv[] = { f->restore, noflush, NULL };
+	const char *fam = f->v6 ? "-6" : "-4";
+	const char *restore_argv[] = { f->restore, "--noflush", NULL };
+	char rules[RULES_MAX], pref[16], mark[16], tbl[16];
 
-	if (f->v6)
-		fam[1] = '6';
 	note_missing_tables(c, f);
 	if (replacement_text(c, f, rules, sizeof(rules), err, errlen) != 0 ||
 	    run(restore_argv, rules, NULL, 0, err, errlen) != 0)
@@ -592,17 +585,18 @@ static int family_install(const struct ns_config *c, struct family *f, bool rout
 		/* Added only when missing: after a crash the rule is there, and
 		 * taking it away even for a moment would send the node's replies
 		 * on delivered connections out to the wire. */
-		char list[] = "list", shown[512];
-		char *show[] = { ip, fam, rule, list, pref_k, pref, NULL };
-		char *argv[] = { ip, fam, rule, add, pref_k, pref, fwmark, mark, lookup, tbl, NULL };
+		char shown[512];
+		const char *show[] = { "ip", fam, "rule", "list", "pref", pref, NULL };
+		const char *argv[] = { "ip", fam, "rule", "add", "pref", pref, "fwmark", mark,
+		                       "lookup", tbl, NULL };
 		if (run(show, NULL, shown, sizeof(shown), err, errlen) != 0)
 			return -1;
 		if (strstr(shown, "lookup") == NULL && run(argv, NULL, NULL, 0, err, errlen) != 0)
 			return -1;
 	}
 	{
-		char *argv[] = { ip, fam, route, replace, local, f->v6 ? any6 : any4, dev, lo, table, tbl,
-		                 NULL };
+		const char *argv[] = { "ip", fam, "route", "replace", "local",
+		                       f->v6 ? "::/0" : "0.0.0.0/0", "dev", "lo", "table", tbl, NULL };
 		if (run(argv, NULL, NULL, 0, err, errlen) != 0)
 			return -1;
 	}
@@ -652,7 +646,7 @@ bool ns_intercept_leftover(void)
 		for (int b = 0; b < 2 && !found; b++) {
 			struct family f;
 			family_init(&f, backends[b], v6);
-			char *save_argv[] = { f.save, NULL };
+			const char *save_argv[] = { f.save, NULL };
 			if (ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0) == 0 &&
 			    strstr(saved, ":NODESEAL_") != NULL)
 				found = true;
@@ -693,7 +687,7 @@ int ns_intercept_packet_ports(uint16_t *ports, int max)
 			struct family f;
 			struct save_walk w;
 			family_init(&f, backends[b], v6);
-			char *save_argv[] = { f.save, NULL };
+			const char *save_argv[] = { f.save, NULL };
 			int st = ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0);
 			if (st == 127 || (st < 0 && errno == ENOENT))
 				continue; /* that backend is not installed: nothing of ours */
@@ -751,7 +745,7 @@ fail:
 static int family_check(const struct ns_config *c, struct family *f, char *what, size_t cap)
 {
 	char *saved = malloc(SAVE_MAX), rules[RULES_MAX];
-	char *argv[] = { f->save, NULL };
+	const char *argv[] = { f->save, NULL };
 	int rc = -1;
 
 	if (saved == NULL)
