@@ -24,7 +24,8 @@ int ns_ipv6hdr_upper_proto(const uint8_t *pkt, size_t len)
 	if (len < IPV6_HEADER || pkt[0] >> 4 != 6)
 		return -1;
 	nh = pkt[6];
-	for (int i = 0; i < NS_IPV6HDR_MAX_EXT; i++) {
+	/* the headers walked, and the one after the last */
+	for (int i = 0; i <= NS_IPV6HDR_MAX_EXT; i++) {
 		switch (nh) {
 		case HOP_BY_HOP: case ROUTING: case DEST_OPTIONS:
 			/* length in 8-byte units, not counting the first 8 */

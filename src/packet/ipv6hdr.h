@@ -15,8 +15,8 @@
 
 /* At most this many extension headers are walked; a packet with more is
  * not told (no stack sends one: RFC 8200 allows each kind once, and
- * destination options twice). */
-#define NS_IPV6HDR_MAX_EXT 8
+ * destination options twice: 5 in all). */
+#define NS_IPV6HDR_MAX_EXT 7
 
 /*
  * The protocol number above IP of the packet at pkt (len bytes): IPv4's
