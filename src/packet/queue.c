@@ -88,7 +88,7 @@ static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const u
                         size_t len)
 {
 	struct nlmsghdr *nlh;
-	int accept = v == V_ACCEPT || v == V_ASIS;
+	bool accept = v == V_ACCEPT || v == V_ASIS;
 
 	if (VBUF_SIZE - q->vlen < VERDICT_MAX)
 		flush_verdicts(q);
@@ -111,7 +111,7 @@ static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const u
  * PMTU message quoting one of our segments (icmp.h), unchanged otherwise.
  * whole: the copy is the whole packet (a truncated one cannot be changed).
  */
-static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t len, int whole,
+static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t len, bool whole,
                     int64_t now)
 {
 	struct ns_icmp_pmtu m;
@@ -167,7 +167,8 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
 	struct nfqnl_msg_packet_hdr *ph;
 	struct ns_flow_pkt p;
-	int accept = 0, whole, ifindex = 0;
+	bool accept = false, whole;
+	int ifindex = 0;
 	uint32_t id, len;
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
@@ -207,7 +208,7 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	accept = ns_flow_segment(&q->flows, &p, now) == NS_FLOW_ACCEPT;
 	/* The kernel's copy would be too long for the IP length field: drop. */
 	if (accept && p.len > PKT_MAX)
-		accept = 0;
+		accept = false;
 	/* Grown past the MTU the stack was told for the peer: the raw socket. */
 	if (accept && p.outgoing && p.len > len && resend(q, q->work, p.len, ifindex, now)) {
 		put_verdict(q, id, V_SENT, NULL, 0);
