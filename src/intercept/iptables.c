@@ -15,7 +15,6 @@
 #include "intercept.h"
 #include "ruletext.h"
 
-#define RULES_MAX NS_INTERCEPT_RULES_MAX
 #define SAVE_MAX (1 << 20)
 
 struct family {
@@ -96,7 +95,7 @@ static int run(const char *const argv[], const char *input, char *out, size_t ca
  * tools are not installed has nothing of ours. */
 static int tables_remove_once(struct family *f, char *err, size_t errlen)
 {
-	char *saved = malloc(SAVE_MAX), cmds[RULES_MAX] = "";
+	char *saved = malloc(SAVE_MAX), cmds[NS_INTERCEPT_RULES_MAX] = "";
 	const char *save_argv[] = { f->save, NULL };
 	const char *restore_argv[] = { f->restore, "--noflush", NULL };
 	int rc = -1, st;
@@ -273,7 +272,7 @@ static int family_install(const struct ns_config *c, struct family *f, bool rout
 {
 	const char *fam = f->v6 ? "-6" : "-4";
 	const char *restore_argv[] = { f->restore, "--noflush", NULL };
-	char rules[RULES_MAX], pref[16], mark[16], tbl[16];
+	char rules[NS_INTERCEPT_RULES_MAX], pref[16], mark[16], tbl[16];
 
 	note_missing_tables(c, f);
 	if (replacement_text(c, f, rules, sizeof(rules), err, errlen) != 0 ||
@@ -431,7 +430,7 @@ fail:
 /* One family's chains and jumps against what iptables-save shows. */
 static int family_check(const struct ns_config *c, struct family *f, char *what, size_t cap)
 {
-	char *saved = malloc(SAVE_MAX), rules[RULES_MAX];
+	char *saved = malloc(SAVE_MAX), rules[NS_INTERCEPT_RULES_MAX];
 	const char *argv[] = { f->save, NULL };
 	int rc = -1;
 

@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"; ip netns del nsrtcap 2>/dev/null || true' EXIT
 cat >"$tmp/gen.c" <<'C'
 #include <stdio.h>
 #include <stdlib.h>
-#include "src/daemon/config.h"
+#include "src/intercept/intercept.h"
 #include "src/intercept/ruletext.h"
 /* gen MODE PORTS V6: the rules text; gen remove FILE: the removal text */
 int main(int argc, char **argv)
