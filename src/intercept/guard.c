@@ -102,8 +102,8 @@ void ns_intercept_guard_text(const struct ns_config *c, char *out, size_t cap)
 
 static int nft(const char *input, char *out, size_t cap, char *err, size_t errlen)
 {
-	char prog[] = "nft", f[] = "-f", dash[] = "-", errout[512];
-	char *argv[] = { prog, f, dash, NULL };
+	const char *argv[] = { "nft", "-f", "-", NULL };
+	char errout[512];
 	int rc = ns_exec(argv, input, out, cap, errout, sizeof(errout));
 
 	if (rc == 0)

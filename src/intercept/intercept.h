@@ -21,8 +21,8 @@
  *
  * Packet mode (--mode packet) has none of these: mangle OUTPUT and INPUT
  * send every segment of a protected port to the daemon's NFQUEUE, with no
- * bypass, and INPUT the ICMP path MTU messages too (iptables.c,
- * packet_rules_text).
+ * bypass, and INPUT the ICMP path MTU messages too (the rules text:
+ * ruletext.c).
  *
  * Everything lives in chains named NODESEAL_* plus one jump per built-in
  * chain, installed in one iptables-restore per family.  A second guard

@@ -83,7 +83,7 @@ static uint32_t hash_key(const struct ns_flow_table *t, const uint8_t key[KEY_LE
 }
 
 /* The 4-tuple of a segment as seen from this host. */
-static void segment_key(const struct ns_tcpseg *s, int outgoing, uint8_t key[KEY_LEN])
+static void segment_key(const struct ns_tcpseg *s, bool outgoing, uint8_t key[KEY_LEN])
 {
 	const uint8_t *src = s->pkt + (s->ipv6 ? 8 : 12), *dst = s->pkt + (s->ipv6 ? 24 : 16);
 	const uint8_t *tcp = ns_tcpseg_tcp(s);
@@ -383,7 +383,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			 * Until a segment of the peer verifies, the local stack is
 			 * still in SYN_RECV and answers with its SYN-ACK again
 			 * (which passes: on_synack), as without nodeseal. */
-			int same = !f->we_init && !f->verified &&
+			bool same = !f->we_init && !f->verified &&
 			           (f->state == F_SYN_RCVD || f->state == F_KEYED) &&
 			           f->isn[NS_PKT_I2R] == isn &&
 			           ns_ct_equal(f->nonce_i, nonce, sizeof(nonce));
@@ -480,7 +480,7 @@ static void mac_header(const struct ns_flow *f, const struct ns_tcpseg *s, enum 
 static void advance(struct ns_flow_table *t, struct ns_flow *f, const struct ns_pkt_hdr *h,
                     size_t paylen, enum ns_pkt_dir d, int64_t now)
 {
-	int fin = (h->flags & NS_TCP_FIN) != 0;
+	bool fin = (h->flags & NS_TCP_FIN) != 0;
 
 	if (paylen > 0 || fin) {
 		uint64_t end = h->seq_off + paylen + (uint64_t)fin;
@@ -532,7 +532,7 @@ static enum ns_flow_verdict seal(struct ns_flow_table *t, struct ns_flow *f,
  * W' / 2^32 for windows W and W' (docs/SECURITY.md has the figures), where
  * plain TCP asks the same for a reset.
  */
-static int plausible(const struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
+static bool plausible(const struct ns_flow *f, const struct ns_tcpseg *s, enum ns_pkt_dir d)
 {
 	enum ns_pkt_dir o = d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R;
 	int32_t seq_gap = (int32_t)(ns_tcpseg_seq(s) - (f->isn[d] + 1) - (uint32_t)f->hi[d]);
@@ -622,7 +622,7 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
 		                            : on_syn(t, f, p, &s, key, now_ms);
 	}
 	if (f == NULL || (f->state != F_KEYED && f->state != F_CLOSING)) {
-		int rst0 = (flags & NS_TCP_RST) && s.paylen == 0;
+		bool rst0 = (flags & NS_TCP_RST) && s.paylen == 0;
 		/* The local stack's reset for a connection it does not know,
 		 * or refusing a peer's SYN (there are no keys to seal it). */
 		if (rst0 && p->outgoing && (f == NULL || f->state == F_SYN_RCVD)) {
@@ -658,14 +658,14 @@ void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget)
 static void key_tuple(const uint8_t key[KEY_LEN], struct ns_flow_tuple *tu)
 {
 	memset(tu, 0, sizeof(*tu));
-	tu->v6 = key[36];
+	tu->v6 = key[36] != 0;
 	memcpy(tu->local, key, 16);
 	memcpy(tu->remote, key + 16, 16);
 	tu->lport = (uint16_t)(key[32] << 8 | key[33]);
 	tu->rport = (uint16_t)(key[34] << 8 | key[35]);
 }
 
-int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu)
+bool ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu)
 {
 	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
 		const struct ns_flow *f = &t->e[*cursor];
@@ -673,9 +673,9 @@ int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns
 			continue;
 		key_tuple(f->key, tu);
 		(*cursor)++;
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 int ns_flow_check_lists(const struct ns_flow_table *t)
@@ -703,7 +703,7 @@ int ns_flow_check_lists(const struct ns_flow_table *t)
 	return on_lists == should ? 0 : -1;
 }
 
-int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)
+bool ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)
 {
 	while (t->nkill > 0) {
 		const uint8_t *key = t->kill[--t->nkill];
@@ -715,7 +715,7 @@ int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)
 		f->failed = KILLED;
 		key_tuple(key, tu);
 		t->count[NS_FC_RESET_FAILING]++;
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }

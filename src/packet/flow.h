@@ -34,6 +34,7 @@
 #ifndef NS_FLOW_H
 #define NS_FLOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,7 +98,7 @@ struct ns_flow;
 /* A connection as the local stack names it, for ns_flow_next_open and
  * ns_flow_next_kill. */
 struct ns_flow_tuple {
-	int v6;
+	bool v6;
 	uint8_t local[16], remote[16];  /* IPv4: the first 4 bytes */
 	uint16_t lport, rport;          /* host order */
 };
@@ -132,7 +133,7 @@ struct ns_flow_pkt {
 	uint8_t *pkt;               /* the IP packet; may be rewritten in place */
 	size_t len;                 /* in: its length; out: the new length */
 	size_t cap;                 /* bytes available at pkt (len + NS_FLOW_HEADROOM or more) */
-	int outgoing;               /* 1: from this host (OUTPUT); 0: to it (INPUT) */
+	bool outgoing;              /* from this host (OUTPUT), else to it (INPUT) */
 	unsigned mtu;               /* of the interface it leaves or arrived by; 0 unknown */
 };
 /* A SYN or SYN-ACK's MSS clamp uses min(mtu, the path MTU t->pmtu holds for
@@ -158,8 +159,8 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
                                      int64_t now_ms);
 
 /* The connections not yet closed (handshake or established), one a call
- * from *cursor (0 to start); 1 while one was found, 0 at the end. */
-int ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+ * from *cursor (0 to start); true while one was found, false at the end. */
+bool ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
 
 /* For tests and fuzzing: 0 if the eviction lists hold exactly the entries
  * that may be evicted, each once, linked both ways; -1 if not. */
@@ -167,14 +168,14 @@ int ns_flow_check_lists(const struct ns_flow_table *t);
 
 /*
  * The next connection to end because NS_FLOW_FAIL_MAX of its arriving
- * segments failed in a row: 1 with *tu set, 0 when there is none left.  The
+ * segments failed in a row: true with *tu set, false when there is none left.  The
  * caller destroys the local socket (SOCK_DESTROY); the stack's reset then
  * comes through ns_flow_segment and leaves sealed.  Call it after each
  * batch of segments: the table holds NS_FLOW_KILL_MAX, and a connection
  * that finds no room is queued at its next failure.  One that verified a
  * segment or was replaced meanwhile is left alone.
  */
-int ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu);
+bool ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu);
 
 /* Frees entries whose time is up; looks at up to budget entries a call. */
 void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget);

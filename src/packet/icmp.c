@@ -35,7 +35,7 @@ static uint32_t be32(const uint8_t *p)
 
 /* Offset of the ICMP message in a whole, parsed-enough packet; 0 if the
  * packet is no ICMP this file reads (the outer header is checked). */
-static size_t icmp_offset(const uint8_t *pkt, size_t len, int *v6, int *rc)
+static size_t icmp_offset(const uint8_t *pkt, size_t len, bool *v6, int *rc)
 {
 	*rc = NS_ICMP_OTHER;
 	if (len < 1)
@@ -55,7 +55,7 @@ static size_t icmp_offset(const uint8_t *pkt, size_t len, int *v6, int *rc)
 			*rc = NS_ICMP_OTHER;
 			return 0;
 		}
-		*v6 = 0;
+		*v6 = false;
 		return ihl;
 	}
 	if (pkt[0] >> 4 == 6) {
@@ -64,14 +64,14 @@ static size_t icmp_offset(const uint8_t *pkt, size_t len, int *v6, int *rc)
 		*rc = NS_ICMP_MALFORMED;
 		if (be16(pkt + 4) + (size_t)40 != len)
 			return 0;
-		*v6 = 1;
+		*v6 = true;
 		return 40;
 	}
 	return 0;
 }
 
 /* Sum of the pseudo-header (IPv6) and the ICMP message, checksum included. */
-static uint16_t icmp_sum(const uint8_t *pkt, size_t len, size_t off, int v6)
+static uint16_t icmp_sum(const uint8_t *pkt, size_t len, size_t off, bool v6)
 {
 	size_t n = len - off;
 	uint64_t acc = 0;
@@ -81,7 +81,7 @@ static uint16_t icmp_sum(const uint8_t *pkt, size_t len, size_t off, int v6)
 	return ns_tcpseg_fold(ns_tcpseg_sum16(acc, pkt + off, n));
 }
 
-static void fix_checksum(uint8_t *pkt, size_t len, size_t off, int v6)
+static void fix_checksum(uint8_t *pkt, size_t len, size_t off, bool v6)
 {
 	uint16_t c;
 
@@ -91,9 +91,10 @@ static void fix_checksum(uint8_t *pkt, size_t len, size_t off, int v6)
 	pkt[off + 3] = (uint8_t)c;
 }
 
-int ns_icmp_checksum_ok(const uint8_t *pkt, size_t len)
+bool ns_icmp_checksum_ok(const uint8_t *pkt, size_t len)
 {
-	int v6 = 0, rc;
+	bool v6 = false;
+	int rc;
 	size_t off = icmp_offset(pkt, len, &v6, &rc);
 
 	return off != 0 && len - off >= 4 && icmp_sum(pkt, len, off, v6) == 0xffff;
@@ -103,7 +104,8 @@ int ns_icmp_parse(const uint8_t *pkt, size_t len, struct ns_icmp_pmtu *m)
 {
 	const uint8_t *icmp, *in;
 	size_t off, ilen, inlen, inhl;
-	int v6 = 0, rc;
+	bool v6 = false;
+	int rc;
 
 	memset(m, 0, sizeof(*m));
 	off = icmp_offset(pkt, len, &v6, &rc);
@@ -153,12 +155,12 @@ int ns_icmp_parse(const uint8_t *pkt, size_t len, struct ns_icmp_pmtu *m)
 	return 0;
 }
 
-static int protected(const struct ns_icmp_pmtu *m, const uint16_t *ports, int nports)
+static bool protected(const struct ns_icmp_pmtu *m, const uint16_t *ports, int nports)
 {
 	for (int i = 0; i < nports; i++)
 		if (m->sport == ports[i] || m->dport == ports[i])
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static void set_mtu(uint8_t *pkt, size_t len, struct ns_icmp_pmtu *m, uint32_t mtu)

@@ -26,6 +26,7 @@
 #ifndef NS_ICMP_H
 #define NS_ICMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +49,7 @@ enum ns_icmp_result {
 };
 
 struct ns_icmp_pmtu {
-	int ipv6;
+	bool ipv6;
 	uint32_t mtu;          /* as reported */
 	uint32_t mtu_new;      /* as rewritten (LOWERED, FLOOR); else mtu */
 	uint32_t inner_len;    /* the quoted packet's IP length field: its size when sent */
@@ -76,7 +77,7 @@ int ns_icmp_parse(const uint8_t *pkt, size_t len, struct ns_icmp_pmtu *m);
 int ns_icmp_pmtu_rewrite(uint8_t *pkt, size_t len, const uint16_t *ports, int nports,
                          struct ns_icmp_pmtu *m);
 
-/* 1 if the ICMP or ICMPv6 checksum of a parsed message verifies. */
-int ns_icmp_checksum_ok(const uint8_t *pkt, size_t len);
+/* Whether the ICMP or ICMPv6 checksum of a parsed message verifies. */
+bool ns_icmp_checksum_ok(const uint8_t *pkt, size_t len);
 
 #endif

@@ -6,11 +6,11 @@
 
 #define NSETS (NS_PMTU_SLOTS / NS_PMTU_WAYS)
 
-static uint32_t set_of(const struct ns_pmtu_table *t, int v6, const uint8_t *addr)
+static uint32_t set_of(const struct ns_pmtu_table *t, bool v6, const uint8_t *addr)
 {
 	/* Seeded multiply-xorshift, as the flow table's: a stranger cannot
 	 * aim every address at one set. */
-	uint64_t h = t->seed ^ (uint64_t)(v6 != 0);
+	uint64_t h = t->seed ^ (uint64_t)v6;
 	uint8_t key[16] = { 0 };
 
 	memcpy(key, addr, v6 ? 16 : 4);
@@ -24,9 +24,9 @@ static uint32_t set_of(const struct ns_pmtu_table *t, int v6, const uint8_t *add
 	return (uint32_t)(h ^ (h >> 32)) & (NSETS - 1);
 }
 
-static int same(const struct ns_pmtu_entry *e, int v6, const uint8_t *addr)
+static bool same(const struct ns_pmtu_entry *e, bool v6, const uint8_t *addr)
 {
-	return e->used && e->v6 == (v6 != 0) && memcmp(e->addr, addr, v6 ? 16 : 4) == 0;
+	return e->used && e->v6 == v6 && memcmp(e->addr, addr, v6 ? 16 : 4) == 0;
 }
 
 int ns_pmtu_init(struct ns_pmtu_table *t, uint64_t seed)
@@ -48,7 +48,7 @@ static uint16_t clip(uint32_t v)
 	return (uint16_t)(v > 65535 ? 65535 : v);
 }
 
-void ns_pmtu_note(struct ns_pmtu_table *t, int v6, const uint8_t *addr, uint32_t path,
+void ns_pmtu_note(struct ns_pmtu_table *t, bool v6, const uint8_t *addr, uint32_t path,
                   uint32_t told, int64_t now_ms)
 {
 	struct ns_pmtu_entry *set, *slot = NULL;
@@ -68,7 +68,7 @@ void ns_pmtu_note(struct ns_pmtu_table *t, int v6, const uint8_t *addr, uint32_t
 	if (!same(slot, v6, addr)) {
 		memset(slot, 0, sizeof(*slot));
 		slot->used = 1;
-		slot->v6 = (uint8_t)(v6 != 0);
+		slot->v6 = (uint8_t)v6;
 		memcpy(slot->addr, addr, v6 ? 16 : 4);
 	} else if (slot->expires_ms > now_ms && slot->told < told) {
 		/* The stack keeps the lowest PMTU it was told until it expires:
@@ -83,22 +83,22 @@ void ns_pmtu_note(struct ns_pmtu_table *t, int v6, const uint8_t *addr, uint32_t
 		t->last_expiry_ms = slot->expires_ms;
 }
 
-int ns_pmtu_get(const struct ns_pmtu_table *t, int v6, const uint8_t *addr, int64_t now_ms,
+bool ns_pmtu_get(const struct ns_pmtu_table *t, bool v6, const uint8_t *addr, int64_t now_ms,
                 uint32_t *path, uint32_t *told)
 {
 	const struct ns_pmtu_entry *set;
 
 	/* Every sealed segment asks; almost always nothing was ever noted. */
 	if (t->e == NULL || now_ms >= t->last_expiry_ms)
-		return 0;
+		return false;
 	set = &t->e[set_of(t, v6, addr) * NS_PMTU_WAYS];
 	for (int i = 0; i < NS_PMTU_WAYS; i++)
 		if (same(&set[i], v6, addr) && set[i].expires_ms > now_ms) {
 			*path = set[i].path;
 			*told = set[i].told;
-			return 1;
+			return true;
 		}
-	return 0;
+	return false;
 }
 
 uint32_t ns_pmtu_count(const struct ns_pmtu_table *t, int64_t now_ms)

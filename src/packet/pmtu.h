@@ -25,6 +25,7 @@
 #ifndef NS_PMTU_H
 #define NS_PMTU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,10 +49,10 @@ struct ns_pmtu_table {
 int ns_pmtu_init(struct ns_pmtu_table *t, uint64_t seed);
 void ns_pmtu_free(struct ns_pmtu_table *t);
 /* Notes (or refreshes) peer addr: path MTU reported, told to the stack. */
-void ns_pmtu_note(struct ns_pmtu_table *t, int v6, const uint8_t *addr, uint32_t path,
+void ns_pmtu_note(struct ns_pmtu_table *t, bool v6, const uint8_t *addr, uint32_t path,
                   uint32_t told, int64_t now_ms);
-/* 1 with *path and *told if addr has a live entry, else 0. */
-int ns_pmtu_get(const struct ns_pmtu_table *t, int v6, const uint8_t *addr, int64_t now_ms,
+/* true with *path and *told if addr has a live entry. */
+bool ns_pmtu_get(const struct ns_pmtu_table *t, bool v6, const uint8_t *addr, int64_t now_ms,
                 uint32_t *path, uint32_t *told);
 /* Live entries (a scan: for status). */
 uint32_t ns_pmtu_count(const struct ns_pmtu_table *t, int64_t now_ms);

@@ -10,16 +10,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -28,12 +24,9 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "icmp.h"
+#include "ipv6hdr.h"
 #include "queue.h"
 #include "sockdiag.h"
-
-#ifndef IPV6_HDRINCL
-#define IPV6_HDRINCL 36   /* linux/in6.h, Linux 4.5 */
-#endif
 
 #define PKT_MAX 65535
 #define RBUF_ONE (PKT_MAX + 4096)           /* one packet message with its attributes */
@@ -87,34 +80,6 @@ static void flush_verdicts(struct ns_queue *q)
 	q->vlen = 0;
 }
 
-static unsigned if_mtu(struct ns_queue *q, int ifindex)
-{
-	char name[IF_NAMESIZE];
-	struct ifreq ifr;
-	int slot = ifindex & 7, fd;
-
-	if (ifindex <= 0)
-		return 0;
-	if (q->mtu_cache_ifindex[slot] == ifindex)
-		return q->mtu_cache[slot];
-	if (if_indextoname((unsigned)ifindex, name) == NULL)
-		return 0;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name) < sizeof(name) ? sizeof(ifr.ifr_name)
-	                                                                  : sizeof(name));
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	if (ioctl(fd, SIOCGIFMTU, &ifr) != 0 || ifr.ifr_mtu <= 0) {
-		close(fd);
-		return 0;
-	}
-	close(fd);
-	q->mtu_cache_ifindex[slot] = ifindex;
-	q->mtu_cache[slot] = (unsigned)ifr.ifr_mtu;
-	return q->mtu_cache[slot];
-}
-
 /* Verdicts: V_DROP, V_ACCEPT with pkt (rewritten), V_ASIS (accept the
  * kernel's own copy, unchanged), V_SENT (dropped: the raw socket sent it). */
 enum verdict { V_DROP, V_ACCEPT, V_ASIS, V_SENT };
@@ -123,7 +88,7 @@ static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const u
                         size_t len)
 {
 	struct nlmsghdr *nlh;
-	int accept = v == V_ACCEPT || v == V_ASIS;
+	bool accept = v == V_ACCEPT || v == V_ASIS;
 
 	if (VBUF_SIZE - q->vlen < VERDICT_MAX)
 		flush_verdicts(q);
@@ -141,47 +106,12 @@ static void put_verdict(struct ns_queue *q, uint32_t id, enum verdict v, const u
 		q->st.dropped++;
 }
 
-/* The protocol above IP: IPv4's, or IPv6's after its extension headers
- * (a bounded walk); -1 when it cannot be told. */
-static int upper_proto(const uint8_t *pkt, size_t len)
-{
-	size_t off = 40;
-	uint8_t nh;
-
-	if (len >= 20 && pkt[0] >> 4 == 4)
-		return pkt[9];
-	if (len < 40 || pkt[0] >> 4 != 6)
-		return -1;
-	nh = pkt[6];
-	for (int i = 0; i < 8; i++) {
-		switch (nh) {
-		case 0: case 43: case 60: /* hop-by-hop, routing, destination options */
-			if (len - off < 8)
-				return -1;
-			nh = pkt[off];
-			off += ((size_t)pkt[off + 1] + 1) * 8;
-			if (off > len)
-				return -1;
-			break;
-		case 44: /* fragment: only the first holds the upper header */
-			if (len - off < 8 || (((unsigned)pkt[off + 2] << 8 | pkt[off + 3]) & 0xfff8) != 0)
-				return -1;
-			nh = pkt[off];
-			off += 8;
-			break;
-		default:
-			return nh;
-		}
-	}
-	return -1;
-}
-
 /*
  * An ICMP packet the PMTU rules queued: accepted, rewritten if it is a
  * PMTU message quoting one of our segments (icmp.h), unchanged otherwise.
  * whole: the copy is the whole packet (a truncated one cannot be changed).
  */
-static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t len, int whole,
+static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t len, bool whole,
                     int64_t now)
 {
 	struct ns_icmp_pmtu m;
@@ -213,38 +143,25 @@ static void on_icmp(struct ns_queue *q, uint32_t id, const uint8_t *pkt, size_t 
 /*
  * A sealed segment the kernel would find longer than the MTU it holds for
  * the peer (it told the stack that MTU, minus the option: pmtu.h) goes out
- * by the raw socket, which checks only the interface MTU.  DF stays as the
- * stack set it, so a router on a path narrower still reports again.
- * 1 if sent; 0 to let the verdict carry it.
+ * by the raw socket, which checks only the interface MTU (resend.h).
+ * true if sent; false to let the verdict carry it.
  */
-static int resend(struct ns_queue *q, const uint8_t *pkt, size_t len, int oif, int64_t now)
+static bool resend(struct ns_queue *q, const uint8_t *pkt, size_t len, int oif, int64_t now)
 {
-	int v6 = pkt[0] >> 4 == 6, fd = v6 ? q->raw6 : q->raw4;
+	bool v6 = pkt[0] >> 4 == 6;
 	uint32_t path, told;
-	ssize_t n;
 
-	if (fd < 0 || !ns_pmtu_get(&q->flows.pmtu, v6, pkt + (v6 ? 24 : 16), now, &path, &told) ||
-	    len <= told)
-		return 0;
+	if (!ns_resend_ready(&q->rs, v6) ||
+	    !ns_pmtu_get(&q->flows.pmtu, v6, pkt + (v6 ? 24 : 16), now, &path, &told) || len <= told)
+		return false;
 	/* What the queue accepted before this goes first: no reordering. */
 	flush_verdicts(q);
-	if (v6) {
-		struct sockaddr_in6 to = { .sin6_family = AF_INET6 };
-		memcpy(&to.sin6_addr, pkt + 24, 16);
-		if (IN6_IS_ADDR_LINKLOCAL(&to.sin6_addr) && oif > 0)
-			to.sin6_scope_id = (uint32_t)oif;
-		n = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
-	} else {
-		struct sockaddr_in to = { .sin_family = AF_INET };
-		memcpy(&to.sin_addr, pkt + 16, 4);
-		n = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
-	}
-	if (n != (ssize_t)len) {
+	if (ns_resend_send(&q->rs, pkt, len, oif) != 0) {
 		q->pm.resend_failed++;
-		return 0;
+		return false;
 	}
 	q->pm.resent++;
-	return 1;
+	return true;
 }
 
 static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t now)
@@ -252,7 +169,8 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	struct nlattr *attr[NFQA_MAX + 1] = { NULL };
 	struct nfqnl_msg_packet_hdr *ph;
 	struct ns_flow_pkt p;
-	int accept = 0, whole, ifindex = 0;
+	bool accept = false, whole;
+	int ifindex = 0;
 	uint32_t id, len;
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL)
@@ -271,7 +189,7 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 	                           ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) == len);
 	/* ICMP arriving (the PMTU rules): never dropped here. */
 	if (!p.outgoing) {
-		int proto = upper_proto(mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
+		int proto = ns_ipv6hdr_upper_proto(mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len);
 		if (proto == 1 || proto == 58) {
 			on_icmp(q, id, mnl_attr_get_payload(attr[NFQA_PAYLOAD]), len, whole, now);
 			return;
@@ -287,12 +205,12 @@ static void on_packet(struct ns_queue *q, const struct nlmsghdr *nlh, int64_t no
 		int a = p.outgoing ? NFQA_IFINDEX_OUTDEV : NFQA_IFINDEX_INDEV;
 		if (attr[a] != NULL)
 			ifindex = (int)ntohl(mnl_attr_get_u32(attr[a]));
-		p.mtu = if_mtu(q, ifindex);
+		p.mtu = ns_resend_if_mtu(&q->rs, ifindex);
 	}
 	accept = ns_flow_segment(&q->flows, &p, now) == NS_FLOW_ACCEPT;
 	/* The kernel's copy would be too long for the IP length field: drop. */
 	if (accept && p.len > PKT_MAX)
-		accept = 0;
+		accept = false;
 	/* Grown past the MTU the stack was told for the peer: the raw socket. */
 	if (accept && p.outgoing && p.len > len && resend(q, q->work, p.len, ifindex, now)) {
 		put_verdict(q, id, V_SENT, NULL, 0);
@@ -385,7 +303,7 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
 	int rcvbuf = RCVBUF, sndbuf = SNDBUF;
 
 	memset(q, 0, sizeof(*q));
-	q->raw4 = q->raw6 = -1;
+	ns_resend_init(&q->rs);
 	q->num = num;
 	q->rbuf = aligned_alloc(4096, (size_t)NS_QUEUE_BATCH * RBUF_SLOT);
 	q->vbuf = malloc(VBUF_SIZE);
@@ -445,32 +363,6 @@ fail:
 	return -1;
 }
 
-/* A raw socket that sends whole IP packets with the given mark, checked
- * against the interface MTU only (PMTUDISC_PROBE); -1 on failure. */
-static int raw_open(int v6, uint32_t mark)
-{
-	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	                IPPROTO_RAW);
-	int on = 1, probe = v6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE, sndbuf = 4 << 20;
-
-	if (fd < 0)
-		return -1;
-	/* Each of these must hold: unmarked, the packet would be queued again;
-	 * without HDRINCL, wrapped in a second header; without PROBE, dropped
-	 * by the very check it is meant to pass. */
-	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0 ||
-	    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &on, sizeof(on)) != 0) ||
-	    setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER,
-	               &probe, sizeof(probe)) != 0) {
-		close(fd);
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	(void)shutdown(fd, SHUT_RD);
-	return fd;
-}
-
 int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
                         char *err, size_t errlen)
 {
@@ -479,19 +371,7 @@ int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, u
 
 	memcpy(q->ports, ports, (size_t)n * sizeof(*ports));
 	q->nports = n;
-	q->raw4 = raw_open(0, mark);
-	if (q->raw4 < 0) {
-		snprintf(err, errlen, "raw IPv4 socket for path MTU: %s", strerror(errno));
-		return -1;
-	}
-	if (access("/proc/net/if_inet6", F_OK) == 0) {
-		q->raw6 = raw_open(1, mark);
-		if (q->raw6 < 0) {
-			snprintf(err, errlen, "raw IPv6 socket for path MTU: %s", strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
+	return ns_resend_open(&q->rs, mark, err, errlen);
 }
 
 void ns_queue_set_mark(struct ns_queue *q, uint32_t mark)
@@ -595,7 +475,7 @@ void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
 	ns_flow_expire(&q->flows, now_ms, 4096);
 	kernel_counters(q);
 	/* MTUs change rarely; a second's delay is fine. */
-	memset(q->mtu_cache_ifindex, 0, sizeof(q->mtu_cache_ifindex));
+	ns_resend_forget_mtus(&q->rs);
 }
 
 int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
@@ -638,11 +518,7 @@ void ns_queue_close(struct ns_queue *q)
 		q->nl = NULL;
 		/* Raw sockets exist only with the netlink socket (a queue never
 		 * opened is all zeros: fd 0 is not ours). */
-		if (q->raw4 >= 0)
-			close(q->raw4);
-		if (q->raw6 >= 0)
-			close(q->raw6);
-		q->raw4 = q->raw6 = -1;
+		ns_resend_close(&q->rs);
 	}
 	ns_flow_free(&q->flows);
 	free(q->rbuf);

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "flow.h"
+#include "resend.h"
 
 #define NS_QUEUE_BATCH 64         /* packets per recvmmsg */
 #define NS_QUEUE_ROUNDS 4          /* recvmmsg calls per readiness event */
@@ -70,10 +71,8 @@ struct ns_queue {
 	struct ns_queue_pmtu_stats pm;
 	uint16_t ports[16];         /* protected ports: PMTU messages about them are ours */
 	int nports;
-	int raw4, raw6;             /* marked raw sockets for segments past the told MTU */
+	struct ns_resend rs;        /* raw sockets for segments past the told MTU; MTUs */
 	uint32_t mark;              /* set on accepted packets (the guard table passes them) */
-	int mtu_cache_ifindex[8];
-	unsigned mtu_cache[8];
 };
 
 /* Binds queue num (maxlen packets held at most) and sets up the flow

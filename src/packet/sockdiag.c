@@ -69,7 +69,7 @@ static int request(int fd, struct diag_req *m)
 	return -((const struct nlmsgerr *)NLMSG_DATA(h))->error;
 }
 
-static void destroy_req(struct diag_req *m, int v6, const uint8_t *local, const uint8_t *remote,
+static void destroy_req(struct diag_req *m, bool v6, const uint8_t *local, const uint8_t *remote,
                         uint16_t lport_be, uint16_t rport_be)
 {
 	memset(m, 0, sizeof(*m));
@@ -102,19 +102,19 @@ int ns_sockdiag_probe(int fd)
 
 	/* Port 0 to port 0: no such socket.  A kernel that can destroy says
 	 * so (ENOENT); one built without it says EOPNOTSUPP. */
-	destroy_req(&m, 0, zero, zero, 0, 0);
+	destroy_req(&m, false, zero, zero, 0, 0);
 	e = request(fd, &m);
 	if (e == ENOENT || e == 0)
 		return 1;
 	return e == EOPNOTSUPP ? 0 : -1;
 }
 
-static int port_listed(uint16_t port_be, const uint16_t *ports, int nports)
+static bool port_listed(uint16_t port_be, const uint16_t *ports, int nports)
 {
 	for (int i = 0; i < nports; i++)
 		if (htons(ports[i]) == port_be)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /*

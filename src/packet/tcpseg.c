@@ -38,14 +38,14 @@ static void put16(uint8_t *p, uint16_t v)
 /* IPv6 next-header values that are extension headers (RFC 8200 and the
  * IANA list), or protocols that can wrap TCP: a TCP segment may hide behind
  * them, so they are not "not TCP" but "cannot handle". */
-static int ipv6_ext(uint8_t nh)
+static bool ipv6_ext(uint8_t nh)
 {
 	switch (nh) {
 	case 0: case 43: case 44: case 50: case 51: case 60: case 135: case 139:
 	case 140: case 253: case 254:
-		return 1;
+		return true;
 	default:
-		return 0;
+		return false;
 	}
 }
 
@@ -71,7 +71,7 @@ int ns_tcpseg_parse(struct ns_tcpseg *s, uint8_t *pkt, size_t len)
 	} else if (pkt[0] >> 4 == 6) {
 		if (len < 40 || be16(pkt + 4) == 0 || (size_t)be16(pkt + 4) + 40 != len)
 			return NS_TCPSEG_BAD;
-		s->ipv6 = 1;
+		s->ipv6 = true;
 		s->l4 = 40;
 		proto = pkt[6];
 		if (ipv6_ext(proto))
@@ -93,7 +93,7 @@ int ns_tcpseg_parse(struct ns_tcpseg *s, uint8_t *pkt, size_t len)
 	return 0;
 }
 
-static int is_ours(const uint8_t *opt, size_t olen)
+static bool is_ours(const uint8_t *opt, size_t olen)
 {
 	return opt[0] == NS_TCPSEG_OPT_KIND && olen >= 4 && be16(opt + 2) == NS_TCPSEG_EXID;
 }
@@ -188,11 +188,11 @@ static size_t put_ts(uint8_t *p, const uint8_t *ts)
 
 /*
  * Replaces the option area with opts (n bytes, padded here with EOL to a
- * multiple of 4) and, with keep_payload 0, drops the payload.  The payload
+ * multiple of 4) and, without keep_payload, drops the payload.  The payload
  * moves to its new place; the IP length field follows.  The new packet
  * must fit cap and the IP length field.
  */
-static int set_opts(struct ns_tcpseg *s, size_t cap, uint8_t *opts, size_t n, int keep_payload)
+static int set_opts(struct ns_tcpseg *s, size_t cap, uint8_t *opts, size_t n, bool keep_payload)
 {
 	size_t padded = (n + 3) & ~(size_t)3, thlen = 20 + padded;
 	size_t paylen = keep_payload ? s->paylen : 0;
@@ -250,10 +250,10 @@ int ns_tcpseg_syn_rewrite(struct ns_tcpseg *s, size_t cap, uint16_t mss_max,
 	}
 	if (nonce != NULL)
 		n += put_ours(opts + n, nonce);
-	return set_opts(s, cap, opts, n, 0);
+	return set_opts(s, cap, opts, n, false);
 }
 
-uint16_t ns_tcpseg_mss_max(unsigned mtu, int ipv6)
+uint16_t ns_tcpseg_mss_max(unsigned mtu, bool ipv6)
 {
 	unsigned over = (ipv6 ? 40u : 20u) + 20u + NS_TCPSEG_OPT_LEN;
 
@@ -279,7 +279,7 @@ int ns_tcpseg_put_mac(struct ns_tcpseg *s, size_t cap, const uint8_t mac[NS_TCPS
 	if (o.ts >= 0)
 		n += put_ts(opts + n, ns_tcpseg_opt_area(s) + o.ts);
 	n += put_ours(opts + n, mac);
-	return set_opts(s, cap, opts, n, 1);
+	return set_opts(s, cap, opts, n, true);
 }
 
 int ns_tcpseg_take_mac(struct ns_tcpseg *s, uint8_t mac[NS_TCPSEG_OPT_VALUE_LEN])
@@ -297,7 +297,7 @@ int ns_tcpseg_take_mac(struct ns_tcpseg *s, uint8_t mac[NS_TCPSEG_OPT_VALUE_LEN]
 	if (o.ts >= 0)
 		n += put_ts(opts + n, a + o.ts);
 	/* Never grows: the TCP header only loses bytes, so no cap is needed. */
-	return set_opts(s, s->len, opts, n, 1);
+	return set_opts(s, s->len, opts, n, true);
 }
 
 uint64_t ns_tcpseg_sum16(uint64_t acc, const uint8_t *p, size_t n)
@@ -358,9 +358,9 @@ void ns_tcpseg_fix_checksums(struct ns_tcpseg *s)
 	put16(tcp + 16, (uint16_t)~tcp_sum(s));
 }
 
-int ns_tcpseg_checksums_ok(const struct ns_tcpseg *s)
+bool ns_tcpseg_checksums_ok(const struct ns_tcpseg *s)
 {
 	if (!s->ipv6 && ns_tcpseg_fold(ns_tcpseg_sum16(0, s->pkt, s->l4)) != 0xffff)
-		return 0;
+		return false;
 	return tcp_sum(s) == 0xffff;
 }

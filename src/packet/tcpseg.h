@@ -25,6 +25,7 @@
 #ifndef NS_TCPSEG_H
 #define NS_TCPSEG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,7 +57,7 @@ enum ns_tcpseg_err {
 struct ns_tcpseg {
 	uint8_t *pkt;     /* the IP header */
 	size_t len;       /* whole packet: the IP length field says the same */
-	int ipv6;
+	bool ipv6;
 	size_t l4;        /* offset of the TCP header (the IP header's length) */
 	size_t thlen;     /* TCP header with options: 20 to 60 */
 	size_t paylen;    /* payload bytes, after the TCP header */
@@ -97,7 +98,7 @@ int ns_tcpseg_syn_rewrite(struct ns_tcpseg *s, size_t cap, uint16_t mss_max,
                           const uint8_t nonce[NS_TCPSEG_OPT_VALUE_LEN]);
 /* The largest MSS to let either kernel use on a link of this MTU so that a
  * full segment still fits with the nodeseal option added: 0 if none. */
-uint16_t ns_tcpseg_mss_max(unsigned mtu, int ipv6);
+uint16_t ns_tcpseg_mss_max(unsigned mtu, bool ipv6);
 
 /*
  * Other segments.  put_mac (outgoing): the options become the timestamps, if
@@ -121,8 +122,8 @@ uint16_t ns_tcpseg_fold(uint64_t acc);
 /* Recomputes the IPv4 header checksum and the TCP checksum (with the IPv4
  * or IPv6 pseudo-header). */
 void ns_tcpseg_fix_checksums(struct ns_tcpseg *s);
-/* 1 if both checksums verify. */
-int ns_tcpseg_checksums_ok(const struct ns_tcpseg *s);
+/* Whether both checksums verify. */
+bool ns_tcpseg_checksums_ok(const struct ns_tcpseg *s);
 
 /* Header fields. */
 static inline uint8_t *ns_tcpseg_tcp(const struct ns_tcpseg *s) { return s->pkt + s->l4; }

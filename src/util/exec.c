@@ -12,7 +12,20 @@
 
 extern char **environ;
 
-int ns_exec(char *const argv[], const char *input, char *out, size_t cap, char *errout,
+/* POSIX declares posix_spawnp's argv char *const[] only so that existing
+ * char ** arrays pass without a cast (C does not convert char ** to
+ * const char *const *); it writes to neither the array nor the strings. */
+static char *const *spawn_argv(const char *const argv[])
+{
+	union {
+		const char *const *c;
+		char *const *m;
+	} u = { .c = argv };
+
+	return u.m;
+}
+
+int ns_exec(const char *const argv[], const char *input, char *out, size_t cap, char *errout,
             size_t errcap)
 {
 	int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 }, status, rc = -1;
@@ -30,7 +43,7 @@ int ns_exec(char *const argv[], const char *input, char *out, size_t cap, char *
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, spawn_argv(argv), environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		errno = rc;

@@ -10,7 +10,7 @@
  * goes to errout (cap errcap) for error messages.  Returns the exit status,
  * or -1 if it could not be run (errno set; 127: not found).
  */
-int ns_exec(char *const argv[], const char *input, char *out, size_t cap, char *errout,
+int ns_exec(const char *const argv[], const char *input, char *out, size_t cap, char *errout,
             size_t errcap);
 
 #endif

@@ -21,7 +21,7 @@
 #include "../../src/intercept/intercept.h"
 #include "tap.h"
 
-/* rules_text() of iptables.c for the defaults (iptables-restore input). */
+/* ns_intercept_rules_text() (ruletext.c) for the defaults (iptables-restore input). */
 static const char rules_proxy[] =
 	"*nat\n"
 	":NODESEAL_OUT - [0:0]\n"
