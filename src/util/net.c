@@ -197,7 +197,7 @@ int ns_socket_listen(const char *addr, uint16_t port, bool keepalive, char *err,
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* Transparent: the rules let only such sockets receive on the proxy
 	 * ports, and an unprivileged process cannot make one
-	 * (intercept/iptables.c, NODESEAL_LISTEN). */
+	 * (intercept/ruletext.c, NODESEAL_LISTEN). */
 	if ((ss.ss_family == AF_INET6
 	         ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
 	         : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) != 0) {
