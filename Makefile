@@ -28,7 +28,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC  = $(wildcard src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c src/packet/*.c \
+LIB_SRC  = $(wildcard src/event/*.c src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c src/packet/*.c \
                      src/daemon/*.c src/relay/*.c src/intercept/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/unit/test_*.c)

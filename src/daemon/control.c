@@ -119,12 +119,12 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		           (unsigned long long)q->pm.resent, ns_pmtu_count(&q->flows.pmtu, now));
 		return;
 	}
-	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
-	           d->nconns == 1 ? "" : "s");
+	out_printf(o, "node %s, %d connection%s\n", d->relay.fingerprint, d->relay.nconns,
+	           d->relay.nconns == 1 ? "" : "s");
 	rules_text(d, o);
 	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
 	           "RECEIVED", "AGE", "STATE");
-	for (struct ns_conn *c = d->conns; c; c = c->next)
+	for (struct ns_conn *c = d->relay.conns; c; c = c->next)
 		out_printf(o, "%-46s %-16s %-3s %12llu %12llu %7llds %s\n", c->peer_text,
 		           c->fingerprint[0] ? c->fingerprint : "-", c->outbound ? "out" : "in",
 		           (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
@@ -134,22 +134,22 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	/* packet mode has no node key */
-	if (d->fingerprint[0])
-		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->fingerprint);
+	if (d->relay.fingerprint[0])
+		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->relay.fingerprint);
 	else
 		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
-	for (struct ns_conn *c = d->conns; c; c = c->next)
+	for (struct ns_conn *c = d->relay.conns; c; c = c->next)
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
 		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
-		           c == d->conns ? "" : ",", c->peer_text, c->fingerprint,
+		           c == d->relay.conns ? "" : ",", c->peer_text, c->fingerprint,
 		           c->outbound ? "out" : "in", (unsigned long long)c->bytes_out,
 		           (unsigned long long)c->bytes_in, (double)(now - c->started_ms) / 1000.0,
 		           ns_conn_state_name(c));
-	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)d->refused);
+	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)d->relay.refused);
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
 		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
-		           (unsigned long long)d->refused_by[i]);
+		           (unsigned long long)d->relay.refused_by[i]);
 	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
 	           (unsigned long long)d->rules_restored, d->rules_missing ? "true" : "false");
 	if (d->cfg->mode == NS_MODE_PACKET) {
@@ -178,6 +178,13 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	out_printf(o, "}\n");
 }
 
+static ns_watch_fn ctl_event;
+
+void ns_control_path(const char *state_dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/control.sock", state_dir);
+}
+
 void ns_control_accept(struct ns_daemon *d)
 {
 	for (int i = 0; i < 16; i++) {
@@ -191,11 +198,10 @@ void ns_control_accept(struct ns_daemon *d)
 			close(fd);
 			return;
 		}
-		ctl->w.kind = NS_W_CONTROL_CLIENT;
-		ctl->w.fd = fd;
+		ns_watch_init(&ctl->w, &d->loop, fd, ctl_event, d);
 		ctl->next = d->ctls;
 		d->ctls = ctl;
-		ns_watch_set(d, &ctl->w, EPOLLIN);
+		ns_watch_set(&ctl->w, EPOLLIN);
 	}
 }
 
@@ -206,7 +212,7 @@ static void ctl_close(struct ns_daemon *d, struct ns_ctl *ctl)
 	for (pp = &d->ctls; *pp != ctl; pp = &(*pp)->next)
 		;
 	*pp = ctl->next;
-	ns_watch_drop(d, &ctl->w);
+	ns_watch_drop(&ctl->w);
 	free(ctl->out);
 	free(ctl);
 }
@@ -232,8 +238,9 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 	ctl->outlen = o.len;
 }
 
-void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+static void ctl_event(void *cookie, struct ns_watch *w, uint32_t events)
 {
+	struct ns_daemon *d = cookie;
 	struct ns_ctl *ctl = (struct ns_ctl *)w;
 	ssize_t n;
 
@@ -255,7 +262,7 @@ void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
 	while (ctl->outoff < ctl->outlen) {
 		n = send(w->fd, ctl->out + ctl->outoff, ctl->outlen - ctl->outoff, MSG_NOSIGNAL);
 		if (n < 0 && errno == EAGAIN) {
-			ns_watch_set(d, w, EPOLLOUT);
+			ns_watch_set(w, EPOLLOUT);
 			return;
 		}
 		if (n <= 0)

@@ -1,5 +1,5 @@
 /*
- * daemon.c: the event loop (daemon.h).
+ * daemon.c: start, run and stop (daemon.h).
  *
  * Start-up order matters for the fail-closed promise: keys, listeners and
  * the control socket first, then the interception rules, then the child.
@@ -32,44 +32,7 @@
 #include "control.h"
 #include "daemon.h"
 
-int64_t ns_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint8_t *ns_pool_get(struct ns_daemon *d)
-{
-	uint8_t *b = d->npool > 0 ? d->pool[--d->npool] : malloc(NS_BUF_SIZE);
-
-	if (b != NULL)
-		d->bufs_out++;
-	return b;
-}
-
-void ns_pool_put(struct ns_daemon *d, uint8_t *buf)
-{
-	d->bufs_out--;
-	d->trim = true;
-	if (d->npool < NS_POOL_KEEP)
-		d->pool[d->npool++] = buf;
-	else
-		free(buf);
-}
-
-/* Once no connection holds a buffer, keep a few and give the rest of the
- * memory a burst took back to the system (glibc would otherwise keep it). */
-static void pool_trim(struct ns_daemon *d)
-{
-	if (!d->trim || d->bufs_out != 0)
-		return;
-	while (d->npool > 4)
-		free(d->pool[--d->npool]);
-	malloc_trim(0);
-	d->trim = false;
-}
+static void watches_init(struct ns_daemon *d);
 
 /* Out of descriptors: accept would fail at once, again and again, with
  * the listener still readable.  The listeners rest a moment instead. */
@@ -77,12 +40,12 @@ static void accept_pause(struct ns_daemon *d, int err)
 {
 	int64_t now = ns_now_ms();
 
-	for (int i = 0; i < 4; i++)
-		ns_watch_set(d, &d->listen[i], 0);
+	for (int i = 0; i < NS_LISTENERS; i++)
+		ns_watch_set(&d->listen[i], 0);
 	d->accept_paused_until = now + 250;
 	if (now - d->fd_log_ms > 10000) {
 		ns_log(NS_LOG_WARN, "accept: %s; new connections wait (%d open)", strerror(err),
-		       d->nconns);
+		       d->relay.nconns);
 		d->fd_log_ms = now;
 	}
 }
@@ -92,35 +55,8 @@ static void accept_resume(struct ns_daemon *d, int64_t now)
 	if (d->accept_paused_until == 0 || now < d->accept_paused_until)
 		return;
 	d->accept_paused_until = 0;
-	for (int i = 0; i < 4; i++)
-		ns_watch_set(d, &d->listen[i], EPOLLIN);
-}
-
-void ns_watch_set(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	int op;
-
-	if (w->fd < 0 || w->events == events)
-		return;
-	op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-	if (epoll_ctl(d->epfd, op, w->fd, &ev) != 0)
-		ns_log(NS_LOG_ERROR, "epoll_ctl: %s", strerror(errno));
-	w->events = events;
-}
-
-void ns_watch_drop(struct ns_daemon *d, struct ns_watch *w)
-{
-	if (w->fd < 0)
-		return;
-	ns_watch_set(d, w, 0);
-	close(w->fd);
-	w->fd = -1;
-}
-
-void ns_control_path(const char *state_dir, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/control.sock", state_dir);
+	for (int i = 0; i < NS_LISTENERS; i++)
+		ns_watch_set(&d->listen[i], EPOLLIN);
 }
 
 /* The checks that give one clear error instead of a half-working daemon. */
@@ -143,40 +79,25 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 
 static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 {
-	static const char *const addrs[4] = { "127.0.0.1", "::1", "0.0.0.0", "::" };
+	static const char *const addrs[NS_LISTENERS] = {
+		[NS_LISTEN_OUT_V4] = "127.0.0.1", [NS_LISTEN_OUT_V6] = "::1",
+		[NS_LISTEN_IN_V4] = "0.0.0.0", [NS_LISTEN_IN_V6] = "::",
+	};
 
-	for (int i = 0; i < 4; i++) {
-		bool v6 = i % 2 == 1;
-		uint16_t port = (uint16_t)(d->cfg->proxy_port + (i >= 2));
+	for (int i = 0; i < NS_LISTENERS; i++) {
+		bool v6 = i == NS_LISTEN_OUT_V6 || i == NS_LISTEN_IN_V6;
+		bool in = !ns_listener_outbound(i);
+		uint16_t port = (uint16_t)(d->cfg->proxy_port + in);
 
-		d->listen[i].kind = i < 2 ? NS_W_LISTEN_OUT : NS_W_LISTEN_IN;
-		d->listen[i].fd = -1;
 		if (v6 && d->ipv6 != NS_IPV6_ON)
 			continue;
 		/* inbound sockets face the wire: keepalive finds dead peers */
-		d->listen[i].fd = ns_socket_listen(addrs[i], port, i >= 2, err, errlen);
+		d->listen[i].fd = ns_socket_listen(addrs[i], port, in, err, errlen);
 		if (d->listen[i].fd < 0)
 			return -1;
-		ns_watch_set(d, &d->listen[i], EPOLLIN);
+		ns_watch_set(&d->listen[i], EPOLLIN);
 	}
 	return 0;
-}
-
-/* Peers are usually set up like this host: if its ephemeral ports reach
- * into the delivery range, so do theirs, and deliveries can clash with
- * wire connections (then skipped, at a cost: conn.c, deliver_start). */
-static void warn_delivery_ports(struct ns_daemon *d)
-{
-	unsigned lo, hi;
-	uint16_t start;
-
-	ns_ephemeral_range(&lo, &hi);
-	if (lo <= d->cfg->delivery_hi && hi >= d->cfg->delivery_lo)
-		ns_log(NS_LOG_WARN, "delivery ports %u-%u overlap this host's ip_local_port_range "
-		       "%u-%u; choose --delivery-ports outside the peers' range", d->cfg->delivery_lo,
-		       d->cfg->delivery_hi, lo, hi);
-	if (ns_random(&start, sizeof(start)) == 0)
-		d->delivery_next = start;
 }
 
 int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
@@ -189,9 +110,8 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->epfd = d->control.fd = d->signals.fd = d->queue_w.fd = -1;
-	for (int i = 0; i < 4; i++)
-		d->listen[i].fd = -1;
+	d->loop.epfd = -1;
+	watches_init(d);
 	if (check_privileges(cfg, err, errlen) != 0)
 		return -1;
 	d->ipv6 = ns_intercept_ipv6();
@@ -238,21 +158,16 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 			ns_wipe(netkey, sizeof(netkey));
 			return -1;
 		}
-		rc = ns_identity_init(&d->id, netkey, node.priv);
+		rc = ns_relay_init(&d->relay, cfg, &d->loop, netkey, node.priv, err, errlen);
 		ns_wipe(netkey, sizeof(netkey));
 		ns_dh_keypair_free(&node);
-		if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
-			snprintf(err, errlen, "cannot set up keys");
+		if (rc != 0)
 			return -1;
-		}
-		ns_fingerprint(d->id.node.pub, d->fingerprint);
 		if (created)
 			ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
-		warn_delivery_ports(d);
 	}
 
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0) {
+	if (ns_loop_init(&d->loop) != 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return -1;
 	}
@@ -267,27 +182,24 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d->signals.kind = NS_W_SIGNAL;
 	d->signals.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d->signals.fd < 0) {
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		return -1;
 	}
-	ns_watch_set(d, &d->signals, EPOLLIN);
+	ns_watch_set(&d->signals, EPOLLIN);
 	/* The control socket first: a second daemon on the same state
 	 * directory is told so, rather than that a port is taken. */
 	ns_control_path(cfg->state_dir, d->control_path, sizeof(d->control_path));
-	d->control.kind = NS_W_CONTROL;
 	d->control.fd = ns_control_listen(d->control_path, err, errlen);
 	if (d->control.fd < 0)
 		return -1;
-	ns_watch_set(d, &d->control, EPOLLIN);
+	ns_watch_set(&d->control, EPOLLIN);
 	if (cfg->mode == NS_MODE_PACKET) {
 		/* Bound before the rules go in: a segment queued with nobody
 		 * reading would wait, and one with no queue bound is dropped. */
-		d->queue_w.kind = NS_W_QUEUE;
 		d->queue_w.fd = ns_queue_fd(&d->queue);
-		ns_watch_set(d, &d->queue_w, EPOLLIN);
+		ns_watch_set(&d->queue_w, EPOLLIN);
 		return 0;
 	}
 	if (open_listeners(d, err, errlen) != 0) {
@@ -323,10 +235,13 @@ static void start_child(struct ns_daemon *d, char **argv)
 	_exit(127);
 }
 
-static void on_signal(struct ns_daemon *d)
+static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
 {
+	struct ns_daemon *d = cookie;
 	struct signalfd_siginfo si;
 
+	(void)w;
+	(void)events;
 	while (read(d->signals.fd, &si, sizeof(si)) == sizeof(si)) {
 		int sig = (int)si.ssi_signo;
 
@@ -350,7 +265,8 @@ static void on_signal(struct ns_daemon *d)
 	}
 }
 
-static void on_accept(struct ns_daemon *d, struct ns_watch *w)
+static void accept_burst(struct ns_daemon *d, struct ns_watch *w,
+                         void (*take)(struct ns_relay *, int))
 {
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -362,11 +278,48 @@ static void on_accept(struct ns_daemon *d, struct ns_watch *w)
 				ns_log(NS_LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
-		if (w->kind == NS_W_LISTEN_OUT)
-			ns_conn_outbound(d, fd);
-		else
-			ns_conn_inbound(d, fd);
+		take(&d->relay, fd);
 	}
+}
+
+static void on_listen_out(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)events;
+	accept_burst(cookie, w, ns_conn_outbound);
+}
+
+static void on_listen_in(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)events;
+	accept_burst(cookie, w, ns_conn_inbound);
+}
+
+static void on_queue(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	struct ns_daemon *d = cookie;
+
+	(void)w;
+	(void)events;
+	ns_queue_event(&d->queue, ns_now_ms());
+}
+
+static void on_control(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	ns_control_accept(cookie);
+}
+
+/* Every watch of the daemon's own, before anything can fail: shutdown
+ * then finds each with no descriptor, or one to drop. */
+static void watches_init(struct ns_daemon *d)
+{
+	for (int i = 0; i < NS_LISTENERS; i++)
+		ns_watch_init(&d->listen[i], &d->loop, -1,
+		              ns_listener_outbound(i) ? on_listen_out : on_listen_in, d);
+	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
+	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
+	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
 }
 
 /*
@@ -452,7 +405,6 @@ static int check_sock_destroy(char *err, size_t errlen)
 
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
 {
-	struct epoll_event events[64];
 	int64_t next_tick = ns_now_ms() + 1000;
 
 	/* Install replaces any rules a crashed daemon left, in one commit:
@@ -472,7 +424,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	else
 		ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
 		       d->cfg->nports > 1 ? "s" : "", d->cfg->ports[0],
-		       d->cfg->nports > 1 ? " and more" : "", d->fingerprint);
+		       d->cfg->nports > 1 ? " and more" : "", d->relay.fingerprint);
 	if (child_argv != NULL) {
 		start_child(d, child_argv);
 		if (d->child < 0) {
@@ -481,49 +433,19 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		}
 	}
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, events, 64, d->accept_paused_until ? 100 : 1000);
 		int64_t now;
 
-		if (n < 0 && errno != EINTR) {
+		if (ns_loop_wait(&d->loop, d->accept_paused_until ? 100 : 1000) != 0) {
 			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
 			return -1;
 		}
-		for (int i = 0; i < n; i++) {
-			struct ns_watch *w = events[i].data.ptr;
-
-			switch (w->kind) {
-			case NS_W_LISTEN_OUT:
-			case NS_W_LISTEN_IN:
-				on_accept(d, w);
-				break;
-			case NS_W_CONTROL:
-				ns_control_accept(d);
-				break;
-			case NS_W_CONTROL_CLIENT:
-				if (w->fd >= 0) /* not closed earlier in this batch */
-					ns_control_event(d, w, events[i].events);
-				break;
-			case NS_W_SIGNAL:
-				on_signal(d);
-				break;
-			case NS_W_LOCAL:
-			case NS_W_REMOTE:
-				if (w->fd >= 0)
-					ns_conn_event(d, w, events[i].events);
-				break;
-			case NS_W_QUEUE:
-				ns_queue_event(&d->queue, ns_now_ms());
-				break;
-			}
-		}
-		ns_conn_reap(d);
 		now = ns_now_ms();
 		accept_resume(d, now);
 		if (now >= next_tick) {
-			ns_conn_expire(d, now);
 			if (d->queue_w.fd >= 0)
 				ns_queue_tick(&d->queue, now);
-			pool_trim(d);
+			else
+				ns_relay_tick(&d->relay, now);
 			rules_watch(d, now);
 			next_tick = ns_now_ms() + 1000;
 		}
@@ -535,14 +457,13 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 {
 	char err[512];
 
-	while (d->conns != NULL)
-		ns_conn_close(d, d->conns, true, "nodeseal stopping");
-	ns_conn_reap(d);
+	ns_relay_close_all(&d->relay, "nodeseal stopping");
+	ns_loop_reap(&d->loop);
 	ns_control_close_all(d);
-	for (int i = 0; i < 4; i++)
-		ns_watch_drop(d, &d->listen[i]);
+	for (int i = 0; i < NS_LISTENERS; i++)
+		ns_watch_drop(&d->listen[i]);
 	if (d->installed && d->queue_w.fd >= 0) {
-		int n = ns_queue_abort_connections(&d->queue, ns_now_ms);
+		int n = ns_queue_abort_connections(&d->queue);
 		if (n > 0)
 			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
 			       n == 1 ? "" : "s");
@@ -554,20 +475,13 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
 	/* After the rules: unbinding drops what is still queued, and with the
 	 * rules gone nothing more is queued. */
-	if (d->queue_w.fd >= 0) {
-		ns_watch_set(d, &d->queue_w, 0);
-		d->queue_w.fd = -1;
-	}
+	ns_watch_stop(&d->queue_w);
 	ns_queue_close(&d->queue);
 	if (d->control.fd >= 0) {
-		ns_watch_drop(d, &d->control);
+		ns_watch_drop(&d->control);
 		unlink(d->control_path);
 	}
-	ns_watch_drop(d, &d->signals);
-	if (d->epfd >= 0)
-		close(d->epfd);
-	while (d->npool > 0)
-		free(d->pool[--d->npool]);
-	ns_replay_free(&d->replay);
-	ns_identity_wipe(&d->id);
+	ns_watch_drop(&d->signals);
+	ns_loop_close(&d->loop);
+	ns_relay_free(&d->relay);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,11 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "../daemon/daemon.h"
+#include "../event/clock.h"
 #include "../keys/keys.h"
 #include "../util/log.h"
 #include "../util/net.h"
-#include "conn.h"
+#include "relay.h"
 
 #define PUMP_ROUNDS 16 /* per event and direction: fairness between conns */
 
@@ -28,6 +29,9 @@
 struct wants {
 	uint32_t local, remote;
 };
+
+static ns_watch_fn conn_event;
+static void conn_free(struct ns_deferred *dead);
 
 const char *ns_conn_state_name(const struct ns_conn *c)
 {
@@ -40,23 +44,15 @@ const char *ns_conn_state_name(const struct ns_conn *c)
 	return "?";
 }
 
-/* Indexes in ns_refusal_kinds. */
-enum { R_AUTH, R_REPLAY, R_CLOCK, R_BUSY, R_TIMEOUT, R_OTHER, R_LIMIT, R_EVICTED, R_CLONED };
-
-const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
-	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
-	"cloned",
-};
-
 static int refusal_of(int err)
 {
 	switch (err) {
-	case NS_ERR_AUTH: return R_AUTH;
-	case NS_ERR_REPLAY: return R_REPLAY;
-	case NS_ERR_STALE: return R_CLOCK;
-	case NS_ERR_BUSY: return R_BUSY;
-	case NS_ERR_CLONED: return R_CLONED;
-	default: return R_OTHER;
+	case NS_ERR_AUTH: return NS_R_AUTH;
+	case NS_ERR_REPLAY: return NS_R_REPLAY;
+	case NS_ERR_STALE: return NS_R_CLOCK;
+	case NS_ERR_BUSY: return NS_R_BUSY;
+	case NS_ERR_CLONED: return NS_R_CLONED;
+	default: return NS_R_OTHER;
 	}
 }
 
@@ -65,9 +61,9 @@ static bool conn_pending(const struct ns_conn *c)
 	return c->state != NS_C_RELAY;
 }
 
-static struct ns_pending *queue_of(struct ns_daemon *d, const struct ns_conn *c)
+static struct ns_pending *queue_of(struct ns_relay *r, const struct ns_conn *c)
 {
-	return c->outbound ? &d->pending_out : &d->pending_in;
+	return c->outbound ? &r->pending_out : &r->pending_in;
 }
 
 static void queue_push(struct ns_pending *q, struct ns_conn *c)
@@ -96,74 +92,74 @@ static void queue_remove(struct ns_pending *q, struct ns_conn *c)
 	q->n--;
 }
 
-static void buf_release(struct ns_daemon *d, struct ns_buf *b)
+static void buf_release(struct ns_relay *r, struct ns_buf *b)
 {
 	if (b->data != NULL)
-		ns_pool_put(d, b->data);
+		ns_pool_put(&r->pool, b->data);
 	b->data = NULL;
 	b->start = b->end = 0;
 }
 
-static struct ns_conn *conn_new(struct ns_daemon *d, bool outbound)
+static struct ns_conn *conn_new(struct ns_relay *r, bool outbound)
 {
 	struct ns_conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	c->id = ++d->next_id;
+	c->id = ++r->next_id;
 	c->outbound = outbound;
-	c->local.kind = NS_W_LOCAL;
-	c->remote.kind = NS_W_REMOTE;
-	c->local.conn = c->remote.conn = c;
-	c->local.fd = c->remote.fd = -1;
-	c->refusal = R_OTHER;
+	c->relay = r;
+	ns_watch_init(&c->local, r->loop, -1, conn_event, c);
+	ns_watch_init(&c->remote, r->loop, -1, conn_event, c);
+	c->refusal = NS_R_OTHER;
 	c->rcvlowat = 1; /* the kernel's default */
 	c->started_ms = ns_now_ms();
-	c->deadline_ms = c->started_ms + (int64_t)d->cfg->handshake_timeout * 1000;
-	c->next = d->conns;
-	if (d->conns)
-		d->conns->prev = c;
-	d->conns = c;
-	d->nconns++;
-	queue_push(queue_of(d, c), c);
+	c->deadline_ms = c->started_ms + (int64_t)r->cfg->handshake_timeout * 1000;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->nconns++;
+	queue_push(queue_of(r, c), c);
 	return c;
 }
 
 /* A refused stranger is one line per connection, but a flood of them
  * must not flood the log: at most 10 lines per 10 seconds. */
-static void log_refused(struct ns_daemon *d, const struct ns_conn *c, const char *reason)
+static void log_refused(struct ns_relay *r, const struct ns_conn *c, const char *reason)
 {
 	int64_t now = ns_now_ms();
 
-	d->refused++;
-	d->refused_by[c->refusal]++;
+	r->refused++;
+	r->refused_by[c->refusal]++;
 	/* Only a member holding our node key gets this far: a misconfiguration
 	 * to fix (or an attack to see), never hidden behind strangers' lines. */
-	if (c->refusal == R_CLONED) {
+	if (c->refusal == NS_R_CLONED) {
 		ns_log(NS_LOG_WARN, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
 		       reason);
 		return;
 	}
-	if (now - d->log_window_ms > 10000) {
-		if (d->log_in_window > 10)
+	if (now - r->log_window_ms > 10000) {
+		if (r->log_in_window > 10)
 			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",
-			       d->log_in_window - 10);
-		d->log_window_ms = now;
-		d->log_in_window = 0;
+			       r->log_in_window - 10);
+		r->log_window_ms = now;
+		r->log_in_window = 0;
 	}
-	if (d->log_in_window++ < 10)
+	if (r->log_in_window++ < 10)
 		ns_log(NS_LOG_INFO, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
 		       reason);
 }
 
-void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason)
+void ns_conn_close(struct ns_conn *c, bool abort, const char *reason)
 {
+	struct ns_relay *r = c->relay;
 	int64_t ms = ns_now_ms() - c->started_ms;
 
 	if (conn_pending(c)) {
-		queue_remove(queue_of(d, c), c);
+		queue_remove(queue_of(r, c), c);
 		if (c->state != NS_C_DELIVERING)
-			log_refused(d, c, reason);
+			log_refused(r, c, reason);
 		else
 			ns_log(NS_LOG_INFO, "close in %s fingerprint=%s: %s", c->peer_text, c->fingerprint,
 			       reason);
@@ -178,53 +174,50 @@ void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const cha
 		ns_socket_reset(c->local.fd);
 		ns_socket_reset(c->remote.fd);
 	}
-	ns_watch_drop(d, &c->local);
-	ns_watch_drop(d, &c->remote);
+	ns_watch_drop(&c->local);
+	ns_watch_drop(&c->remote);
 	if (c->hs) {
 		ns_handshake_free(c->hs);
 		free(c->hs);
 	}
 	if (c->has_session)
 		ns_session_free(&c->session);
-	buf_release(d, &c->up);
-	buf_release(d, &c->down);
+	buf_release(r, &c->up);
+	buf_release(r, &c->down);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		d->conns = c->next;
+		r->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	d->nconns--;
+	r->nconns--;
 	/* Freed after the event batch: a later event may name its watches. */
-	c->next = d->graveyard;
-	d->graveyard = c;
+	ns_loop_defer(r->loop, &c->dead, conn_free);
 }
 
-void ns_conn_reap(struct ns_daemon *d)
+static void conn_free(struct ns_deferred *dead)
 {
-	while (d->graveyard != NULL) {
-		struct ns_conn *c = d->graveyard;
-		d->graveyard = c->next;
-		ns_wipe(c, sizeof(*c));
-		free(c);
-	}
+	struct ns_conn *c = (struct ns_conn *)(void *)((char *)dead - offsetof(struct ns_conn, dead));
+
+	ns_wipe(c, sizeof(*c));
+	free(c);
 }
 
-static void refuse(struct ns_daemon *d, int fd, const char *why)
+static void refuse(struct ns_relay *r, int fd, const char *why)
 {
-	d->refused++;
-	d->refused_by[R_LIMIT]++;
+	r->refused++;
+	r->refused_by[NS_R_LIMIT]++;
 	ns_log(NS_LOG_DEBUG, "connection refused: %s (%d pending in, %d out, %d open)", why,
-	       d->pending_in.n, d->pending_out.n, d->nconns);
+	       r->pending_in.n, r->pending_out.n, r->nconns);
 	ns_socket_reset(fd);
 	close(fd);
 }
 
 /* The node's own connections: only the totals bound them. */
-static int admit_outbound(struct ns_daemon *d, int fd)
+static int admit_outbound(struct ns_relay *r, int fd)
 {
-	if (d->pending_out.n >= d->cfg->max_pending || d->nconns >= d->cfg->max_conns) {
-		refuse(d, fd, "limit");
+	if (r->pending_out.n >= r->cfg->max_pending || r->nconns >= r->cfg->max_conns) {
+		refuse(r, fd, "limit");
 		return -1;
 	}
 	return 0;
@@ -250,30 +243,30 @@ static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_
  * max_pending new connections within that time can evict it, while a
  * slowloris is always the oldest.
  */
-static int admit_inbound(struct ns_daemon *d, int fd, const struct sockaddr_storage *from)
+static int admit_inbound(struct ns_relay *r, int fd, const struct sockaddr_storage *from)
 {
 	struct ns_conn *c, *victim = NULL;
 	int same = 0;
 
-	if (d->nconns >= d->cfg->max_conns) {
-		refuse(d, fd, "connection limit");
+	if (r->nconns >= r->cfg->max_conns) {
+		refuse(r, fd, "connection limit");
 		return -1;
 	}
-	for (c = d->pending_in.head; c != NULL; c = c->qnext) {
+	for (c = r->pending_in.head; c != NULL; c = c->qnext) {
 		if (victim == NULL && c->state == NS_C_HANDSHAKE)
 			victim = c;
-		if (same_source(&c->peer, from) && ++same >= d->cfg->max_pending_source) {
-			refuse(d, fd, "per-source limit");
+		if (same_source(&c->peer, from) && ++same >= r->cfg->max_pending_source) {
+			refuse(r, fd, "per-source limit");
 			return -1;
 		}
 	}
-	if (d->pending_in.n >= d->cfg->max_pending) {
+	if (r->pending_in.n >= r->cfg->max_pending) {
 		if (victim == NULL) {
-			refuse(d, fd, "pending limit");
+			refuse(r, fd, "pending limit");
 			return -1;
 		}
-		victim->refusal = R_EVICTED;
-		ns_conn_close(d, victim, true, "dropped for a newer connection (pending limit)");
+		victim->refusal = NS_R_EVICTED;
+		ns_conn_close(victim, true, "dropped for a newer connection (pending limit)");
 	}
 	return 0;
 }
@@ -298,20 +291,20 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
  * its entry may still stand, and our SYN follows it into our own listener.
  * The looped connection is reset, and ours connects again from a new port.
  */
-static struct ns_conn *own_loop(struct ns_daemon *d, int fd)
+static struct ns_conn *own_loop(struct ns_relay *r, int fd)
 {
 	struct sockaddr_storage from;
 	socklen_t len = sizeof(from);
 
 	if (getpeername(fd, (struct sockaddr *)&from, &len) != 0)
 		return NULL;
-	for (struct ns_conn *c = d->pending_out.head; c != NULL; c = c->qnext)
+	for (struct ns_conn *c = r->pending_out.head; c != NULL; c = c->qnext)
 		if (c->state == NS_C_CONNECTING && same_addr(&c->own, &from))
 			return c;
 	return NULL;
 }
 
-static int outbound_connect(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
+static int outbound_connect(struct ns_relay *r, struct ns_conn *c, char *err, size_t errlen)
 {
 	socklen_t len = sizeof(c->own);
 	struct sockaddr_storage from = c->own;
@@ -321,34 +314,34 @@ static int outbound_connect(struct ns_daemon *d, struct ns_conn *c, char *err, s
 	if (c->retries > 0)
 		ns_addr_set_port(&from, ns_next_ephemeral_port(ns_addr_port(&c->own), c->retries));
 	c->remote.fd = ns_socket_connect(&c->peer, c->retries > 0 ? &from : NULL, false,
-	                                 d->cfg->fwmark, err, errlen);
+	                                 r->cfg->fwmark, err, errlen);
 	if (c->remote.fd < 0)
 		return -1;
 	if (getsockname(c->remote.fd, (struct sockaddr *)&c->own, &len) != 0)
 		memset(&c->own, 0, sizeof(c->own));
-	ns_watch_set(d, &c->remote, EPOLLOUT);
+	ns_watch_set(&c->remote, EPOLLOUT);
 	return 0;
 }
 
-void ns_conn_outbound(struct ns_daemon *d, int fd)
+void ns_conn_outbound(struct ns_relay *r, int fd)
 {
 	struct ns_conn *c, *looped;
 	char err[128];
 
-	if ((looped = own_loop(d, fd)) != NULL) {
+	if ((looped = own_loop(r, fd)) != NULL) {
 		ns_socket_reset(fd);
 		close(fd);
 		looped->retries++;
-		ns_watch_drop(d, &looped->remote);
+		ns_watch_drop(&looped->remote);
 		ns_log(NS_LOG_DEBUG, "out %s: own connection looped back (stale conntrack entry); "
 		       "connecting again", looped->peer_text);
-		if (looped->retries > 3 || outbound_connect(d, looped, err, sizeof(err)) != 0)
-			ns_conn_close(d, looped, true, "own connection kept looping back");
+		if (looped->retries > 3 || outbound_connect(r, looped, err, sizeof(err)) != 0)
+			ns_conn_close(looped, true, "own connection kept looping back");
 		return;
 	}
-	if (admit_outbound(d, fd) != 0)
+	if (admit_outbound(r, fd) != 0)
 		return;
-	if ((c = conn_new(d, true)) == NULL) {
+	if ((c = conn_new(r, true)) == NULL) {
 		ns_socket_reset(fd);
 		close(fd);
 		return;
@@ -356,38 +349,38 @@ void ns_conn_outbound(struct ns_daemon *d, int fd)
 	c->local.fd = fd;
 	if (ns_original_dst(fd, &c->peer) != 0) {
 		snprintf(c->peer_text, sizeof(c->peer_text), "?");
-		ns_conn_close(d, c, true, "no original destination (not redirected?)");
+		ns_conn_close(c, true, "no original destination (not redirected?)");
 		return;
 	}
 	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
 	/* Only redirected connections to a protected port are served: a
 	 * direct connection to the listener must not make it connect to
 	 * itself or anywhere else. */
-	if (!ns_port_protected(d->cfg, ns_addr_port(&c->peer)) || ns_addr_is_loopback(&c->peer)) {
-		ns_conn_close(d, c, true, "destination is not a protected port of another host");
+	if (!ns_port_protected(r->cfg, ns_addr_port(&c->peer)) || ns_addr_is_loopback(&c->peer)) {
+		ns_conn_close(c, true, "destination is not a protected port of another host");
 		return;
 	}
 	c->state = NS_C_CONNECTING;
-	if (outbound_connect(d, c, err, sizeof(err)) != 0)
-		ns_conn_close(d, c, true, err);
+	if (outbound_connect(r, c, err, sizeof(err)) != 0)
+		ns_conn_close(c, true, err);
 }
 
-static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen);
+static int deliver_start(struct ns_relay *r, struct ns_conn *c, char *err, size_t errlen);
 
 /*
  * Our own delivery, back at the inbound listener: a stale conntrack entry
  * of the same 4-tuple (a wire connection from the peer whose source port
  * was in the delivery range) NATed its SYN here.  Like own_loop().
  */
-static struct ns_conn *delivery_loop(struct ns_daemon *d, const struct sockaddr_storage *from)
+static struct ns_conn *delivery_loop(struct ns_relay *r, const struct sockaddr_storage *from)
 {
-	for (struct ns_conn *c = d->pending_in.head; c != NULL; c = c->qnext)
+	for (struct ns_conn *c = r->pending_in.head; c != NULL; c = c->qnext)
 		if (c->state == NS_C_DELIVERING && same_addr(&c->own, from))
 			return c;
 	return NULL;
 }
 
-void ns_conn_inbound(struct ns_daemon *d, int fd)
+void ns_conn_inbound(struct ns_relay *r, int fd)
 {
 	struct sockaddr_storage from;
 	socklen_t len = sizeof(from);
@@ -399,21 +392,21 @@ void ns_conn_inbound(struct ns_daemon *d, int fd)
 		close(fd);
 		return;
 	}
-	if ((c = delivery_loop(d, &from)) != NULL) {
+	if ((c = delivery_loop(r, &from)) != NULL) {
 		ns_socket_reset(fd);
 		close(fd);
-		ns_watch_drop(d, &c->local);
+		ns_watch_drop(&c->local);
 		ns_log(NS_LOG_DEBUG, "in %s: delivery looped back (stale conntrack entry); "
 		       "delivering again", c->peer_text);
-		if (++c->retries > 3 || deliver_start(d, c, err, sizeof(err)) != 0)
-			ns_conn_close(d, c, true, c->retries > 3 ? "delivery kept looping back" : err);
+		if (++c->retries > 3 || deliver_start(r, c, err, sizeof(err)) != 0)
+			ns_conn_close(c, true, c->retries > 3 ? "delivery kept looping back" : err);
 		else
-			ns_watch_set(d, &c->local, EPOLLOUT);
+			ns_watch_set(&c->local, EPOLLOUT);
 		return;
 	}
-	if (admit_inbound(d, fd, &from) != 0)
+	if (admit_inbound(r, fd, &from) != 0)
 		return;
-	if ((c = conn_new(d, false)) == NULL) {
+	if ((c = conn_new(r, false)) == NULL) {
 		ns_socket_reset(fd);
 		close(fd);
 		return;
@@ -422,19 +415,19 @@ void ns_conn_inbound(struct ns_daemon *d, int fd)
 	c->peer = from;
 	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
 	if (ns_original_dst(fd, &c->target) != 0 ||
-	    !ns_port_protected(d->cfg, ns_addr_port(&c->target))) {
-		ns_conn_close(d, c, true, "not a redirected connection to a protected port");
+	    !ns_port_protected(r->cfg, ns_addr_port(&c->target))) {
+		ns_conn_close(c, true, "not a redirected connection to a protected port");
 		return;
 	}
 	c->state = NS_C_HANDSHAKE;
 	c->hs = malloc(sizeof(*c->hs));
-	if (c->hs == NULL || ns_handshake_init(c->hs, false, &d->id, &d->replay) != NS_OK) {
+	if (c->hs == NULL || ns_handshake_init(c->hs, false, &r->id, &r->replay) != NS_OK) {
 		free(c->hs);
 		c->hs = NULL;
-		ns_conn_close(d, c, true, "out of memory");
+		ns_conn_close(c, true, "out of memory");
 		return;
 	}
-	ns_watch_set(d, &c->remote, EPOLLIN);
+	ns_watch_set(&c->remote, EPOLLIN);
 }
 
 static void hs_clock(struct ns_handshake *hs)
@@ -446,9 +439,9 @@ static void hs_clock(struct ns_handshake *hs)
 }
 
 /* A live wire connection from the peer with this address and port. */
-static bool wire_port_in_use(struct ns_daemon *d, const struct sockaddr_storage *a)
+static bool wire_port_in_use(struct ns_relay *r, const struct sockaddr_storage *a)
 {
-	for (struct ns_conn *c = d->conns; c != NULL; c = c->next)
+	for (struct ns_conn *c = r->conns; c != NULL; c = c->next)
 		if (!c->outbound && same_addr(&c->peer, a))
 			return true;
 	return false;
@@ -464,18 +457,18 @@ static bool wire_port_in_use(struct ns_daemon *d, const struct sockaddr_storage 
  * wire connections use, and a live wire connection's port is skipped even
  * there.
  */
-static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size_t errlen)
+static int deliver_start(struct ns_relay *r, struct ns_conn *c, char *err, size_t errlen)
 {
-	unsigned span = (unsigned)d->cfg->delivery_hi - d->cfg->delivery_lo + 1;
+	unsigned span = (unsigned)r->cfg->delivery_hi - r->cfg->delivery_lo + 1;
 	struct sockaddr_storage from = c->peer;
 
 	for (int tries = 0; tries < 256; tries++) {
-		uint16_t port = (uint16_t)(d->cfg->delivery_lo + d->delivery_next++ % span);
+		uint16_t port = (uint16_t)(r->cfg->delivery_lo + r->delivery_next++ % span);
 
 		ns_addr_set_port(&from, port);
-		if (wire_port_in_use(d, &from))
+		if (wire_port_in_use(r, &from))
 			continue;
-		c->local.fd = ns_socket_connect(&c->target, &from, true, d->cfg->fwmark + 1, err,
+		c->local.fd = ns_socket_connect(&c->target, &from, true, r->cfg->fwmark + 1, err,
 		                                errlen);
 		if (c->local.fd >= 0) {
 			c->own = from;
@@ -485,25 +478,25 @@ static int deliver_start(struct ns_daemon *d, struct ns_conn *c, char *err, size
 		if (errno != EADDRINUSE && errno != EADDRNOTAVAIL)
 			return -1;
 	}
-	snprintf(err, errlen, "no free delivery port in %u-%u", d->cfg->delivery_lo,
-	         d->cfg->delivery_hi);
+	snprintf(err, errlen, "no free delivery port in %u-%u", r->cfg->delivery_lo,
+	         r->cfg->delivery_hi);
 	return -1;
 }
 
-static void conn_established(struct ns_daemon *d, struct ns_conn *c)
+static void conn_established(struct ns_relay *r, struct ns_conn *c)
 {
 	ns_fingerprint(c->session.peer_key, c->fingerprint);
 	ns_handshake_free(c->hs);
 	free(c->hs);
 	c->hs = NULL;
-	queue_remove(queue_of(d, c), c);
+	queue_remove(queue_of(r, c), c);
 	c->state = NS_C_RELAY;
 	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s", c->outbound ? "out" : "in", c->peer_text,
 	       c->fingerprint);
 }
 
 /* Handshake: returns 0 to go on, 1 when done, -1 after closing c. */
-static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+static int pump_handshake(struct ns_conn *c, struct wants *w)
 {
 	for (;;) {
 		ssize_t n;
@@ -517,7 +510,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 				return 0;
 			}
 			if (n <= 0) {
-				ns_conn_close(d, c, true, "peer gone during handshake");
+				ns_conn_close(c, true, "peer gone during handshake");
 				return -1;
 			}
 			c->hs_out_off += (size_t)n;
@@ -525,7 +518,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 		}
 		if (ns_handshake_done(c->hs)) {
 			if (ns_handshake_finish(c->hs, &c->session) != NS_OK) {
-				ns_conn_close(d, c, true, "handshake finish failed");
+				ns_conn_close(c, true, "handshake finish failed");
 				return -1;
 			}
 			c->has_session = true;
@@ -536,7 +529,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 			err = ns_handshake_write(c->hs, c->hs_out, sizeof(c->hs_out), &c->hs_out_len);
 			if (err != NS_OK) {
 				c->refusal = refusal_of(err);
-				ns_conn_close(d, c, true, ns_strerror(err));
+				ns_conn_close(c, true, ns_strerror(err));
 				return -1;
 			}
 			c->hs_out_off = 0;
@@ -550,7 +543,7 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 			return 0;
 		}
 		if (n <= 0) {
-			ns_conn_close(d, c, true,
+			ns_conn_close(c, true,
 			              n == 0 ? "peer closed during handshake"
 			                     : "peer reset during handshake");
 			return -1;
@@ -563,14 +556,14 @@ static int pump_handshake(struct ns_daemon *d, struct ns_conn *c, struct wants *
 		c->hs_in_have = 0;
 		if (err != NS_OK) {
 			c->refusal = refusal_of(err);
-			ns_conn_close(d, c, true, ns_strerror(err));
+			ns_conn_close(c, true, ns_strerror(err));
 			return -1;
 		}
 	}
 }
 
 /* node -> peer.  0 to go on, -1 after closing c. */
-static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+static int pump_up(struct ns_relay *r, struct ns_conn *c, struct wants *w)
 {
 	struct ns_buf *b = &c->up;
 	bool drained = false;
@@ -585,7 +578,7 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 				return 0;
 			}
 			if (n < 0) {
-				ns_conn_close(d, c, true, "peer connection lost");
+				ns_conn_close(c, true, "peer connection lost");
 				return -1;
 			}
 			b->start += (size_t)n;
@@ -594,7 +587,7 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		if (drained) {
 			/* The last read came up short: the socket is empty, and
 			 * epoll (level-triggered) says when it is not. */
-			buf_release(d, b);
+			buf_release(r, b);
 			w->local |= EPOLLIN;
 			return 0;
 		}
@@ -603,14 +596,14 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			c->up_done = true;
 			break;
 		}
-		if (b->data == NULL && (b->data = ns_pool_get(d)) == NULL) {
-			ns_conn_close(d, c, true, "out of memory");
+		if (b->data == NULL && (b->data = ns_pool_get(&r->pool)) == NULL) {
+			ns_conn_close(c, true, "out of memory");
 			return -1;
 		}
 		b->start = b->end = 0;
 		if (c->local_eof) {
 			if (ns_record_seal(&c->session.tx, NS_RECORD_CLOSE, NULL, 0, b->data) != NS_OK) {
-				ns_conn_close(d, c, true, "seal failed");
+				ns_conn_close(c, true, "seal failed");
 				return -1;
 			}
 			b->end = ns_record_wire_len(0);
@@ -619,12 +612,12 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		}
 		n = recv(c->local.fd, b->data + NS_RECORD_HDR_LEN, NS_RECORD_MAX, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			buf_release(d, b);
+			buf_release(r, b);
 			w->local |= EPOLLIN;
 			return 0;
 		}
 		if (n < 0) {
-			ns_conn_close(d, c, true, "node reset the connection");
+			ns_conn_close(c, true, "node reset the connection");
 			return -1;
 		}
 		if (n == 0) {
@@ -633,7 +626,7 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		}
 		if (ns_record_seal(&c->session.tx, NS_RECORD_DATA, b->data + NS_RECORD_HDR_LEN,
 		                   (size_t)n, b->data) != NS_OK) {
-			ns_conn_close(d, c, true, "seal failed");
+			ns_conn_close(c, true, "seal failed");
 			return -1;
 		}
 		b->end = ns_record_wire_len((size_t)n);
@@ -641,7 +634,7 @@ static int pump_up(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		drained = n < NS_RECORD_MAX;
 	}
 	if (b->start == b->end)
-		buf_release(d, b);
+		buf_release(r, b);
 	if (!c->up_done && w->local == 0 && w->remote == 0)
 		w->remote |= EPOLLOUT; /* out of rounds: come back when writable */
 	return 0;
@@ -665,7 +658,7 @@ static void wake_for(struct ns_conn *c, size_t need)
 }
 
 /* peer -> node.  0 to go on, -1 after closing c. */
-static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
+static int pump_down(struct ns_relay *r, struct ns_conn *c, struct wants *w)
 {
 	struct ns_buf *b = &c->down;
 	bool drained = false;
@@ -683,7 +676,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 				return 0;
 			}
 			if (n < 0) {
-				ns_conn_close(d, c, true, "node connection lost");
+				ns_conn_close(c, true, "node connection lost");
 				return -1;
 			}
 			c->pend += n;
@@ -699,14 +692,14 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 			shutdown(c->local.fd, SHUT_WR);
 			c->local_shut = true;
 		}
-		if (b->data == NULL && (b->data = ns_pool_get(d)) == NULL) {
-			ns_conn_close(d, c, true, "out of memory");
+		if (b->data == NULL && (b->data = ns_pool_get(&r->pool)) == NULL) {
+			ns_conn_close(c, true, "out of memory");
 			return -1;
 		}
 		rc = ns_record_open(&c->session.rx, b->data + b->start, b->end - b->start, &used, &p,
 		                    &plen, &type);
 		if (rc < 0) {
-			ns_conn_close(d, c, true, ns_strerror(rc));
+			ns_conn_close(c, true, ns_strerror(rc));
 			return -1;
 		}
 		if (rc == 1) {
@@ -720,7 +713,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		if (drained) {
 			wake_for(c, used - (b->end - b->start));
 			if (b->start == b->end)
-				buf_release(d, b);
+				buf_release(r, b);
 			w->remote |= EPOLLIN;
 			return 0;
 		}
@@ -737,18 +730,18 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			wake_for(c, used - (b->end - b->start));
 			if (b->start == b->end)
-				buf_release(d, b);
+				buf_release(r, b);
 			w->remote |= EPOLLIN;
 			return 0;
 		}
 		if (n < 0) {
-			ns_conn_close(d, c, true, "peer reset the connection");
+			ns_conn_close(c, true, "peer reset the connection");
 			return -1;
 		}
 		if (n == 0) {
 			rc = b->end > b->start ? NS_ERR_TRUNCATED : ns_record_eof(&c->session.rx);
 			if (rc != NS_OK) {
-				ns_conn_close(d, c, true, ns_strerror(rc));
+				ns_conn_close(c, true, ns_strerror(rc));
 				return -1;
 			}
 			c->down_done = true;
@@ -758,7 +751,7 @@ static int pump_down(struct ns_daemon *d, struct ns_conn *c, struct wants *w)
 		drained = (size_t)n < space;
 	}
 	if (c->down_done || b->start == b->end) {
-		buf_release(d, b);
+		buf_release(r, b);
 		c->pend = NULL;
 	}
 	if (!c->down_done && w->local == 0 && w->remote == 0)
@@ -781,7 +774,7 @@ static int connect_result(int fd)
  * The two directions are independent: an event runs only the pump it
  * concerns (both when the relay starts, or on an error or hang-up).
  */
-static void conn_run(struct ns_daemon *d, struct ns_conn *c, struct ns_watch *w_ev,
+static void conn_run(struct ns_relay *r, struct ns_conn *c, struct ns_watch *w_ev,
                      uint32_t events)
 {
 	struct wants w = { 0, 0 }, wu = { 0, 0 }, wd = { 0, 0 };
@@ -798,88 +791,90 @@ static void conn_run(struct ns_daemon *d, struct ns_conn *c, struct ns_watch *w_
 	if (c->state == NS_C_CONNECTING) {
 		rc = connect_result(c->remote.fd);
 		if (rc == EINPROGRESS || rc == EALREADY) {
-			ns_watch_set(d, &c->remote, EPOLLOUT);
+			ns_watch_set(&c->remote, EPOLLOUT);
 			return;
 		}
 		if (rc != 0) {
 			snprintf(err, sizeof(err), "connect to peer: %s", strerror(rc));
-			ns_conn_close(d, c, true, err);
+			ns_conn_close(c, true, err);
 			return;
 		}
 		c->state = NS_C_HANDSHAKE;
 		c->hs = malloc(sizeof(*c->hs));
-		if (c->hs == NULL || ns_handshake_init(c->hs, true, &d->id, NULL) != NS_OK) {
+		if (c->hs == NULL || ns_handshake_init(c->hs, true, &r->id, NULL) != NS_OK) {
 			free(c->hs);
 			c->hs = NULL;
-			ns_conn_close(d, c, true, "out of memory");
+			ns_conn_close(c, true, "out of memory");
 			return;
 		}
 	}
 	if (c->state == NS_C_HANDSHAKE) {
-		rc = pump_handshake(d, c, &w);
+		rc = pump_handshake(c, &w);
 		if (rc < 0)
 			return;
 		if (rc == 0) {
-			ns_watch_set(d, &c->remote, w.remote);
+			ns_watch_set(&c->remote, w.remote);
 			return;
 		}
 		if (c->outbound) {
-			conn_established(d, c);
-		} else if (deliver_start(d, c, err, sizeof(err)) != 0) {
-			ns_conn_close(d, c, true, err);
+			conn_established(r, c);
+		} else if (deliver_start(r, c, err, sizeof(err)) != 0) {
+			ns_conn_close(c, true, err);
 			return;
 		} else {
-			ns_watch_set(d, &c->remote, 0);
-			ns_watch_set(d, &c->local, EPOLLOUT);
+			ns_watch_set(&c->remote, 0);
+			ns_watch_set(&c->local, EPOLLOUT);
 			return;
 		}
 	}
 	if (c->state == NS_C_DELIVERING) {
 		rc = connect_result(c->local.fd);
 		if (rc == EINPROGRESS || rc == EALREADY) {
-			ns_watch_set(d, &c->local, EPOLLOUT);
+			ns_watch_set(&c->local, EPOLLOUT);
 			return;
 		}
 		if (rc != 0) {
 			snprintf(err, sizeof(err), "delivery to the node: %s", strerror(rc));
-			ns_conn_close(d, c, true, err);
+			ns_conn_close(c, true, err);
 			return;
 		}
-		conn_established(d, c);
+		conn_established(r, c);
 	}
 	if (run_up) {
-		if (pump_up(d, c, &wu) < 0)
+		if (pump_up(r, c, &wu) < 0)
 			return;
 		c->up_wants[0] = wu.local;
 		c->up_wants[1] = wu.remote;
 	}
 	if (run_down) {
-		if (pump_down(d, c, &wd) < 0)
+		if (pump_down(r, c, &wd) < 0)
 			return;
 		c->down_wants[0] = wd.local;
 		c->down_wants[1] = wd.remote;
 	}
 	if (c->up_done && c->down_done) {
-		ns_conn_close(d, c, false, "closed");
+		ns_conn_close(c, false, "closed");
 		return;
 	}
-	ns_watch_set(d, &c->local, c->up_wants[0] | c->down_wants[0]);
-	ns_watch_set(d, &c->remote, c->up_wants[1] | c->down_wants[1]);
+	ns_watch_set(&c->local, c->up_wants[0] | c->down_wants[0]);
+	ns_watch_set(&c->remote, c->up_wants[1] | c->down_wants[1]);
 }
 
-void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+static void conn_event(void *cookie, struct ns_watch *w, uint32_t events)
 {
-	conn_run(d, w->conn, w, events);
+	struct ns_conn *c = cookie;
+
+	conn_run(c->relay, c, w, events);
 }
 
-void ns_conn_expire(struct ns_daemon *d, int64_t now_ms)
+void ns_conn_expire(struct ns_relay *r, int64_t now_ms)
 {
-	struct ns_pending *queues[2] = { &d->pending_in, &d->pending_out };
+	struct ns_pending *queues[2] = { &r->pending_in, &r->pending_out };
 
 	/* Every connection gets the same timeout: a queue's head expires first. */
 	for (int i = 0; i < 2; i++)
 		while (queues[i]->head != NULL && now_ms >= queues[i]->head->deadline_ms) {
-			queues[i]->head->refusal = R_TIMEOUT;
-			ns_conn_close(d, queues[i]->head, true, "handshake timed out");
+			queues[i]->head->refusal = NS_R_TIMEOUT;
+			ns_conn_close(queues[i]->head, true, "handshake timed out");
 		}
 }

@@ -17,31 +17,22 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../event/loop.h"
 #include "../proto/proto.h"
 
-struct ns_daemon;
-struct ns_conn;
-
-enum ns_watch_kind { NS_W_LISTEN_OUT, NS_W_LISTEN_IN, NS_W_CONTROL, NS_W_CONTROL_CLIENT,
-                     NS_W_SIGNAL, NS_W_LOCAL, NS_W_REMOTE, NS_W_QUEUE };
-
-/* What an epoll event points at. */
-struct ns_watch {
-	enum ns_watch_kind kind;
-	struct ns_conn *conn;
-	int fd;
-	uint32_t events;            /* registered interest */
-};
+struct ns_relay;
 
 enum ns_conn_state { NS_C_CONNECTING, NS_C_HANDSHAKE, NS_C_DELIVERING, NS_C_RELAY };
 
-/* A buffer from the daemon's pool; data is NULL while none is held. */
+/* A buffer from the relay's pool; data is NULL while none is held. */
 struct ns_buf {
 	uint8_t *data;
 	size_t start, end;
 };
 
 struct ns_conn {
+	struct ns_relay *relay;         /* owner */
+	struct ns_deferred dead;        /* freed after the event batch */
 	struct ns_conn *prev, *next;    /* all connections */
 	struct ns_conn *qprev, *qnext;  /* while pending: its queue, oldest first */
 	uint64_t id;
@@ -78,9 +69,8 @@ struct ns_conn {
 
 /* Takes an accepted socket from the loopback (node connecting out) or the
  * inbound listener (peer connecting in). */
-void ns_conn_outbound(struct ns_daemon *d, int fd);
-void ns_conn_inbound(struct ns_daemon *d, int fd);
-void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
+void ns_conn_outbound(struct ns_relay *r, int fd);
+void ns_conn_inbound(struct ns_relay *r, int fd);
 /* Pending connections: inbound ones are capped in total and per source,
  * and the oldest makes way for a newcomer; outbound ones (the node's own)
  * have their own cap.  Both queues are in order of deadline. */
@@ -90,10 +80,8 @@ struct ns_pending {
 };
 
 /* Closes connections whose handshake has run out of time. */
-void ns_conn_expire(struct ns_daemon *d, int64_t now_ms);
-void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason);
-/* Frees the connections closed since the last call. */
-void ns_conn_reap(struct ns_daemon *d);
+void ns_conn_expire(struct ns_relay *r, int64_t now_ms);
+void ns_conn_close(struct ns_conn *c, bool abort, const char *reason);
 const char *ns_conn_state_name(const struct ns_conn *c);
 
 #endif
