@@ -7,6 +7,7 @@
 #include "../crypto/crypto.h"
 #include "../util/log.h"
 #include "../util/net.h"
+#include "admission.h"
 #include "relay.h"
 
 const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
@@ -51,7 +52,7 @@ int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loo
 
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
 {
-	ns_conn_expire(r, now_ms);
+	ns_admit_expire(r, now_ms);
 	ns_pool_trim(&r->pool);
 }
 
