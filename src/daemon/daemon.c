@@ -100,86 +100,93 @@ static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
+/* Two descriptors a connection: take all the system allows. */
+static void raise_fd_limit(void)
 {
-	uint8_t netkey[32];
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Packet mode has no handshake, so no node key: its keys come from the
+ * network key and the SYNs' nonces.  The state directory still holds the
+ * control socket. */
+static int init_packet_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN], char *err,
+                            size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	char why[256];
+
+	if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0 ||
+	    ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen, (uint32_t)cfg->max_conns,
+	                  netkey, err, errlen) != 0)
+		return -1;
+	/* What the daemon lets through carries the mark: the guard table
+	 * passes that and nothing else of a protected port. */
+	ns_queue_set_mark(&d->queue, cfg->fwmark);
+	if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
+	                        sizeof(why)) != 0)
+		ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
+		       "(docs/PROTOCOL.md, \"MTU\")", why);
+	return 0;
+}
+
+static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN], char *err,
+                           size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
 	struct ns_dh_keypair node = { 0 };
 	bool created;
-	sigset_t mask;
+	int rc = -1;
+
+	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0)
+		goto out;
+	if (ns_relay_init(&d->relay, cfg, &d->loop, netkey, node.priv, err, errlen) != 0)
+		goto out;
+	if (created)
+		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
+	rc = 0;
+out:
+	ns_dh_keypair_free(&node);
+	return rc;
+}
+
+/* The network key, and the keys of the mode derived from it.  The key's
+ * one copy here is wiped on the way out, whatever happened. */
+static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	uint8_t netkey[NS_KEY_LEN];
 	int rc;
 
-	memset(d, 0, sizeof(*d));
-	d->cfg = cfg;
-	d->loop.epfd = -1;
-	watches_init(d);
-	if (check_privileges(cfg, err, errlen) != 0)
-		return -1;
-	d->ipv6 = ns_intercept_ipv6();
-	{
-		/* Two descriptors a connection: take all the system allows. */
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
 	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
 	/* An inline key comes only from the environment (config.c): wiped
 	 * there, /proc/PID/environ no longer shows it to the node. */
 	if (cfg->network_key != NULL)
 		ns_env_wipe("NODESEAL_NETWORK_KEY");
 	if (rc != 0)
-		return -1;
-	if (cfg->mode == NS_MODE_PACKET) {
-		/* Packet mode has no handshake, so no node key: its keys come
-		 * from the network key and the SYNs' nonces.  The state
-		 * directory still holds the control socket. */
-		char why[256];
+		goto out;
+	if (cfg->mode == NS_MODE_PACKET)
+		rc = init_packet_keys(d, netkey, err, errlen);
+	else
+		rc = init_proxy_keys(d, netkey, err, errlen);
+out:
+	ns_wipe(netkey, sizeof(netkey));
+	return rc;
+}
 
-		if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0) {
-			ns_wipe(netkey, sizeof(netkey));
-			return -1;
-		}
+/* Signals arrive as reads, in the loop, never in a handler. */
+static int init_signals(struct ns_daemon *d, char *err, size_t errlen)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigset_t mask;
 
-		rc = ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen,
-		                   (uint32_t)cfg->max_conns, netkey, err, errlen);
-		ns_wipe(netkey, sizeof(netkey));
-		if (rc != 0)
-			return -1;
-		/* What the daemon lets through carries the mark: the guard table
-		 * passes that and nothing else of a protected port. */
-		ns_queue_set_mark(&d->queue, cfg->fwmark);
-		if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
-		                        sizeof(why)) != 0)
-			ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
-			       "(docs/PROTOCOL.md, \"MTU\")", why);
-	} else {
-		if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
-			ns_wipe(netkey, sizeof(netkey));
-			return -1;
-		}
-		rc = ns_relay_init(&d->relay, cfg, &d->loop, netkey, node.priv, err, errlen);
-		ns_wipe(netkey, sizeof(netkey));
-		ns_dh_keypair_free(&node);
-		if (rc != 0)
-			return -1;
-		if (created)
-			ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
-	}
-
-	if (ns_loop_init(&d->loop) != 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(errno));
-		return -1;
-	}
-	/* Signals arrive as reads, in the loop, never in a handler. */
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGUSR2);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&mask, sigs[i]);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->signals.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -188,29 +195,64 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		return -1;
 	}
 	ns_watch_set(&d->signals, EPOLLIN);
+	return 0;
+}
+
+/* The loop, its signals and the control socket: both modes have them. */
+static int init_loop(struct ns_daemon *d, char *err, size_t errlen)
+{
+	if (ns_loop_init(&d->loop) != 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	if (init_signals(d, err, errlen) != 0)
+		return -1;
 	/* The control socket first: a second daemon on the same state
 	 * directory is told so, rather than that a port is taken. */
-	ns_control_path(cfg->state_dir, d->control_path, sizeof(d->control_path));
+	ns_control_path(d->cfg->state_dir, d->control_path, sizeof(d->control_path));
 	d->control.fd = ns_control_listen(d->control_path, err, errlen);
 	if (d->control.fd < 0)
 		return -1;
 	ns_watch_set(&d->control, EPOLLIN);
-	if (cfg->mode == NS_MODE_PACKET) {
-		/* Bound before the rules go in: a segment queued with nobody
-		 * reading would wait, and one with no queue bound is dropped. */
-		d->queue_w.fd = ns_queue_fd(&d->queue);
-		ns_watch_set(&d->queue_w, EPOLLIN);
-		return 0;
-	}
-	if (open_listeners(d, err, errlen) != 0) {
-		/* Nothing is installed yet; what a crashed daemon left stays,
-		 * and keeps the node's traffic off the wire meanwhile. */
-		if (ns_intercept_leftover())
-			ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
-			       "\"nodeseal down\"");
-		return -1;
-	}
 	return 0;
+}
+
+/* Bound before the rules go in: a segment queued with nobody reading
+ * would wait, and one with no queue bound is dropped. */
+static int init_packet_io(struct ns_daemon *d)
+{
+	d->queue_w.fd = ns_queue_fd(&d->queue);
+	ns_watch_set(&d->queue_w, EPOLLIN);
+	return 0;
+}
+
+static int init_proxy_io(struct ns_daemon *d, char *err, size_t errlen)
+{
+	if (open_listeners(d, err, errlen) == 0)
+		return 0;
+	/* Nothing is installed yet; what a crashed daemon left stays, and
+	 * keeps the node's traffic off the wire meanwhile. */
+	if (ns_intercept_leftover())
+		ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
+		       "\"nodeseal down\"");
+	return -1;
+}
+
+int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->loop.epfd = -1;
+	watches_init(d);
+	if (check_privileges(cfg, err, errlen) != 0)
+		return -1;
+	d->ipv6 = ns_intercept_ipv6();
+	raise_fd_limit();
+	if (init_keys(d, err, errlen) != 0 || init_loop(d, err, errlen) != 0)
+		return -1;
+	if (cfg->mode == NS_MODE_PACKET)
+		return init_packet_io(d);
+	return init_proxy_io(d, err, errlen);
 }
 
 static void start_child(struct ns_daemon *d, char **argv)

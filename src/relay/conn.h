@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "../event/loop.h"
+#include "../keys/keys.h"
 #include "../proto/proto.h"
 
 struct ns_relay;
@@ -76,7 +77,7 @@ struct ns_conn {
 	int refusal;                    /* enum ns_refusal, if it fails pending */
 	int64_t started_ms, deadline_ms;
 	char peer_text[64];
-	char fingerprint[17];
+	char fingerprint[NS_FINGERPRINT_LEN + 1];
 
 	/* handshake */
 	struct ns_handshake *hs;

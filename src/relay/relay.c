@@ -68,3 +68,30 @@ void ns_relay_free(struct ns_relay *r)
 	ns_replay_free(&r->replay);
 	ns_identity_wipe(&r->id);
 }
+
+void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out)
+{
+	memcpy(out->fingerprint, r->fingerprint, sizeof(out->fingerprint));
+	out->conns = r->nconns;
+	out->refused = r->refused;
+	memcpy(out->refused_by, r->refused_by, sizeof(out->refused_by));
+}
+
+bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,
+                        struct ns_conn_info *out)
+{
+	const struct ns_conn *c = *cursor == NULL ? r->conns
+	                                          : ((const struct ns_conn *)*cursor)->next;
+
+	*cursor = c;
+	if (c == NULL)
+		return false;
+	memcpy(out->peer, c->peer_text, sizeof(out->peer));
+	memcpy(out->fingerprint, c->fingerprint, sizeof(out->fingerprint));
+	out->outbound = c->outbound;
+	out->bytes_out = c->bytes_out;
+	out->bytes_in = c->bytes_in;
+	out->age_ms = now_ms - c->started_ms;
+	out->state = ns_conn_state_name(c);
+	return true;
+}

@@ -10,6 +10,7 @@
 #ifndef NS_RELAY_H
 #define NS_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,29 @@ struct ns_relay {
 	int64_t log_window_ms;          /* the rate limit of refusal lines */
 	int log_in_window;
 };
+
+/* What the control socket shows of the relay, copied. */
+struct ns_relay_stats {
+	char fingerprint[NS_FINGERPRINT_LEN + 1];
+	int conns;
+	uint64_t refused;
+	uint64_t refused_by[NS_REFUSAL_KINDS];
+};
+
+/* One connection, copied. */
+struct ns_conn_info {
+	char peer[64];
+	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* empty before the handshake */
+	bool outbound;
+	uint64_t bytes_out, bytes_in;
+	int64_t age_ms;
+	const char *state;
+};
+
+void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out);
+/* Walks the connections: start with *cursor NULL; false at the end. */
+bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,
+                        struct ns_conn_info *out);
 
 /* Derives the identity from the keys (the caller wipes its copies) and
  * sets up the replay cache.  -1 with one sentence in err. */
