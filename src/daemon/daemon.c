@@ -41,8 +41,11 @@ static void accept_pause(struct ns_daemon *d, int err)
 		ns_watch_set(&d->listen[i], 0);
 	d->accept_paused_until = now + 250;
 	if (now - d->fd_log_ms > 10000) {
+		struct ns_relay_stats rs;
+
+		ns_relay_stats(&d->relay, &rs);
 		ns_log(NS_LOG_WARN, "accept: %s; new connections wait (%d open)", strerror(err),
-		       d->relay.nconns);
+		       rs.conns);
 		d->fd_log_ms = now;
 	}
 }
@@ -442,6 +445,33 @@ static int check_sock_destroy(char *err, size_t errlen)
 	return -1;
 }
 
+/* The line that says the node is protected now. */
+static void announce(const struct ns_daemon *d)
+{
+	const struct ns_config *cfg = d->cfg;
+	struct ns_relay_stats rs;
+
+	if (cfg->mode == NS_MODE_PACKET) {
+		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", cfg->nports > 1 ? "s" : "",
+		       cfg->ports[0], cfg->nports > 1 ? " and more" : "");
+		return;
+	}
+	ns_relay_stats(&d->relay, &rs);
+	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
+	       cfg->nports > 1 ? "s" : "", cfg->ports[0], cfg->nports > 1 ? " and more" : "",
+	       rs.fingerprint);
+}
+
+/* Once a second: the mode's expiries, and the watchdog. */
+static void tick(struct ns_daemon *d, int64_t now)
+{
+	if (d->cfg->mode == NS_MODE_PACKET)
+		ns_queue_tick(&d->queue, now);
+	else
+		ns_relay_tick(&d->relay, now);
+	rules_watch(d, now);
+}
+
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
 {
 	int64_t next_tick = ns_now_ms() + 1000;
@@ -457,13 +487,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		ns_log(NS_LOG_INFO, "IPv6 is off here: protecting IPv4 only");
 	if (d->cfg->mode == NS_MODE_PACKET)
 		reset_unkeyed_connections(d, "opened before this start");
-	if (d->cfg->mode == NS_MODE_PACKET)
-		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", d->cfg->nports > 1 ? "s" : "",
-		       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "");
-	else
-		ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
-		       d->cfg->nports > 1 ? "s" : "", d->cfg->ports[0],
-		       d->cfg->nports > 1 ? " and more" : "", d->relay.fingerprint);
+	announce(d);
 	if (child_argv != NULL) {
 		start_child(d, child_argv);
 		if (d->child < 0) {
@@ -481,11 +505,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		now = ns_now_ms();
 		accept_resume(d, now);
 		if (now >= next_tick) {
-			if (d->queue_w.fd >= 0)
-				ns_queue_tick(&d->queue, now);
-			else
-				ns_relay_tick(&d->relay, now);
-			rules_watch(d, now);
+			tick(d, now);
 			next_tick = ns_now_ms() + 1000;
 		}
 	}
