@@ -93,11 +93,11 @@ static void out_printf(struct out *o, const char *fmt, ...)
 }
 
 /* The watchdog's line: what another program did to the rules. */
-static void rules_text(struct ns_daemon *d, struct out *o)
+static void rules_text(const struct ns_watchdog *w, struct out *o)
 {
 	out_printf(o, "rules: %s, put back %llu time%s\n",
-	           d->rules_missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
-	           (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
+	           w->missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
+	           (unsigned long long)w->restored, w->restored == 1 ? "" : "s");
 }
 
 /* Packet mode's counters, for people. */
@@ -105,7 +105,8 @@ static void packet_text(const struct ns_queue_snapshot *q, struct out *o)
 {
 	out_printf(o, "segments:");
 	for (int i = 0; i < NS_FC_COUNT; i++)
-		out_printf(o, " %s %llu", ns_flow_count_names[i], (unsigned long long)q->segments[i]);
+		out_printf(o, " %s %llu", ns_flow_count_names[i],
+		           (unsigned long long)q->segments[i]);
 	out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
 	           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
 	           (unsigned long long)q->st.enobufs);
@@ -127,14 +128,14 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		ns_queue_snapshot(&d->queue, now, &q);
 		out_printf(o, "packet mode, queue %u, %u connection%s\n", q.num, q.flows,
 		           q.flows == 1 ? "" : "s");
-		rules_text(d, o);
+		rules_text(&d->watchdog, o);
 		packet_text(&q, o);
 		return;
 	}
 	ns_relay_stats(&d->relay, &rs);
 	out_printf(o, "node %s, %d connection%s\n", rs.fingerprint, rs.conns,
 	           rs.conns == 1 ? "" : "s");
-	rules_text(d, o);
+	rules_text(&d->watchdog, o);
 	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
 	           "RECEIVED", "AGE", "STATE");
 	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
@@ -193,7 +194,8 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
 		           (unsigned long long)rs.refused_by[i]);
 	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
-	           (unsigned long long)d->rules_restored, d->rules_missing ? "true" : "false");
+	           (unsigned long long)d->watchdog.restored,
+	           d->watchdog.missing ? "true" : "false");
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		struct ns_queue_snapshot q;
 
@@ -225,7 +227,8 @@ void ns_control_accept(struct ns_daemon *d)
 			close(fd);
 			return;
 		}
-		ns_watch_init(&ctl->w, &d->loop, fd, ctl_event, d);
+		ctl->d = d;
+		ns_watch_init(&ctl->w, &d->loop, fd, ctl_event, ctl);
 		ctl->next = d->ctls;
 		d->ctls = ctl;
 		ns_watch_set(&ctl->w, EPOLLIN);
@@ -267,8 +270,8 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 
 static void ctl_event(void *cookie, struct ns_watch *w, uint32_t events)
 {
-	struct ns_daemon *d = cookie;
-	struct ns_ctl *ctl = (struct ns_ctl *)w;
+	struct ns_ctl *ctl = cookie;
+	struct ns_daemon *d = ctl->d;
 	ssize_t n;
 
 	(void)events;

@@ -15,8 +15,10 @@
 
 struct ns_daemon;
 
+/* One client, from its command to the end of the answer. */
 struct ns_ctl {
-	struct ns_watch w;          /* first: events point here */
+	struct ns_daemon *d;
+	struct ns_watch w;
 	struct ns_ctl *next;
 	char in[64];
 	size_t inlen;

@@ -25,39 +25,10 @@
 #include "../packet/sockdiag.h"
 #include "../util/confine.h"
 #include "../util/log.h"
-#include "../util/net.h"
 #include "control.h"
 #include "daemon.h"
 
 static void watches_init(struct ns_daemon *d);
-
-/* Out of descriptors: accept would fail at once, again and again, with
- * the listener still readable.  The listeners rest a moment instead. */
-static void accept_pause(struct ns_daemon *d, int err)
-{
-	int64_t now = ns_now_ms();
-
-	for (int i = 0; i < NS_LISTENERS; i++)
-		ns_watch_set(&d->listen[i], 0);
-	d->accept_paused_until = now + 250;
-	if (now - d->fd_log_ms > 10000) {
-		struct ns_relay_stats rs;
-
-		ns_relay_stats(&d->relay, &rs);
-		ns_log(NS_LOG_WARN, "accept: %s; new connections wait (%d open)", strerror(err),
-		       rs.conns);
-		d->fd_log_ms = now;
-	}
-}
-
-static void accept_resume(struct ns_daemon *d, int64_t now)
-{
-	if (d->accept_paused_until == 0 || now < d->accept_paused_until)
-		return;
-	d->accept_paused_until = 0;
-	for (int i = 0; i < NS_LISTENERS; i++)
-		ns_watch_set(&d->listen[i], EPOLLIN);
-}
 
 /* The checks that give one clear error instead of a half-working daemon. */
 static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
@@ -75,29 +46,6 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 	}
 	close(fd);
 	return rc;
-}
-
-static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
-{
-	static const char *const addrs[NS_LISTENERS] = {
-		[NS_LISTEN_OUT_V4] = "127.0.0.1", [NS_LISTEN_OUT_V6] = "::1",
-		[NS_LISTEN_IN_V4] = "0.0.0.0", [NS_LISTEN_IN_V6] = "::",
-	};
-
-	for (int i = 0; i < NS_LISTENERS; i++) {
-		bool v6 = i == NS_LISTEN_OUT_V6 || i == NS_LISTEN_IN_V6;
-		bool in = !ns_listener_outbound(i);
-		uint16_t port = (uint16_t)(d->cfg->proxy_port + in);
-
-		if (v6 && d->ipv6 != NS_IPV6_ON)
-			continue;
-		/* inbound sockets face the wire: keepalive finds dead peers */
-		d->listen[i].fd = ns_socket_listen(addrs[i], port, in, err, errlen);
-		if (d->listen[i].fd < 0)
-			return -1;
-		ns_watch_set(&d->listen[i], EPOLLIN);
-	}
-	return 0;
 }
 
 /* Two descriptors a connection: take all the system allows. */
@@ -228,7 +176,7 @@ static int init_packet_io(struct ns_daemon *d)
 
 static int init_proxy_io(struct ns_daemon *d, char *err, size_t errlen)
 {
-	if (open_listeners(d, err, errlen) == 0)
+	if (ns_listeners_open(&d->listeners, d->cfg, d->ipv6, err, errlen) == 0)
 		return 0;
 	/* Nothing is installed yet; what a crashed daemon left stays, and
 	 * keeps the node's traffic off the wire meanwhile. */
@@ -307,35 +255,6 @@ static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
 	}
 }
 
-static void accept_burst(struct ns_daemon *d, struct ns_watch *w,
-                         void (*take)(struct ns_relay *, int))
-{
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				accept_pause(d, errno);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				ns_log(NS_LOG_WARN, "accept: %s", strerror(errno));
-			return;
-		}
-		take(&d->relay, fd);
-	}
-}
-
-static void on_listen_out(void *cookie, struct ns_watch *w, uint32_t events)
-{
-	(void)events;
-	accept_burst(cookie, w, ns_conn_outbound);
-}
-
-static void on_listen_in(void *cookie, struct ns_watch *w, uint32_t events)
-{
-	(void)events;
-	accept_burst(cookie, w, ns_conn_inbound);
-}
-
 static void on_queue(void *cookie, struct ns_watch *w, uint32_t events)
 {
 	struct ns_daemon *d = cookie;
@@ -356,9 +275,7 @@ static void on_control(void *cookie, struct ns_watch *w, uint32_t events)
  * then finds each with no descriptor, or one to drop. */
 static void watches_init(struct ns_daemon *d)
 {
-	for (int i = 0; i < NS_LISTENERS; i++)
-		ns_watch_init(&d->listen[i], &d->loop, -1,
-		              ns_listener_outbound(i) ? on_listen_out : on_listen_in, d);
+	ns_listeners_init(&d->listeners, &d->loop, &d->relay);
 	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
 	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
 	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
@@ -386,45 +303,6 @@ static void reset_unkeyed_connections(struct ns_daemon *d, const char *why)
 		ns_log(NS_LOG_INFO, "reset %d connection%s %s (no keys for them)", n,
 		       n == 1 ? "" : "s", why);
 	close(fd);
-}
-
-/*
- * The watchdog, once a second: another program may have taken the rules
- * away (iptables -F, a firewall reload).  The guard table keeps the ports
- * closed meanwhile (intercept.h); here they are put back.  A failure is
- * retried every second but logged once, and again when it ends.
- */
-static void rules_watch(struct ns_daemon *d, int64_t now)
-{
-	char what[512], err[512];
-	int rc = ns_intercept_check(d->cfg, (enum ns_ipv6)d->ipv6, what, sizeof(what));
-
-	if (rc < 0 && !d->rules_unknown)
-		ns_log(NS_LOG_WARN, "cannot read the firewall rules back; the watchdog retries "
-		       "every second");
-	d->rules_unknown = rc < 0;
-	if (rc <= 0)
-		return;
-	if (!d->rules_missing)
-		ns_log(NS_LOG_WARN, "rules removed by another program (missing: %s); putting them "
-		       "back", what);
-	if (ns_intercept_restore(d->cfg, (enum ns_ipv6)d->ipv6, err, sizeof(err)) != 0) {
-		if (!d->rules_missing) {
-			ns_log(NS_LOG_ERROR, "cannot put the rules back: %s; the guard table keeps the "
-			       "protected ports closed; retrying every second", err);
-			d->rules_missing_ms = now;
-			d->rules_missing = true;
-		}
-		return;
-	}
-	d->rules_restored++;
-	if (d->rules_missing)
-		ns_log(NS_LOG_WARN, "rules put back after %.1f s of failures",
-		       (double)(ns_now_ms() - d->rules_missing_ms) / 1000.0);
-	else
-		ns_log(NS_LOG_INFO, "rules put back (%llu time%s so far)",
-		       (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
-	d->rules_missing = false;
 }
 
 /* Packet mode ends live connections at stop by destroying their sockets:
@@ -469,7 +347,7 @@ static void tick(struct ns_daemon *d, int64_t now)
 		ns_queue_tick(&d->queue, now);
 	else
 		ns_relay_tick(&d->relay, now);
-	rules_watch(d, now);
+	ns_watchdog_check(&d->watchdog, d->cfg, d->ipv6, now);
 }
 
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
@@ -498,12 +376,12 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	while (!d->stop) {
 		int64_t now;
 
-		if (ns_loop_wait(&d->loop, d->accept_paused_until ? 100 : 1000) != 0) {
+		if (ns_loop_wait(&d->loop, ns_listeners_paused(&d->listeners) ? 100 : 1000) != 0) {
 			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
 			return -1;
 		}
 		now = ns_now_ms();
-		accept_resume(d, now);
+		ns_listeners_resume(&d->listeners, now);
 		if (now >= next_tick) {
 			tick(d, now);
 			next_tick = ns_now_ms() + 1000;
@@ -519,8 +397,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_relay_close_all(&d->relay, "nodeseal stopping");
 	ns_loop_reap(&d->loop);
 	ns_control_close_all(d);
-	for (int i = 0; i < NS_LISTENERS; i++)
-		ns_watch_drop(&d->listen[i]);
+	ns_listeners_close(&d->listeners);
 	if (d->installed && d->queue_w.fd >= 0) {
 		int n = ns_queue_abort_connections(&d->queue);
 		if (n > 0)

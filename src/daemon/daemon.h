@@ -16,41 +16,27 @@
 #include "../packet/queue.h"
 #include "../relay/relay.h"
 #include "config.h"
+#include "listen.h"
+#include "watchdog.h"
 
 struct ns_ctl;
-
-/* The listeners: the node's own connections out arrive on loopback at the
- * proxy port, the peers' on the wire at the port after it. */
-enum ns_listener { NS_LISTEN_OUT_V4, NS_LISTEN_OUT_V6, NS_LISTEN_IN_V4, NS_LISTEN_IN_V6,
-                   NS_LISTENERS };
-
-static inline bool ns_listener_outbound(int slot)
-{
-	return slot == NS_LISTEN_OUT_V4 || slot == NS_LISTEN_OUT_V6;
-}
 
 struct ns_daemon {
 	const struct ns_config *cfg;
 	struct ns_loop loop;
-	struct ns_watch listen[NS_LISTENERS]; /* fd -1 if absent */
+	struct ns_listeners listeners;  /* proxy mode */
 	struct ns_watch control, signals;
 	struct ns_relay relay;          /* proxy mode */
 	struct ns_queue queue;          /* packet mode */
 	struct ns_watch queue_w;        /* packet mode: the queue's socket (fd -1 otherwise) */
 	char control_path[4200];
 	struct ns_ctl *ctls;            /* control clients */
-	int64_t accept_paused_until;    /* out of descriptors: listeners rest */
-	int64_t fd_log_ms;
 	pid_t child;
 	int child_status;
 	bool stop;
 	bool installed;
 	int ipv6;                       /* enum ns_ipv6, decided once at start */
-	/* the watchdog: rules another program took away */
-	uint64_t rules_restored;        /* times they were put back */
-	bool rules_missing;             /* missing, and putting them back failed */
-	int64_t rules_missing_ms;       /* since when */
-	bool rules_unknown;             /* the tools could not say (logged once) */
+	struct ns_watchdog watchdog;    /* rules another program took away */
 };
 
 /* Loads keys, opens listeners and the control socket. */
@@ -60,6 +46,5 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen);
 /* Closes everything and removes the interception. */
 void ns_daemon_shutdown(struct ns_daemon *d);
-
 
 #endif

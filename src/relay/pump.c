@@ -116,7 +116,8 @@ int ns_pump_handshake(struct ns_conn *c, struct ns_wants *w, const char **why)
 			return 0;
 		}
 		if (n <= 0) {
-			*why = n == 0 ? "peer closed during handshake" : "peer reset during handshake";
+			*why = n == 0 ? "peer closed during handshake"
+			              : "peer reset during handshake";
 			return -1;
 		}
 		c->hs_in_have += (size_t)n;
