@@ -28,8 +28,6 @@
 #include "control.h"
 #include "daemon.h"
 
-static void watches_init(struct ns_daemon *d);
-
 /* The checks that give one clear error instead of a half-working daemon. */
 static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 {
@@ -46,6 +44,62 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 	}
 	close(fd);
 	return rc;
+}
+
+static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	struct ns_daemon *d = cookie;
+	struct signalfd_siginfo si;
+
+	(void)w;
+	(void)events;
+	while (read(d->signals.fd, &si, sizeof(si)) == sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGCHLD) {
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (pid != d->child)
+					continue;
+				d->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
+				                                    : 128 + WTERMSIG(status);
+				d->child = 0;
+				d->stop = true;
+			}
+		} else if (d->child > 0) {
+			kill(d->child, sig); /* the child decides; its exit ends us */
+		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
+			ns_log(NS_LOG_INFO, "signal %d: stopping", sig);
+			d->stop = true;
+		}
+	}
+}
+
+static void on_queue(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	struct ns_daemon *d = cookie;
+
+	(void)w;
+	(void)events;
+	ns_queue_event(&d->queue, ns_now_ms());
+}
+
+static void on_control(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	ns_control_accept(cookie);
+}
+
+/* Every watch of the daemon's own, before anything can fail: shutdown
+ * then finds each with no descriptor, or one to drop. */
+static void watches_init(struct ns_daemon *d)
+{
+	ns_listeners_init(&d->listeners, &d->loop, &d->relay);
+	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
+	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
+	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
 }
 
 /* Two descriptors a connection: take all the system allows. */
@@ -223,62 +277,6 @@ static void start_child(struct ns_daemon *d, char **argv)
 	execvp(argv[0], argv);
 	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
-}
-
-static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
-{
-	struct ns_daemon *d = cookie;
-	struct signalfd_siginfo si;
-
-	(void)w;
-	(void)events;
-	while (read(d->signals.fd, &si, sizeof(si)) == sizeof(si)) {
-		int sig = (int)si.ssi_signo;
-
-		if (sig == SIGCHLD) {
-			int status;
-			pid_t pid;
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (pid != d->child)
-					continue;
-				d->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
-				                                    : 128 + WTERMSIG(status);
-				d->child = 0;
-				d->stop = true;
-			}
-		} else if (d->child > 0) {
-			kill(d->child, sig); /* the child decides; its exit ends us */
-		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
-			ns_log(NS_LOG_INFO, "signal %d: stopping", sig);
-			d->stop = true;
-		}
-	}
-}
-
-static void on_queue(void *cookie, struct ns_watch *w, uint32_t events)
-{
-	struct ns_daemon *d = cookie;
-
-	(void)w;
-	(void)events;
-	ns_queue_event(&d->queue, ns_now_ms());
-}
-
-static void on_control(void *cookie, struct ns_watch *w, uint32_t events)
-{
-	(void)w;
-	(void)events;
-	ns_control_accept(cookie);
-}
-
-/* Every watch of the daemon's own, before anything can fail: shutdown
- * then finds each with no descriptor, or one to drop. */
-static void watches_init(struct ns_daemon *d)
-{
-	ns_listeners_init(&d->listeners, &d->loop, &d->relay);
-	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
-	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
-	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
 }
 
 /*
