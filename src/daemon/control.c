@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../packet/snapshot.h"
 #include "../util/log.h"
 #include "control.h"
 #include "daemon.h"
@@ -92,90 +93,125 @@ static void out_printf(struct out *o, const char *fmt, ...)
 }
 
 /* The watchdog's line: what another program did to the rules. */
-static void rules_text(struct ns_daemon *d, struct out *o)
+static void rules_text(const struct ns_watchdog *w, struct out *o)
 {
 	out_printf(o, "rules: %s, put back %llu time%s\n",
-	           d->rules_missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
-	           (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
+	           w->missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
+	           (unsigned long long)w->restored, w->restored == 1 ? "" : "s");
+}
+
+/* Packet mode's counters, for people. */
+static void packet_text(const struct ns_queue_snapshot *q, struct out *o)
+{
+	out_printf(o, "segments:");
+	for (int i = 0; i < NS_FC_COUNT; i++)
+		out_printf(o, " %s %llu", ns_flow_count_names[i],
+		           (unsigned long long)q->segments[i]);
+	out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
+	           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
+	           (unsigned long long)q->st.enobufs);
+	out_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
+	           "peers %u\n", (unsigned long long)q->pm.icmp,
+	           (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
+	           (unsigned long long)q->pm.resent, q->pmtu_peers);
 }
 
 static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
+	struct ns_relay_stats rs;
+	struct ns_conn_info ci;
+	const void *it = NULL;
+
 	if (d->cfg->mode == NS_MODE_PACKET) {
-		const struct ns_queue *q = &d->queue;
-		out_printf(o, "packet mode, queue %u, %u connection%s\n", q->num, q->flows.used,
-		           q->flows.used == 1 ? "" : "s");
-		rules_text(d, o);
-		out_printf(o, "segments:");
-		for (int i = 0; i < NS_FC_COUNT; i++)
-			out_printf(o, " %s %llu", ns_flow_count_names[i],
-			           (unsigned long long)q->flows.count[i]);
-		out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
-		           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
-		           (unsigned long long)q->st.enobufs);
-		out_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
-		           "peers %u\n", (unsigned long long)q->pm.icmp,
-		           (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
-		           (unsigned long long)q->pm.resent, ns_pmtu_count(&q->flows.pmtu, now));
+		struct ns_queue_snapshot q;
+
+		ns_queue_snapshot(&d->queue, now, &q);
+		out_printf(o, "packet mode, queue %u, %u connection%s\n", q.num, q.flows,
+		           q.flows == 1 ? "" : "s");
+		rules_text(&d->watchdog, o);
+		packet_text(&q, o);
 		return;
 	}
-	out_printf(o, "node %s, %d connection%s\n", d->fingerprint, d->nconns,
-	           d->nconns == 1 ? "" : "s");
-	rules_text(d, o);
+	ns_relay_stats(&d->relay, &rs);
+	out_printf(o, "node %s, %d connection%s\n", rs.fingerprint, rs.conns,
+	           rs.conns == 1 ? "" : "s");
+	rules_text(&d->watchdog, o);
 	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
 	           "RECEIVED", "AGE", "STATE");
-	for (struct ns_conn *c = d->conns; c; c = c->next)
-		out_printf(o, "%-46s %-16s %-3s %12llu %12llu %7llds %s\n", c->peer_text,
-		           c->fingerprint[0] ? c->fingerprint : "-", c->outbound ? "out" : "in",
-		           (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
-		           (long long)((now - c->started_ms) / 1000), ns_conn_state_name(c));
+	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
+		out_printf(o, "%-46s %-16s %-3s %12llu %12llu %7llds %s\n", ci.peer,
+		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.outbound ? "out" : "in",
+		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
+		           (long long)(ci.age_ms / 1000), ci.state);
+}
+
+/* Packet mode's counters, for scripts. */
+static void packet_json(const struct ns_queue_snapshot *q, struct out *o)
+{
+	out_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{", q->flows);
+	for (int i = 0; i < NS_FC_COUNT; i++)
+		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
+		           (unsigned long long)q->segments[i]);
+	out_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
+	           "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
+	           "\"user_dropped\":%llu,\"send_failed\":%llu}",
+	           q->num, (unsigned long long)q->st.packets,
+	           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
+	           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
+	           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
+	out_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
+	           "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
+	           (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
+	           (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
+	           (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
+	           q->pmtu_peers);
 }
 
 static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 {
+	struct ns_relay_stats rs;
+	struct ns_conn_info ci;
+	const void *it = NULL;
+	bool first = true;
+
+	ns_relay_stats(&d->relay, &rs);
 	/* packet mode has no node key */
-	if (d->fingerprint[0])
-		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", d->fingerprint);
+	if (rs.fingerprint[0])
+		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", rs.fingerprint);
 	else
 		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
-	for (struct ns_conn *c = d->conns; c; c = c->next)
+	while (ns_relay_conn_next(&d->relay, &it, now, &ci)) {
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
 		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
-		           c == d->conns ? "" : ",", c->peer_text, c->fingerprint,
-		           c->outbound ? "out" : "in", (unsigned long long)c->bytes_out,
-		           (unsigned long long)c->bytes_in, (double)(now - c->started_ms) / 1000.0,
-		           ns_conn_state_name(c));
-	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)d->refused);
+		           first ? "" : ",", ci.peer, ci.fingerprint, ci.outbound ? "out" : "in",
+		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
+		           (double)ci.age_ms / 1000.0, ci.state);
+		first = false;
+	}
+	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)rs.refused);
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
 		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
-		           (unsigned long long)d->refused_by[i]);
+		           (unsigned long long)rs.refused_by[i]);
 	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
-	           (unsigned long long)d->rules_restored, d->rules_missing ? "true" : "false");
+	           (unsigned long long)d->watchdog.restored,
+	           d->watchdog.missing ? "true" : "false");
 	if (d->cfg->mode == NS_MODE_PACKET) {
-		const struct ns_queue *q = &d->queue;
-		out_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{",
-		           q->flows.used);
-		for (int i = 0; i < NS_FC_COUNT; i++)
-			out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
-			           (unsigned long long)q->flows.count[i]);
-		out_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
-		           "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
-		           "\"user_dropped\":%llu,\"send_failed\":%llu}",
-		           q->num, (unsigned long long)q->st.packets,
-		           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
-		           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
-		           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
-		out_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
-		           "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
-		           (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
-		           (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
-		           (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
-		           ns_pmtu_count(&q->flows.pmtu, now));
+		struct ns_queue_snapshot q;
+
+		ns_queue_snapshot(&d->queue, now, &q);
+		packet_json(&q, o);
 	} else {
 		out_printf(o, ",\"mode\":\"proxy\"");
 	}
 	out_printf(o, "}\n");
+}
+
+static ns_watch_fn ctl_event;
+
+void ns_control_path(const char *state_dir, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/control.sock", state_dir);
 }
 
 void ns_control_accept(struct ns_daemon *d)
@@ -191,11 +227,11 @@ void ns_control_accept(struct ns_daemon *d)
 			close(fd);
 			return;
 		}
-		ctl->w.kind = NS_W_CONTROL_CLIENT;
-		ctl->w.fd = fd;
+		ctl->d = d;
+		ns_watch_init(&ctl->w, &d->loop, fd, ctl_event, ctl);
 		ctl->next = d->ctls;
 		d->ctls = ctl;
-		ns_watch_set(d, &ctl->w, EPOLLIN);
+		ns_watch_set(&ctl->w, EPOLLIN);
 	}
 }
 
@@ -206,7 +242,7 @@ static void ctl_close(struct ns_daemon *d, struct ns_ctl *ctl)
 	for (pp = &d->ctls; *pp != ctl; pp = &(*pp)->next)
 		;
 	*pp = ctl->next;
-	ns_watch_drop(d, &ctl->w);
+	ns_watch_drop(&ctl->w);
 	free(ctl->out);
 	free(ctl);
 }
@@ -232,9 +268,10 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 	ctl->outlen = o.len;
 }
 
-void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
+static void ctl_event(void *cookie, struct ns_watch *w, uint32_t events)
 {
-	struct ns_ctl *ctl = (struct ns_ctl *)w;
+	struct ns_ctl *ctl = cookie;
+	struct ns_daemon *d = ctl->d;
 	ssize_t n;
 
 	(void)events;
@@ -255,7 +292,7 @@ void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
 	while (ctl->outoff < ctl->outlen) {
 		n = send(w->fd, ctl->out + ctl->outoff, ctl->outlen - ctl->outoff, MSG_NOSIGNAL);
 		if (n < 0 && errno == EAGAIN) {
-			ns_watch_set(d, w, EPOLLOUT);
+			ns_watch_set(w, EPOLLOUT);
 			return;
 		}
 		if (n <= 0)

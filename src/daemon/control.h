@@ -11,12 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../relay/conn.h"
+#include "../event/loop.h"
 
 struct ns_daemon;
 
+/* One client, from its command to the end of the answer. */
 struct ns_ctl {
-	struct ns_watch w;          /* first: events point here */
+	struct ns_daemon *d;
+	struct ns_watch w;
 	struct ns_ctl *next;
 	char in[64];
 	size_t inlen;
@@ -24,9 +26,10 @@ struct ns_ctl {
 	size_t outlen, outoff;
 };
 
+/* The control socket's path for a state directory. */
+void ns_control_path(const char *state_dir, char *out, size_t cap);
 int ns_control_listen(const char *path, char *err, size_t errlen);
 void ns_control_accept(struct ns_daemon *d);
-void ns_control_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
 void ns_control_close_all(struct ns_daemon *d);
 
 /* Client: sends cmd, returns the malloc'd answer or NULL (errno set). */

@@ -1,5 +1,5 @@
 /*
- * daemon.c: the event loop (daemon.h).
+ * daemon.c: start, run and stop (daemon.h).
  *
  * Start-up order matters for the fail-closed promise: keys, listeners and
  * the control socket first, then the interception rules, then the child.
@@ -13,14 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../intercept/intercept.h"
@@ -28,100 +25,8 @@
 #include "../packet/sockdiag.h"
 #include "../util/confine.h"
 #include "../util/log.h"
-#include "../util/net.h"
 #include "control.h"
 #include "daemon.h"
-
-int64_t ns_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint8_t *ns_pool_get(struct ns_daemon *d)
-{
-	uint8_t *b = d->npool > 0 ? d->pool[--d->npool] : malloc(NS_BUF_SIZE);
-
-	if (b != NULL)
-		d->bufs_out++;
-	return b;
-}
-
-void ns_pool_put(struct ns_daemon *d, uint8_t *buf)
-{
-	d->bufs_out--;
-	d->trim = true;
-	if (d->npool < NS_POOL_KEEP)
-		d->pool[d->npool++] = buf;
-	else
-		free(buf);
-}
-
-/* Once no connection holds a buffer, keep a few and give the rest of the
- * memory a burst took back to the system (glibc would otherwise keep it). */
-static void pool_trim(struct ns_daemon *d)
-{
-	if (!d->trim || d->bufs_out != 0)
-		return;
-	while (d->npool > 4)
-		free(d->pool[--d->npool]);
-	malloc_trim(0);
-	d->trim = false;
-}
-
-/* Out of descriptors: accept would fail at once, again and again, with
- * the listener still readable.  The listeners rest a moment instead. */
-static void accept_pause(struct ns_daemon *d, int err)
-{
-	int64_t now = ns_now_ms();
-
-	for (int i = 0; i < 4; i++)
-		ns_watch_set(d, &d->listen[i], 0);
-	d->accept_paused_until = now + 250;
-	if (now - d->fd_log_ms > 10000) {
-		ns_log(NS_LOG_WARN, "accept: %s; new connections wait (%d open)", strerror(err),
-		       d->nconns);
-		d->fd_log_ms = now;
-	}
-}
-
-static void accept_resume(struct ns_daemon *d, int64_t now)
-{
-	if (d->accept_paused_until == 0 || now < d->accept_paused_until)
-		return;
-	d->accept_paused_until = 0;
-	for (int i = 0; i < 4; i++)
-		ns_watch_set(d, &d->listen[i], EPOLLIN);
-}
-
-void ns_watch_set(struct ns_daemon *d, struct ns_watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-	int op;
-
-	if (w->fd < 0 || w->events == events)
-		return;
-	op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-	if (epoll_ctl(d->epfd, op, w->fd, &ev) != 0)
-		ns_log(NS_LOG_ERROR, "epoll_ctl: %s", strerror(errno));
-	w->events = events;
-}
-
-void ns_watch_drop(struct ns_daemon *d, struct ns_watch *w)
-{
-	if (w->fd < 0)
-		return;
-	ns_watch_set(d, w, 0);
-	close(w->fd);
-	w->fd = -1;
-}
-
-void ns_control_path(const char *state_dir, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s/control.sock", state_dir);
-}
 
 /* The checks that give one clear error instead of a half-working daemon. */
 static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
@@ -141,192 +46,13 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 	return rc;
 }
 
-static int open_listeners(struct ns_daemon *d, char *err, size_t errlen)
+static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
 {
-	static const char *const addrs[4] = { "127.0.0.1", "::1", "0.0.0.0", "::" };
-
-	for (int i = 0; i < 4; i++) {
-		bool v6 = i % 2 == 1;
-		uint16_t port = (uint16_t)(d->cfg->proxy_port + (i >= 2));
-
-		d->listen[i].kind = i < 2 ? NS_W_LISTEN_OUT : NS_W_LISTEN_IN;
-		d->listen[i].fd = -1;
-		if (v6 && d->ipv6 != NS_IPV6_ON)
-			continue;
-		/* inbound sockets face the wire: keepalive finds dead peers */
-		d->listen[i].fd = ns_socket_listen(addrs[i], port, i >= 2, err, errlen);
-		if (d->listen[i].fd < 0)
-			return -1;
-		ns_watch_set(d, &d->listen[i], EPOLLIN);
-	}
-	return 0;
-}
-
-/* Peers are usually set up like this host: if its ephemeral ports reach
- * into the delivery range, so do theirs, and deliveries can clash with
- * wire connections (then skipped, at a cost: conn.c, deliver_start). */
-static void warn_delivery_ports(struct ns_daemon *d)
-{
-	unsigned lo, hi;
-	uint16_t start;
-
-	ns_ephemeral_range(&lo, &hi);
-	if (lo <= d->cfg->delivery_hi && hi >= d->cfg->delivery_lo)
-		ns_log(NS_LOG_WARN, "delivery ports %u-%u overlap this host's ip_local_port_range "
-		       "%u-%u; choose --delivery-ports outside the peers' range", d->cfg->delivery_lo,
-		       d->cfg->delivery_hi, lo, hi);
-	if (ns_random(&start, sizeof(start)) == 0)
-		d->delivery_next = start;
-}
-
-int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
-{
-	uint8_t netkey[32];
-	struct ns_dh_keypair node = { 0 };
-	bool created;
-	sigset_t mask;
-	int rc;
-
-	memset(d, 0, sizeof(*d));
-	d->cfg = cfg;
-	d->epfd = d->control.fd = d->signals.fd = d->queue_w.fd = -1;
-	for (int i = 0; i < 4; i++)
-		d->listen[i].fd = -1;
-	if (check_privileges(cfg, err, errlen) != 0)
-		return -1;
-	d->ipv6 = ns_intercept_ipv6();
-	{
-		/* Two descriptors a connection: take all the system allows. */
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
-	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
-	/* An inline key comes only from the environment (config.c): wiped
-	 * there, /proc/PID/environ no longer shows it to the node. */
-	if (cfg->network_key != NULL)
-		ns_env_wipe("NODESEAL_NETWORK_KEY");
-	if (rc != 0)
-		return -1;
-	if (cfg->mode == NS_MODE_PACKET) {
-		/* Packet mode has no handshake, so no node key: its keys come
-		 * from the network key and the SYNs' nonces.  The state
-		 * directory still holds the control socket. */
-		char why[256];
-
-		if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0) {
-			ns_wipe(netkey, sizeof(netkey));
-			return -1;
-		}
-
-		rc = ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen,
-		                   (uint32_t)cfg->max_conns, netkey, err, errlen);
-		ns_wipe(netkey, sizeof(netkey));
-		if (rc != 0)
-			return -1;
-		/* What the daemon lets through carries the mark: the guard table
-		 * passes that and nothing else of a protected port. */
-		ns_queue_set_mark(&d->queue, cfg->fwmark);
-		if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
-		                        sizeof(why)) != 0)
-			ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
-			       "(docs/PROTOCOL.md, \"MTU\")", why);
-	} else {
-		if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0) {
-			ns_wipe(netkey, sizeof(netkey));
-			return -1;
-		}
-		rc = ns_identity_init(&d->id, netkey, node.priv);
-		ns_wipe(netkey, sizeof(netkey));
-		ns_dh_keypair_free(&node);
-		if (rc != 0 || ns_replay_init(&d->replay, cfg->clock_window, 1 << 20) != 0) {
-			snprintf(err, errlen, "cannot set up keys");
-			return -1;
-		}
-		ns_fingerprint(d->id.node.pub, d->fingerprint);
-		if (created)
-			ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
-		warn_delivery_ports(d);
-	}
-
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(errno));
-		return -1;
-	}
-	/* Signals arrive as reads, in the loop, never in a handler. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	d->signals.kind = NS_W_SIGNAL;
-	d->signals.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->signals.fd < 0) {
-		snprintf(err, errlen, "signalfd: %s", strerror(errno));
-		return -1;
-	}
-	ns_watch_set(d, &d->signals, EPOLLIN);
-	/* The control socket first: a second daemon on the same state
-	 * directory is told so, rather than that a port is taken. */
-	ns_control_path(cfg->state_dir, d->control_path, sizeof(d->control_path));
-	d->control.kind = NS_W_CONTROL;
-	d->control.fd = ns_control_listen(d->control_path, err, errlen);
-	if (d->control.fd < 0)
-		return -1;
-	ns_watch_set(d, &d->control, EPOLLIN);
-	if (cfg->mode == NS_MODE_PACKET) {
-		/* Bound before the rules go in: a segment queued with nobody
-		 * reading would wait, and one with no queue bound is dropped. */
-		d->queue_w.kind = NS_W_QUEUE;
-		d->queue_w.fd = ns_queue_fd(&d->queue);
-		ns_watch_set(d, &d->queue_w, EPOLLIN);
-		return 0;
-	}
-	if (open_listeners(d, err, errlen) != 0) {
-		/* Nothing is installed yet; what a crashed daemon left stays,
-		 * and keeps the node's traffic off the wire meanwhile. */
-		if (ns_intercept_leftover())
-			ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
-			       "\"nodeseal down\"");
-		return -1;
-	}
-	return 0;
-}
-
-static void start_child(struct ns_daemon *d, char **argv)
-{
-	char why[256];
-	sigset_t none;
-
-	d->child = fork();
-	if (d->child != 0)
-		return;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	/* The node has no business with the network key or the rules: it
-	 * does not start unless both are out of its reach. */
-	if (ns_confine_child(why, sizeof(why)) != 0) {
-		fprintf(stderr, "nodeseal: not running %s: %s\n", argv[0], why);
-		_exit(127);
-	}
-	execvp(argv[0], argv);
-	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-static void on_signal(struct ns_daemon *d)
-{
+	struct ns_daemon *d = cookie;
 	struct signalfd_siginfo si;
 
+	(void)w;
+	(void)events;
 	while (read(d->signals.fd, &si, sizeof(si)) == sizeof(si)) {
 		int sig = (int)si.ssi_signo;
 
@@ -350,23 +76,207 @@ static void on_signal(struct ns_daemon *d)
 	}
 }
 
-static void on_accept(struct ns_daemon *d, struct ns_watch *w)
+static void on_queue(void *cookie, struct ns_watch *w, uint32_t events)
 {
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct ns_daemon *d = cookie;
 
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				accept_pause(d, errno);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				ns_log(NS_LOG_WARN, "accept: %s", strerror(errno));
-			return;
-		}
-		if (w->kind == NS_W_LISTEN_OUT)
-			ns_conn_outbound(d, fd);
-		else
-			ns_conn_inbound(d, fd);
+	(void)w;
+	(void)events;
+	ns_queue_event(&d->queue, ns_now_ms());
+}
+
+static void on_control(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	ns_control_accept(cookie);
+}
+
+/* Every watch of the daemon's own, before anything can fail: shutdown
+ * then finds each with no descriptor, or one to drop. */
+static void watches_init(struct ns_daemon *d)
+{
+	ns_listeners_init(&d->listeners, &d->loop, &d->relay);
+	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
+	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
+	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
+}
+
+/* Two descriptors a connection: take all the system allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* Packet mode has no handshake, so no node key: its keys come from the
+ * network key and the SYNs' nonces.  The state directory still holds the
+ * control socket. */
+static int init_packet_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN], char *err,
+                            size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	char why[256];
+
+	if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0 ||
+	    ns_queue_open(&d->queue, cfg->queue_num, cfg->queue_maxlen, (uint32_t)cfg->max_conns,
+	                  netkey, err, errlen) != 0)
+		return -1;
+	/* What the daemon lets through carries the mark: the guard table
+	 * passes that and nothing else of a protected port. */
+	ns_queue_set_mark(&d->queue, cfg->fwmark);
+	if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
+	                        sizeof(why)) != 0)
+		ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
+		       "(docs/PROTOCOL.md, \"MTU\")", why);
+	return 0;
+}
+
+static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN], char *err,
+                           size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	struct ns_dh_keypair node = { 0 };
+	bool created;
+	int rc = -1;
+
+	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0)
+		goto out;
+	if (ns_relay_init(&d->relay, cfg, &d->loop, netkey, node.priv, err, errlen) != 0)
+		goto out;
+	if (created)
+		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
+	rc = 0;
+out:
+	ns_dh_keypair_free(&node);
+	return rc;
+}
+
+/* The network key, and the keys of the mode derived from it.  The key's
+ * one copy here is wiped on the way out, whatever happened. */
+static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	uint8_t netkey[NS_KEY_LEN];
+	int rc;
+
+	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
+	/* An inline key comes only from the environment (config.c): wiped
+	 * there, /proc/PID/environ no longer shows it to the node. */
+	if (cfg->network_key != NULL)
+		ns_env_wipe("NODESEAL_NETWORK_KEY");
+	if (rc != 0)
+		goto out;
+	if (cfg->mode == NS_MODE_PACKET)
+		rc = init_packet_keys(d, netkey, err, errlen);
+	else
+		rc = init_proxy_keys(d, netkey, err, errlen);
+out:
+	ns_wipe(netkey, sizeof(netkey));
+	return rc;
+}
+
+/* Signals arrive as reads, in the loop, never in a handler. */
+static int init_signals(struct ns_daemon *d, char *err, size_t errlen)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&mask, sigs[i]);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signals.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signals.fd < 0) {
+		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+		return -1;
+	}
+	ns_watch_set(&d->signals, EPOLLIN);
+	return 0;
+}
+
+/* The loop, its signals and the control socket: both modes have them. */
+static int init_loop(struct ns_daemon *d, char *err, size_t errlen)
+{
+	if (ns_loop_init(&d->loop) != 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	if (init_signals(d, err, errlen) != 0)
+		return -1;
+	/* The control socket first: a second daemon on the same state
+	 * directory is told so, rather than that a port is taken. */
+	ns_control_path(d->cfg->state_dir, d->control_path, sizeof(d->control_path));
+	d->control.fd = ns_control_listen(d->control_path, err, errlen);
+	if (d->control.fd < 0)
+		return -1;
+	ns_watch_set(&d->control, EPOLLIN);
+	return 0;
+}
+
+/* Bound before the rules go in: a segment queued with nobody reading
+ * would wait, and one with no queue bound is dropped. */
+static int init_packet_io(struct ns_daemon *d)
+{
+	d->queue_w.fd = ns_queue_fd(&d->queue);
+	ns_watch_set(&d->queue_w, EPOLLIN);
+	return 0;
+}
+
+static int init_proxy_io(struct ns_daemon *d, char *err, size_t errlen)
+{
+	if (ns_listeners_open(&d->listeners, d->cfg, d->ipv6, err, errlen) == 0)
+		return 0;
+	/* Nothing is installed yet; what a crashed daemon left stays, and
+	 * keeps the node's traffic off the wire meanwhile. */
+	if (ns_intercept_leftover())
+		ns_log(NS_LOG_WARN, "rules of an earlier daemon kept: P2P stays blocked until "
+		       "\"nodeseal down\"");
+	return -1;
+}
+
+int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->loop.epfd = -1;
+	watches_init(d);
+	if (check_privileges(cfg, err, errlen) != 0)
+		return -1;
+	d->ipv6 = ns_intercept_ipv6();
+	raise_fd_limit();
+	if (init_keys(d, err, errlen) != 0 || init_loop(d, err, errlen) != 0)
+		return -1;
+	if (cfg->mode == NS_MODE_PACKET)
+		return init_packet_io(d);
+	return init_proxy_io(d, err, errlen);
+}
+
+static void start_child(struct ns_daemon *d, char **argv)
+{
+	char why[256];
+	sigset_t none;
+
+	d->child = fork();
+	if (d->child != 0)
+		return;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* The node has no business with the network key or the rules: it
+	 * does not start unless both are out of its reach. */
+	if (ns_confine_child(why, sizeof(why)) != 0) {
+		fprintf(stderr, "nodeseal: not running %s: %s\n", argv[0], why);
+		_exit(127);
+	}
+	execvp(argv[0], argv);
+	fprintf(stderr, "nodeseal: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
 }
 
 /*
@@ -393,45 +303,6 @@ static void reset_unkeyed_connections(struct ns_daemon *d, const char *why)
 	close(fd);
 }
 
-/*
- * The watchdog, once a second: another program may have taken the rules
- * away (iptables -F, a firewall reload).  The guard table keeps the ports
- * closed meanwhile (intercept.h); here they are put back.  A failure is
- * retried every second but logged once, and again when it ends.
- */
-static void rules_watch(struct ns_daemon *d, int64_t now)
-{
-	char what[512], err[512];
-	int rc = ns_intercept_check(d->cfg, (enum ns_ipv6)d->ipv6, what, sizeof(what));
-
-	if (rc < 0 && !d->rules_unknown)
-		ns_log(NS_LOG_WARN, "cannot read the firewall rules back; the watchdog retries "
-		       "every second");
-	d->rules_unknown = rc < 0;
-	if (rc <= 0)
-		return;
-	if (!d->rules_missing)
-		ns_log(NS_LOG_WARN, "rules removed by another program (missing: %s); putting them "
-		       "back", what);
-	if (ns_intercept_restore(d->cfg, (enum ns_ipv6)d->ipv6, err, sizeof(err)) != 0) {
-		if (!d->rules_missing) {
-			ns_log(NS_LOG_ERROR, "cannot put the rules back: %s; the guard table keeps the "
-			       "protected ports closed; retrying every second", err);
-			d->rules_missing_ms = now;
-			d->rules_missing = true;
-		}
-		return;
-	}
-	d->rules_restored++;
-	if (d->rules_missing)
-		ns_log(NS_LOG_WARN, "rules put back after %.1f s of failures",
-		       (double)(ns_now_ms() - d->rules_missing_ms) / 1000.0);
-	else
-		ns_log(NS_LOG_INFO, "rules put back (%llu time%s so far)",
-		       (unsigned long long)d->rules_restored, d->rules_restored == 1 ? "" : "s");
-	d->rules_missing = false;
-}
-
 /* Packet mode ends live connections at stop by destroying their sockets:
  * without that the stack would go on sending them in clear once the rules
  * are gone.  A kernel that cannot do it gets no packet mode. */
@@ -450,9 +321,35 @@ static int check_sock_destroy(char *err, size_t errlen)
 	return -1;
 }
 
+/* The line that says the node is protected now. */
+static void announce(const struct ns_daemon *d)
+{
+	const struct ns_config *cfg = d->cfg;
+	struct ns_relay_stats rs;
+
+	if (cfg->mode == NS_MODE_PACKET) {
+		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", cfg->nports > 1 ? "s" : "",
+		       cfg->ports[0], cfg->nports > 1 ? " and more" : "");
+		return;
+	}
+	ns_relay_stats(&d->relay, &rs);
+	ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
+	       cfg->nports > 1 ? "s" : "", cfg->ports[0], cfg->nports > 1 ? " and more" : "",
+	       rs.fingerprint);
+}
+
+/* Once a second: the mode's expiries, and the watchdog. */
+static void tick(struct ns_daemon *d, int64_t now)
+{
+	if (d->cfg->mode == NS_MODE_PACKET)
+		ns_queue_tick(&d->queue, now);
+	else
+		ns_relay_tick(&d->relay, now);
+	ns_watchdog_check(&d->watchdog, d->cfg, d->ipv6, now);
+}
+
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
 {
-	struct epoll_event events[64];
 	int64_t next_tick = ns_now_ms() + 1000;
 
 	/* Install replaces any rules a crashed daemon left, in one commit:
@@ -466,13 +363,7 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		ns_log(NS_LOG_INFO, "IPv6 is off here: protecting IPv4 only");
 	if (d->cfg->mode == NS_MODE_PACKET)
 		reset_unkeyed_connections(d, "opened before this start");
-	if (d->cfg->mode == NS_MODE_PACKET)
-		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", d->cfg->nports > 1 ? "s" : "",
-		       d->cfg->ports[0], d->cfg->nports > 1 ? " and more" : "");
-	else
-		ns_log(NS_LOG_INFO, "protecting port%s %u%s, node fingerprint %s",
-		       d->cfg->nports > 1 ? "s" : "", d->cfg->ports[0],
-		       d->cfg->nports > 1 ? " and more" : "", d->fingerprint);
+	announce(d);
 	if (child_argv != NULL) {
 		start_child(d, child_argv);
 		if (d->child < 0) {
@@ -481,50 +372,16 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 		}
 	}
 	while (!d->stop) {
-		int n = epoll_wait(d->epfd, events, 64, d->accept_paused_until ? 100 : 1000);
 		int64_t now;
 
-		if (n < 0 && errno != EINTR) {
+		if (ns_loop_wait(&d->loop, ns_listeners_paused(&d->listeners) ? 100 : 1000) != 0) {
 			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
 			return -1;
 		}
-		for (int i = 0; i < n; i++) {
-			struct ns_watch *w = events[i].data.ptr;
-
-			switch (w->kind) {
-			case NS_W_LISTEN_OUT:
-			case NS_W_LISTEN_IN:
-				on_accept(d, w);
-				break;
-			case NS_W_CONTROL:
-				ns_control_accept(d);
-				break;
-			case NS_W_CONTROL_CLIENT:
-				if (w->fd >= 0) /* not closed earlier in this batch */
-					ns_control_event(d, w, events[i].events);
-				break;
-			case NS_W_SIGNAL:
-				on_signal(d);
-				break;
-			case NS_W_LOCAL:
-			case NS_W_REMOTE:
-				if (w->fd >= 0)
-					ns_conn_event(d, w, events[i].events);
-				break;
-			case NS_W_QUEUE:
-				ns_queue_event(&d->queue, ns_now_ms());
-				break;
-			}
-		}
-		ns_conn_reap(d);
 		now = ns_now_ms();
-		accept_resume(d, now);
+		ns_listeners_resume(&d->listeners, now);
 		if (now >= next_tick) {
-			ns_conn_expire(d, now);
-			if (d->queue_w.fd >= 0)
-				ns_queue_tick(&d->queue, now);
-			pool_trim(d);
-			rules_watch(d, now);
+			tick(d, now);
 			next_tick = ns_now_ms() + 1000;
 		}
 	}
@@ -535,14 +392,12 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 {
 	char err[512];
 
-	while (d->conns != NULL)
-		ns_conn_close(d, d->conns, true, "nodeseal stopping");
-	ns_conn_reap(d);
+	ns_relay_close_all(&d->relay, "nodeseal stopping");
+	ns_loop_reap(&d->loop);
 	ns_control_close_all(d);
-	for (int i = 0; i < 4; i++)
-		ns_watch_drop(d, &d->listen[i]);
+	ns_listeners_close(&d->listeners);
 	if (d->installed && d->queue_w.fd >= 0) {
-		int n = ns_queue_abort_connections(&d->queue, ns_now_ms);
+		int n = ns_queue_abort_connections(&d->queue);
 		if (n > 0)
 			ns_log(NS_LOG_INFO, "nodeseal stopping: %d connection%s reset", n,
 			       n == 1 ? "" : "s");
@@ -554,20 +409,13 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		ns_log(NS_LOG_ERROR, "removing interception: %s", err);
 	/* After the rules: unbinding drops what is still queued, and with the
 	 * rules gone nothing more is queued. */
-	if (d->queue_w.fd >= 0) {
-		ns_watch_set(d, &d->queue_w, 0);
-		d->queue_w.fd = -1;
-	}
+	ns_watch_stop(&d->queue_w);
 	ns_queue_close(&d->queue);
 	if (d->control.fd >= 0) {
-		ns_watch_drop(d, &d->control);
+		ns_watch_drop(&d->control);
 		unlink(d->control_path);
 	}
-	ns_watch_drop(d, &d->signals);
-	if (d->epfd >= 0)
-		close(d->epfd);
-	while (d->npool > 0)
-		free(d->pool[--d->npool]);
-	ns_replay_free(&d->replay);
-	ns_identity_wipe(&d->id);
+	ns_watch_drop(&d->signals);
+	ns_loop_close(&d->loop);
+	ns_relay_free(&d->relay);
 }

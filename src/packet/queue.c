@@ -23,6 +23,7 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include "../event/clock.h"
 #include "icmp.h"
 #include "ipv6hdr.h"
 #include "queue.h"
@@ -478,7 +479,7 @@ void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
 	ns_resend_forget_mtus(&q->rs);
 }
 
-int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
+int ns_queue_abort_connections(struct ns_queue *q)
 {
 	struct ns_flow_tuple tu;
 	uint32_t cursor = 0;
@@ -494,15 +495,15 @@ int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void))
 		if (ns_sockdiag_destroy(fd, &tu) == 0)
 			done++;
 		/* seal the reset now: the queue holds only so much */
-		ns_queue_event(q, now_ms());
+		ns_queue_event(q, ns_now_ms());
 	}
 	close(fd);
 	/* The resets and anything queued before them, sealed and sent. */
-	end = now_ms() + 200;
-	while (done > 0 && now_ms() < end) {
+	end = ns_now_ms() + 200;
+	while (done > 0 && ns_now_ms() < end) {
 		struct pollfd p = { mnl_socket_get_fd(q->nl), POLLIN, 0 };
 		if (poll(&p, 1, 50) > 0)
-			ns_queue_event(q, now_ms());
+			ns_queue_event(q, ns_now_ms());
 	}
 	return done;
 }

@@ -100,7 +100,7 @@ void ns_queue_tick(struct ns_queue *q, int64_t now_ms);
  * (SOCK_DESTROY, as "ss -K"): the stack sends a reset, which this sealing
  * pump gets through the queue, so the peer ends too.  Returns how many.
  */
-int ns_queue_abort_connections(struct ns_queue *q, int64_t (*now_ms)(void));
+int ns_queue_abort_connections(struct ns_queue *q);
 /* Unbinds (the kernel drops what is still queued) and frees everything. */
 void ns_queue_close(struct ns_queue *q);
 

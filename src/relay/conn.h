@@ -9,6 +9,10 @@
  * The node is reached only after the peer has authenticated, so a stranger
  * never gets a connection to it.  Every failure closes both sockets with a
  * reset, so neither end mistakes a cut for a clean end of stream.
+ *
+ * A connection is created by its owner (admission.c) with a function that
+ * it calls, once, when it closes: the owner takes it out of its lists and
+ * counts, and frees it after the event batch.
  */
 #ifndef NS_CONN_H
 #define NS_CONN_H
@@ -17,31 +21,48 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../event/loop.h"
+#include "../keys/keys.h"
 #include "../proto/proto.h"
 
-struct ns_daemon;
+struct ns_relay;
 struct ns_conn;
-
-enum ns_watch_kind { NS_W_LISTEN_OUT, NS_W_LISTEN_IN, NS_W_CONTROL, NS_W_CONTROL_CLIENT,
-                     NS_W_SIGNAL, NS_W_LOCAL, NS_W_REMOTE, NS_W_QUEUE };
-
-/* What an epoll event points at. */
-struct ns_watch {
-	enum ns_watch_kind kind;
-	struct ns_conn *conn;
-	int fd;
-	uint32_t events;            /* registered interest */
-};
 
 enum ns_conn_state { NS_C_CONNECTING, NS_C_HANDSHAKE, NS_C_DELIVERING, NS_C_RELAY };
 
-/* A buffer from the daemon's pool; data is NULL while none is held. */
+/*
+ * Each direction ends on its own.  The sender's end of stream travels as
+ * a sealed close record and is passed on as a shutdown, so an end is never
+ * a cut taken for one.
+ */
+enum ns_up_state {
+	NS_UP_OPEN,
+	NS_UP_EOF,                  /* the node has ended: a close record to seal */
+	NS_UP_CLOSING,              /* the close record is on its way to the peer */
+	NS_UP_DONE,                 /* sent, and the peer socket shut for writing */
+};
+
+enum ns_down_state {
+	NS_DOWN_OPEN,
+	NS_DOWN_CLOSING,            /* the peer's close record opened: to pass on */
+	NS_DOWN_SHUT,               /* the node socket shut for writing; the peer's EOF next */
+	NS_DOWN_DONE,               /* the peer's EOF, after its close record */
+};
+
+/* A buffer from the relay's pool; data is NULL while none is held. */
 struct ns_buf {
 	uint8_t *data;
 	size_t start, end;
 };
 
+/* Called once, when c closes; reason says why, for the log. */
+typedef void ns_conn_dead_fn(void *cookie, struct ns_conn *c, const char *reason);
+
 struct ns_conn {
+	struct ns_relay *relay;         /* what it shares with the others */
+	ns_conn_dead_fn *dead;          /* the owner, told of the close */
+	void *cookie;
+	struct ns_deferred freed;       /* freed after the event batch */
 	struct ns_conn *prev, *next;    /* all connections */
 	struct ns_conn *qprev, *qnext;  /* while pending: its queue, oldest first */
 	uint64_t id;
@@ -53,10 +74,10 @@ struct ns_conn {
 	struct sockaddr_storage own;    /* address of the socket we connected (outbound: to
 	                                   the peer; inbound: to the node), to spot loops */
 	int retries;                    /* connects redone after a loop or a port clash */
-	int refusal;                    /* index in ns_refusal_kinds if it fails pending */
+	int refusal;                    /* enum ns_refusal, if it fails pending */
 	int64_t started_ms, deadline_ms;
 	char peer_text[64];
-	char fingerprint[17];
+	char fingerprint[NS_FINGERPRINT_LEN + 1];
 
 	/* handshake */
 	struct ns_handshake *hs;
@@ -70,17 +91,13 @@ struct ns_conn {
 	struct ns_buf down;             /* peer -> node: records, opened in place */
 	uint8_t *pend;                  /* opened payload not yet written */
 	size_t pend_len, pend_wire;
-	bool local_eof, close_sent, up_done, close_seen, local_shut, down_done;
+	enum ns_up_state up_state;
+	enum ns_down_state down_state;
 	uint32_t up_wants[2], down_wants[2]; /* what each pump waits for: local, remote */
 	int rcvlowat;                   /* SO_RCVLOWAT of the remote socket */
 	uint64_t bytes_out, bytes_in;   /* payload bytes: to the peer, to the node */
 };
 
-/* Takes an accepted socket from the loopback (node connecting out) or the
- * inbound listener (peer connecting in). */
-void ns_conn_outbound(struct ns_daemon *d, int fd);
-void ns_conn_inbound(struct ns_daemon *d, int fd);
-void ns_conn_event(struct ns_daemon *d, struct ns_watch *w, uint32_t events);
 /* Pending connections: inbound ones are capped in total and per source,
  * and the oldest makes way for a newcomer; outbound ones (the node's own)
  * have their own cap.  Both queues are in order of deadline. */
@@ -89,11 +106,17 @@ struct ns_pending {
 	int n;
 };
 
-/* Closes connections whose handshake has run out of time. */
-void ns_conn_expire(struct ns_daemon *d, int64_t now_ms);
-void ns_conn_close(struct ns_daemon *d, struct ns_conn *c, bool abort, const char *reason);
-/* Frees the connections closed since the last call. */
-void ns_conn_reap(struct ns_daemon *d);
+/* A connection of r, not yet in any list: its owner's (admission.c), who
+ * is told through dead when it closes.  NULL when out of memory. */
+struct ns_conn *ns_conn_new(struct ns_relay *r, bool outbound, ns_conn_dead_fn *dead,
+                            void *cookie);
+/* Takes an accepted socket from the loopback (node connecting out) or the
+ * inbound listener (peer connecting in). */
+void ns_conn_outbound(struct ns_relay *r, int fd);
+void ns_conn_inbound(struct ns_relay *r, int fd);
+/* The one way a connection ends: abort resets both sockets. */
+void ns_conn_close(struct ns_conn *c, bool abort, const char *reason);
+bool ns_conn_pending(const struct ns_conn *c);
 const char *ns_conn_state_name(const struct ns_conn *c);
 
 #endif

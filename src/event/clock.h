@@ -1,0 +1,13 @@
+/*
+ * clock.h: the daemon's one clock, monotonic, in milliseconds.  Deadlines,
+ * ticks and the flow table's expiry all read it, so a change of the wall
+ * clock moves none of them.
+ */
+#ifndef NS_CLOCK_H
+#define NS_CLOCK_H
+
+#include <stdint.h>
+
+int64_t ns_now_ms(void);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * snapshot.h: packet mode's counters as one copy, for the control socket:
+ * the queue's, the flow table's and path MTU's, read together so that the
+ * reader needs none of their structures.
+ */
+#ifndef NS_SNAPSHOT_H
+#define NS_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "flow.h"
+#include "queue.h"
+
+struct ns_queue_snapshot {
+	uint16_t num;                       /* the queue's number */
+	uint32_t flows;                     /* connections in the flow table */
+	uint64_t segments[NS_FC_COUNT];     /* by ns_flow_count_names */
+	struct ns_queue_stats st;
+	struct ns_queue_pmtu_stats pm;
+	uint32_t pmtu_peers;                /* peers with a learned path MTU */
+};
+
+void ns_queue_snapshot(const struct ns_queue *q, int64_t now_ms, struct ns_queue_snapshot *out);
+
+#endif

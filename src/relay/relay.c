@@ -1,0 +1,97 @@
+/*
+ * relay.c: what the connections share, from start to stop (relay.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../crypto/crypto.h"
+#include "../util/log.h"
+#include "../util/net.h"
+#include "admission.h"
+#include "relay.h"
+
+const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
+	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
+	"cloned",
+};
+
+/* Peers are usually set up like this host: if its ephemeral ports reach
+ * into the delivery range, so do theirs, and deliveries can clash with
+ * wire connections (then skipped, at a cost: conn.c, deliver_start). */
+static void delivery_ports_check(struct ns_relay *r)
+{
+	const struct ns_config *cfg = r->cfg;
+	unsigned lo, hi;
+	uint16_t start;
+
+	ns_ephemeral_range(&lo, &hi);
+	if (lo <= cfg->delivery_hi && hi >= cfg->delivery_lo)
+		ns_log(NS_LOG_WARN, "delivery ports %u-%u overlap this host's ip_local_port_range "
+		       "%u-%u; choose --delivery-ports outside the peers' range", cfg->delivery_lo,
+		       cfg->delivery_hi, lo, hi);
+	if (ns_random(&start, sizeof(start)) == 0)
+		r->delivery_next = start;
+}
+
+int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loop *loop,
+                  const uint8_t network_key[NS_KEY_LEN], const uint8_t node_priv[32],
+                  char *err, size_t errlen)
+{
+	r->cfg = cfg;
+	r->loop = loop;
+	ns_pool_init(&r->pool, NS_BUF_SIZE);
+	if (ns_identity_init(&r->id, network_key, node_priv) != 0 ||
+	    ns_replay_init(&r->replay, cfg->clock_window, 1 << 20) != 0) {
+		snprintf(err, errlen, "cannot set up keys");
+		return -1;
+	}
+	ns_fingerprint(r->id.node.pub, r->fingerprint);
+	delivery_ports_check(r);
+	return 0;
+}
+
+void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
+{
+	ns_admit_expire(r, now_ms);
+	ns_pool_trim(&r->pool);
+}
+
+void ns_relay_close_all(struct ns_relay *r, const char *reason)
+{
+	while (r->conns != NULL)
+		ns_conn_close(r->conns, true, reason);
+}
+
+void ns_relay_free(struct ns_relay *r)
+{
+	ns_pool_free(&r->pool);
+	ns_replay_free(&r->replay);
+	ns_identity_wipe(&r->id);
+}
+
+void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out)
+{
+	memcpy(out->fingerprint, r->fingerprint, sizeof(out->fingerprint));
+	out->conns = r->nconns;
+	out->refused = r->refused;
+	memcpy(out->refused_by, r->refused_by, sizeof(out->refused_by));
+}
+
+bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,
+                        struct ns_conn_info *out)
+{
+	const struct ns_conn *c = *cursor == NULL ? r->conns
+	                                          : ((const struct ns_conn *)*cursor)->next;
+
+	*cursor = c;
+	if (c == NULL)
+		return false;
+	memcpy(out->peer, c->peer_text, sizeof(out->peer));
+	memcpy(out->fingerprint, c->fingerprint, sizeof(out->fingerprint));
+	out->outbound = c->outbound;
+	out->bytes_out = c->bytes_out;
+	out->bytes_in = c->bytes_in;
+	out->age_ms = now_ms - c->started_ms;
+	out->state = ns_conn_state_name(c);
+	return true;
+}

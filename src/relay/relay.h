@@ -1,0 +1,86 @@
+/*
+ * relay.h: proxy mode's connections and what they share: the identity and
+ * the replay cache of the handshake, the buffer pool, the queues of
+ * connections not yet relaying, and the counts of those refused.
+ *
+ * The daemon owns one and hands it the sockets its listeners accept; the
+ * relay knows nothing of the daemon.  Everything runs in the event loop
+ * it is given.
+ */
+#ifndef NS_RELAY_H
+#define NS_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../event/loop.h"
+#include "../event/pool.h"
+#include "../keys/keys.h"
+#include "../proto/proto.h"
+#include "../config/config.h"
+#include "conn.h"
+
+/* The connections' buffers: a whole record fits, with room for the next. */
+#define NS_BUF_SIZE (2 * NS_RECORD_MAX_WIRE)
+
+/* Why connections failed before relaying (the control socket's
+ * "failed_handshakes"), in this order. */
+enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, NS_R_OTHER,
+                  NS_R_LIMIT, NS_R_EVICTED, NS_R_CLONED, NS_REFUSAL_KINDS };
+extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
+
+struct ns_relay {
+	const struct ns_config *cfg;
+	struct ns_loop *loop;
+	struct ns_identity id;          /* secret: wiped by ns_relay_free */
+	struct ns_replay replay;        /* the responder's record of initiators' ephemerals */
+	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* of our node key */
+	struct ns_pool pool;            /* NS_BUF_SIZE buffers */
+	struct ns_conn *conns;          /* all open connections */
+	int nconns;
+	struct ns_pending pending_in, pending_out;
+	uint16_t delivery_next;         /* where the next delivery port is sought */
+	uint64_t next_id;
+	uint64_t refused;               /* connections refused or failed before relaying */
+	uint64_t refused_by[NS_REFUSAL_KINDS];
+	int64_t log_window_ms;          /* the rate limit of refusal lines */
+	int log_in_window;
+};
+
+/* What the control socket shows of the relay, copied. */
+struct ns_relay_stats {
+	char fingerprint[NS_FINGERPRINT_LEN + 1];
+	int conns;
+	uint64_t refused;
+	uint64_t refused_by[NS_REFUSAL_KINDS];
+};
+
+/* One connection, copied. */
+struct ns_conn_info {
+	char peer[64];
+	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* empty before the handshake */
+	bool outbound;
+	uint64_t bytes_out, bytes_in;
+	int64_t age_ms;
+	const char *state;
+};
+
+void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out);
+/* Walks the connections: start with *cursor NULL; false at the end. */
+bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,
+                        struct ns_conn_info *out);
+
+/* Derives the identity from the keys (the caller wipes its copies) and
+ * sets up the replay cache.  -1 with one sentence in err. */
+int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loop *loop,
+                  const uint8_t network_key[NS_KEY_LEN], const uint8_t node_priv[32],
+                  char *err, size_t errlen);
+/* Once a second: handshakes out of time; the pool's memory once idle. */
+void ns_relay_tick(struct ns_relay *r, int64_t now_ms);
+/* Resets every connection (the daemon is stopping). */
+void ns_relay_close_all(struct ns_relay *r, const char *reason);
+/* After ns_relay_close_all and the loop's reap: frees and wipes. */
+void ns_relay_free(struct ns_relay *r);
+
+#endif
