@@ -17,6 +17,12 @@
  * (NS_FLOW_FAIL_MAX + 1), so a connection is handed out once per run of
  * failures, and not at all if it verified a segment or was replaced before
  * the caller asked.
+ *
+ * Why one file of some 700 lines: the table (hashing, eviction lists,
+ * expiry) and the per-segment state machine share struct ns_flow, which
+ * stays private here so that nothing outside can put an entry in a state
+ * the two halves do not expect; fuzz_flow drives both through the one
+ * public entry point.
  */
 #include <stdlib.h>
 #include <string.h>
