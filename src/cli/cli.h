@@ -13,7 +13,6 @@ int cmd_status(int argc, char **argv);
 
 /* Value of an option from argv ("--name VALUE" or "--name=VALUE"), else
  * the environment variable, else NULL.  *i is advanced past a value. */
-const char *cli_option(int argc, char **argv, int *i, const char *name, const char *env);
 void cli_usage(void);
 
 struct ns_config;

@@ -32,19 +32,6 @@ void cli_usage(void)
 	fprintf(stderr, "\nSee nodeseal(8) for options and environment variables.\n");
 }
 
-const char *cli_option(int argc, char **argv, int *i, const char *name, const char *env)
-{
-	size_t len = strlen(name);
-
-	if (*i < argc && strncmp(argv[*i], name, len) == 0) {
-		if (argv[*i][len] == '=')
-			return argv[*i] + len + 1;
-		if (argv[*i][len] == '\0' && *i + 1 < argc)
-			return argv[++*i];
-	}
-	return env != NULL ? getenv(env) : NULL;
-}
-
 int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
                struct ns_config *cfg, int *i)
 {

@@ -1,10 +1,10 @@
 /* config.c: options and environment variables, validated. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/errmsg.h"
 #include "../util/log.h"
 #include "config.h"
 
@@ -41,17 +41,6 @@ const char ns_config_usage[] =
 	" [NODESEAL_CLOCK_WINDOW] (60)\n"
 	"  NODESEAL=off              'run' only executes COMMAND, without protection\n";
 
-__attribute__((format(printf, 3, 4)))
-static int cfg_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char *end;
@@ -71,22 +60,22 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 	char buf[256], *save = NULL, *tok;
 
 	if (strlen(s) >= sizeof(buf))
-		return cfg_error(err, errlen, "%s: list too long", from);
+		return ns_error(err, errlen, "%s: list too long", from);
 	strcpy(buf, s);
 	c->nports = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		uint32_t p;
 		if (parse_u32(tok, 1, 65535, &p) != 0)
-			return cfg_error(err, errlen, "%s: '%s' is not a port (1-65535)", from, tok);
+			return ns_error(err, errlen, "%s: '%s' is not a port (1-65535)", from, tok);
 		if (c->nports == NS_MAX_PORTS)
-			return cfg_error(err, errlen, "%s: at most %d ports", from, NS_MAX_PORTS);
+			return ns_error(err, errlen, "%s: at most %d ports", from, NS_MAX_PORTS);
 		for (int j = 0; j < c->nports; j++)
 			if (c->ports[j] == p)
-				return cfg_error(err, errlen, "%s: port %u given twice", from, p);
+				return ns_error(err, errlen, "%s: port %u given twice", from, p);
 		c->ports[c->nports++] = (uint16_t)p;
 	}
 	if (c->nports == 0)
-		return cfg_error(err, errlen, "%s: no port given", from);
+		return ns_error(err, errlen, "%s: no port given", from);
 	return 0;
 }
 
@@ -134,17 +123,17 @@ static int parse_range(struct ns_config *c, const struct setting *s, const char 
 	char buf[32], *dash;
 
 	if (strlen(v) >= sizeof(buf))
-		return cfg_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
+		return ns_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
 	strcpy(buf, v);
 	dash = strchr(buf, '-');
 	if (dash == NULL)
-		return cfg_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
+		return ns_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
 	*dash = '\0';
 	if (parse_u32(buf, s->min, s->max, &lo) != 0 || parse_u32(dash + 1, s->min, s->max, &hi) != 0)
-		return cfg_error(err, errlen, "%s: '%s' is not a range of ports %u-%u", from, v, s->min,
+		return ns_error(err, errlen, "%s: '%s' is not a range of ports %u-%u", from, v, s->min,
 		                 s->max);
 	if (hi < lo || hi - lo < 63)
-		return cfg_error(err, errlen, "%s: '%s' holds fewer than 64 ports", from, v);
+		return ns_error(err, errlen, "%s: '%s' holds fewer than 64 ports", from, v);
 	c->delivery_lo = (uint16_t)lo;
 	c->delivery_hi = (uint16_t)hi;
 	return 0;
@@ -165,18 +154,18 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	case K_STR:
 	case K_SECRET:
 		if (v[0] == '\0')
-			return cfg_error(err, errlen, "%s: empty", from);
+			return ns_error(err, errlen, "%s: empty", from);
 		memcpy(field, &v, sizeof(v));
 		return 0;
 	case K_LEVEL:
 		if ((level = ns_log_parse_level(v)) < 0)
-			return cfg_error(err, errlen, "%s: '%s' is not error, warn, info or debug", from,
+			return ns_error(err, errlen, "%s: '%s' is not error, warn, info or debug", from,
 			                 v);
 		c->log_level = level;
 		return 0;
 	case K_IPT:
 		if (strcmp(v, "auto") != 0 && strcmp(v, "legacy") != 0 && strcmp(v, "nft") != 0)
-			return cfg_error(err, errlen, "%s: '%s' is not auto, legacy or nft", from, v);
+			return ns_error(err, errlen, "%s: '%s' is not auto, legacy or nft", from, v);
 		c->iptables = v;
 		return 0;
 	case K_MODE:
@@ -185,7 +174,7 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 		else if (strcmp(v, "packet") == 0)
 			c->mode = NS_MODE_PACKET;
 		else
-			return cfg_error(err, errlen, "%s: '%s' is not proxy or packet", from, v);
+			return ns_error(err, errlen, "%s: '%s' is not proxy or packet", from, v);
 		return 0;
 	case K_FLAG:
 		c->json = true;
@@ -194,7 +183,7 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 		break;
 	}
 	if (parse_u32(v, s->min, s->max, &u) != 0)
-		return cfg_error(err, errlen, "%s: '%s' is not a number from %u to %u", from, v, s->min,
+		return ns_error(err, errlen, "%s: '%s' is not a number from %u to %u", from, v, s->min,
 		                 s->max);
 	if (s->kind == K_U16)
 		*(uint16_t *)(void *)field = (uint16_t)u;
@@ -233,7 +222,7 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		if (strcmp(off, "off") == 0 || strcmp(off, "0") == 0)
 			c->off = true;
 		else if (strcmp(off, "on") != 0 && strcmp(off, "1") != 0)
-			return cfg_error(err, errlen, "NODESEAL: '%s' is not on or off", off);
+			return ns_error(err, errlen, "NODESEAL: '%s' is not on or off", off);
 	}
 	for (size_t k = 0; k < n; k++) {
 		const char *v = settings[k].env ? getenv(settings[k].env) : NULL;
@@ -263,16 +252,16 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 				else if (*i + 1 < argc)
 					v = argv[++*i];
 				else
-					return cfg_error(err, errlen, "%s needs a value", a);
+					return ns_error(err, errlen, "%s needs a value", a);
 				break;
 			}
 		}
 		if (k == n)
-			return cfg_error(err, errlen, "unknown option '%s'", a);
+			return ns_error(err, errlen, "unknown option '%s'", a);
 		/* Refused, not hidden: overwriting argv would leave a window
 		 * in which /proc/PID/cmdline shows the key to every user. */
 		if (settings[k].kind == K_SECRET)
-			return cfg_error(err, errlen, "%s: a key on the command line is readable by "
+			return ns_error(err, errlen, "%s: a key on the command line is readable by "
 			                 "every local user; set %s or use %s-file instead",
 			                 settings[k].opt, settings[k].env, settings[k].opt);
 		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
@@ -281,10 +270,10 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	/* Packet mode has no listeners and delivers nothing: its ports are free. */
 	for (int p = 0; p < c->nports && c->mode == NS_MODE_PROXY; p++) {
 		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)
-			return cfg_error(err, errlen, "port %u is both protected and the daemon's own",
+			return ns_error(err, errlen, "port %u is both protected and the daemon's own",
 			                 c->ports[p]);
 		if (c->ports[p] >= c->delivery_lo && c->ports[p] <= c->delivery_hi)
-			return cfg_error(err, errlen, "port %u is both protected and a delivery port",
+			return ns_error(err, errlen, "port %u is both protected and a delivery port",
 			                 c->ports[p]);
 	}
 	return 0;

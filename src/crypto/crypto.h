@@ -67,9 +67,11 @@ int ns_hash(enum ns_hash_id id, const uint8_t *a, size_t alen,
             const uint8_t *b, size_t blen, uint8_t *out);
 int ns_hmac(enum ns_hash_id id, const uint8_t *key, size_t keylen,
             const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t *out);
-/* Noise HKDF: writes nout (2 or 3) outputs of ns_hash_len(id) bytes each. */
-int ns_hkdf(enum ns_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikmlen,
-            int nout, uint8_t *out1, uint8_t *out2, uint8_t *out3);
+/* Noise's HKDF (the spec, section 4.3: HMAC chains over the chaining key),
+ * not RFC 5869's (ns_hkdf_sha256 below): writes nout (2 or 3) outputs of
+ * ns_hash_len(id) bytes each. */
+int ns_noise_hkdf(enum ns_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikmlen,
+                  int nout, uint8_t *out1, uint8_t *out2, uint8_t *out3);
 
 /* hash.c: HMAC-SHA256 under one key for many messages (packet mode's
  * per-segment MAC).  begin, update..., final; then begin again.  Not for

@@ -109,8 +109,8 @@ out:
 	return rc;
 }
 
-int ns_hkdf(enum ns_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikmlen,
-            int nout, uint8_t *out1, uint8_t *out2, uint8_t *out3)
+int ns_noise_hkdf(enum ns_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikmlen,
+                  int nout, uint8_t *out1, uint8_t *out2, uint8_t *out3)
 {
 	size_t hl = ns_hash_len(id);
 	uint8_t temp[NS_HASH_MAXLEN];

@@ -4,12 +4,12 @@
  * the dumps they print are made and read in ruletext.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/errmsg.h"
 #include "../util/exec.h"
 #include "../util/log.h"
 #include "intercept.h"
@@ -63,17 +63,6 @@ static int families(enum ns_ipv6 v6)
 	return v6 == NS_IPV6_NONE ? 1 : 2;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int icp_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static void trim(char *s)
 {
 	size_t n = strlen(s);
@@ -92,9 +81,9 @@ static int run(const char *const argv[], const char *input, char *out, size_t ca
 		return 0;
 	trim(errout);
 	if (rc < 0 || rc == 127)
-		return icp_error(err, errlen, "cannot run %s: %s", argv[0],
+		return ns_error(err, errlen, "cannot run %s: %s", argv[0],
 		                 rc < 0 ? strerror(errno) : "not found");
-	return icp_error(err, errlen, "%s failed (status %d): %s", argv[0], rc,
+	return ns_error(err, errlen, "%s failed (status %d): %s", argv[0], rc,
 	                 errout[0] ? errout : "no message");
 }
 
@@ -108,14 +97,14 @@ static int tables_remove_once(struct family *f, char *err, size_t errlen)
 	int rc = -1, st;
 
 	if (saved == NULL)
-		return icp_error(err, errlen, "out of memory");
+		return ns_error(err, errlen, "out of memory");
 	st = ns_exec(save_argv, NULL, saved, SAVE_MAX, NULL, 0);
 	if (st == 127 || (st < 0 && errno == ENOENT)) {
 		rc = 0;
 		goto out;
 	}
 	if (st != 0) {
-		icp_error(err, errlen, "%s failed (status %d)", f->save, st);
+		ns_error(err, errlen, "%s failed (status %d)", f->save, st);
 		goto out;
 	}
 	if (ns_intercept_removal_text(saved, cmds, sizeof(cmds)) > 0 &&
@@ -256,13 +245,13 @@ static int replacement_text(const struct ns_config *c, struct family *f, char *o
 	int rc = -1;
 
 	if (saved == NULL) {
-		icp_error(err, errlen, "out of memory");
+		ns_error(err, errlen, "out of memory");
 		goto out;
 	}
 	if (run(argv, NULL, saved, SAVE_MAX, err, errlen) != 0)
 		goto out;
 	if (ns_intercept_replacement_text(c, f->v6, saved, out, cap) != 0) {
-		icp_error(err, errlen, "rules too long");
+		ns_error(err, errlen, "rules too long");
 		goto out;
 	}
 	rc = 0;

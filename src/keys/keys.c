@@ -9,26 +9,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/errmsg.h"
 #include "keys.h"
 
 #define KEY_FILE_MAX 256
-
-__attribute__((format(printf, 3, 4)))
-static int key_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void ns_fingerprint(const uint8_t pub[32], char out[NS_FINGERPRINT_LEN + 1])
 {
@@ -57,29 +46,29 @@ static int key_file_read(const char *path, const char *what, uint8_t key[32], ch
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return key_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return ns_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		key_error(err, errlen, "%s: not a regular file", path);
+		ns_error(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
-		key_error(err, errlen, "%s: mode %04o lets others %s the %s; "
+		ns_error(err, errlen, "%s: mode %04o lets others %s the %s; "
 		          "it must be 0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
 		          (st.st_mode & 044) != 0 ? "read" : "change", what, path);
 		goto out;
 	}
 	n = read(fd, text, sizeof(text));
 	if (n < 0) {
-		key_error(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		ns_error(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		goto out;
 	}
 	if (n > KEY_FILE_MAX) {
-		key_error(err, errlen, "%s: too large for a key file (over %d bytes)", path,
+		ns_error(err, errlen, "%s: too large for a key file (over %d bytes)", path,
 		          KEY_FILE_MAX);
 		goto out;
 	}
 	if ((why = ns_key_decode(text, (size_t)n, key)) != NULL) {
-		key_error(err, errlen, "%s: not a key: %s", path, why);
+		ns_error(err, errlen, "%s: not a key: %s", path, why);
 		goto out;
 	}
 	rc = 0;
@@ -95,15 +84,15 @@ int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32
 	const char *why;
 
 	if (inline_b64 != NULL && path != NULL)
-		return key_error(err, errlen, "network key given both inline and as a file; "
+		return ns_error(err, errlen, "network key given both inline and as a file; "
 		                 "give one (NODESEAL_NETWORK_KEY or NODESEAL_NETWORK_KEY_FILE)");
 	if (inline_b64 == NULL && path == NULL)
-		return key_error(err, errlen, "no network key: set NODESEAL_NETWORK_KEY or "
+		return ns_error(err, errlen, "no network key: set NODESEAL_NETWORK_KEY or "
 		                 "NODESEAL_NETWORK_KEY_FILE (create one with 'nodeseal genkey')");
 	if (path != NULL)
 		return key_file_read(path, "network key", key, err, errlen);
 	if ((why = ns_key_decode(inline_b64, strlen(inline_b64), key)) != NULL)
-		return key_error(err, errlen, "network key (inline): %s", why);
+		return ns_error(err, errlen, "network key (inline): %s", why);
 	return 0;
 }
 
@@ -114,14 +103,14 @@ int ns_state_dir_make(const char *dir, char *err, size_t errlen)
 	size_t len = strlen(dir);
 
 	if (len == 0 || len >= sizeof(path))
-		return key_error(err, errlen, "state directory: invalid path '%s'", dir);
+		return ns_error(err, errlen, "state directory: invalid path '%s'", dir);
 	memcpy(path, dir, len + 1);
 	for (size_t i = 1; i <= len; i++) {
 		if (path[i] != '/' && path[i] != '\0')
 			continue;
 		path[i] = '\0';
 		if (mkdir(path, i == len ? 0700 : 0755) != 0 && errno != EEXIST)
-			return key_error(err, errlen, "state directory %s: cannot create %s: %s", dir,
+			return ns_error(err, errlen, "state directory %s: cannot create %s: %s", dir,
 			                 path, strerror(errno));
 		path[i] = i == len ? '\0' : '/';
 	}
@@ -137,16 +126,16 @@ static int node_key_create(const char *dir, const char *path, char *err, size_t 
 	snprintf(tmp, sizeof(tmp), "%s/.node.key.%ld", dir, (long)getpid());
 	(void)unlink(tmp); /* left by an earlier crash of this pid */
 	if (ns_dh_generate(NS_DH_25519, &kp) != 0)
-		return key_error(err, errlen, "cannot generate a node key (no randomness?)");
+		return ns_error(err, errlen, "cannot generate a node key (no randomness?)");
 	ns_key_encode(kp.priv, text);
 	text[NS_KEY_B64_LEN] = '\n';
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		key_error(err, errlen, "%s: cannot create the node key: %s", dir, strerror(errno));
+		ns_error(err, errlen, "%s: cannot create the node key: %s", dir, strerror(errno));
 		goto out;
 	}
 	if (write(fd, text, NS_KEY_B64_LEN + 1) != NS_KEY_B64_LEN + 1 || fsync(fd) != 0) {
-		key_error(err, errlen, "%s: cannot write the node key: %s", tmp,
+		ns_error(err, errlen, "%s: cannot write the node key: %s", tmp,
 		          errno ? strerror(errno) : "short write");
 		close(fd);
 		unlink(tmp);
@@ -156,7 +145,7 @@ static int node_key_create(const char *dir, const char *path, char *err, size_t 
 	/* link() does not replace: if another process won the race, its
 	 * key stands and ours is dropped. */
 	if (link(tmp, path) != 0 && errno != EEXIST) {
-		key_error(err, errlen, "%s: cannot install the node key: %s", path, strerror(errno));
+		ns_error(err, errlen, "%s: cannot install the node key: %s", path, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}
@@ -188,7 +177,7 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 	snprintf(path, sizeof(path), "%s/%s", state_dir, NS_NODE_KEY_FILE);
 	if (lstat(path, &st) != 0) {
 		if (errno != ENOENT)
-			return key_error(err, errlen, "%s: %s", path, strerror(errno));
+			return ns_error(err, errlen, "%s: %s", path, strerror(errno));
 		if (node_key_create(state_dir, path, err, errlen) != 0)
 			return -1;
 		*created = true;
@@ -198,6 +187,6 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 	rc = ns_dh_from_private(NS_DH_25519, priv, kp);
 	ns_wipe(priv, sizeof(priv));
 	if (rc != 0)
-		return key_error(err, errlen, "%s: the key is not usable", path);
+		return ns_error(err, errlen, "%s: the key is not usable", path);
 	return 0;
 }

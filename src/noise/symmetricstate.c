@@ -25,7 +25,7 @@ int noise_symmetric_mix_key(struct noise_symmetric *ss, const uint8_t *ikm, size
 	uint8_t temp_k[NS_HASH_MAXLEN];
 	int rc;
 
-	rc = ns_hkdf(ss->hash, ss->ck, ikm, len, 2, ss->ck, temp_k, NULL);
+	rc = ns_noise_hkdf(ss->hash, ss->ck, ikm, len, 2, ss->ck, temp_k, NULL);
 	if (rc == 0)
 		noise_cipher_set_key(&ss->cs, temp_k); /* truncated to 32 bytes */
 	ns_wipe(temp_k, sizeof(temp_k));
@@ -42,7 +42,7 @@ int noise_symmetric_mix_key_and_hash(struct noise_symmetric *ss, const uint8_t *
 	uint8_t temp_h[NS_HASH_MAXLEN], temp_k[NS_HASH_MAXLEN];
 	int rc = -1;
 
-	if (ns_hkdf(ss->hash, ss->ck, ikm, len, 3, ss->ck, temp_h, temp_k) != 0)
+	if (ns_noise_hkdf(ss->hash, ss->ck, ikm, len, 3, ss->ck, temp_h, temp_k) != 0)
 		goto out;
 	if (noise_symmetric_mix_hash(ss, temp_h, ss->hashlen) != 0)
 		goto out;
@@ -82,7 +82,7 @@ int noise_symmetric_split(struct noise_symmetric *ss, struct noise_cipher *c1,
 	uint8_t k1[NS_HASH_MAXLEN], k2[NS_HASH_MAXLEN];
 	int rc = -1;
 
-	if (ns_hkdf(ss->hash, ss->ck, NULL, 0, 2, k1, k2, NULL) != 0)
+	if (ns_noise_hkdf(ss->hash, ss->ck, NULL, 0, 2, k1, k2, NULL) != 0)
 		goto out;
 	if (noise_cipher_init(c1, ss->cs.aead.id) != 0)
 		goto out;
