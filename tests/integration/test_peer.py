@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+import livemesh
 from netbed import MCPEER, PYTHON, fmt_hostport as fmt_addr
 
 RELAY = os.path.join(os.path.dirname(MCPEER), "tamper_relay.py")
@@ -346,3 +347,150 @@ def test_connect_retries_until_listener_appears(procs, tmp_path):
     assert procs.wait(b) == 0, procs.stderr(b)
     (out,) = conns(procs.report(a), "out")
     assert out["connect_attempts"] > 1 and out["ok"]
+
+
+# ----------------------------------------------------------------- the live peer (mclive.py)
+
+LIVE_TIMEOUT = 60      # --timeout of the live peers: a leaked one ends by itself
+
+
+def start_live(procs, name, listener, targets, tmp_path, extra=(), peer_name=None):
+    """A live peer named peer_name (default name); name: its files."""
+    status = tmp_path / ("%s.status.json" % name)
+    argv = livemesh.live_argv(peer_name or name, connect=targets, status=status, timeout=LIVE_TIMEOUT,
+                              stop_file=tmp_path / ("%s.stop" % name), extra=extra)[2:]
+    p = procs.start(name, livemesh.LIVE, argv, listener)
+    p.status_path = status
+    return p
+
+
+def live_statuses(ps):
+    return {n: livemesh.read_status(p.status_path) for n, p in ps.items()}
+
+
+def test_live_peers_mesh_reconnect_and_status(procs, tmp_path):
+    """Four live peers on loopback, every one connected to every other: all
+    24 links carry pings both ways; a peer killed with SIGKILL and started
+    again is reconnected by the others, while the links among the others
+    stay the same connections; a stop file and SIGTERM end the peers with
+    every connection recorded as closed."""
+    names = ["n0", "n1", "n2", "n3"]
+    socks = {n: listening_socket("127.0.0.1") for n in names}
+    port = {n: socks[n].getsockname()[1] for n in names}
+    ps = {}
+    for n in names:
+        ps[n] = start_live(procs, n, socks[n], ["127.0.0.1:%d" % port[m] for m in names if m != n],
+                           tmp_path)
+    took = livemesh.wait_live(lambda: live_statuses(ps), names, 10, "four live peers")
+    print("all 24 links live after %.2fs" % took)
+    st = live_statuses(ps)
+    for n in names:
+        assert st[n]["name"] == n and st[n]["marker"] == "NODESEAL-MARKER-%s" % n, st[n]
+        conns = st[n]["connections"]
+        assert len(conns) == 6 and all(livemesh.is_open(c) for c in conns), (
+            "%s: expected 6 open connections, saw %s" % (n, [livemesh.brief(c) for c in conns]))
+        for c in conns:
+            assert c["peer_host"] == "127.0.0.1" and c["errors"] == [] and c["marker_missing"] == 0, c
+            assert c["peer_marker"] == "NODESEAL-MARKER-%s" % c["peer_name"], c
+            if c["direction"] == "out":
+                assert c["peer_port"] == port[c["peer_name"]], c
+
+    before = {n: livemesh.open_ids(st[n]) for n in names}
+    ps["n3"].kill()
+    ps["n3"].wait(5)
+    t_kill = time.monotonic()
+    again = listening_socket_on("127.0.0.1", port["n3"])
+    ps["n3"] = start_live(procs, "n3.again", again,
+                          ["127.0.0.1:%d" % port[m] for m in names if m != "n3"], tmp_path,
+                          peer_name="n3")
+    took = livemesh.wait_live(lambda: live_statuses(ps), names, 10, "after n3 was killed")
+    print("reconnected %.2fs after the SIGKILL" % (time.monotonic() - t_kill))
+    st = live_statuses(ps)
+    for n in ("n0", "n1", "n2"):
+        closed = livemesh.closed_between(st[n], t_kill - 1, time.monotonic())
+        assert sorted(c["peer_name"] for c in closed) == ["n3", "n3"], (
+            "%s: expected its two connections with n3 to close, closed: %s"
+            % (n, [livemesh.brief(c) for c in closed]))
+        assert all(c["close_reason"] for c in closed), closed
+        kept = {i: v for i, v in before[n].items() if v[1] != "n3"}
+        now_open = livemesh.open_ids(st[n])
+        assert all(now_open.get(i) == v for i, v in kept.items()), (
+            "%s: links with n0..n2 changed: before %s, now %s" % (n, kept, now_open))
+        fresh = [c for c in st[n]["connections"] if c["peer_name"] == "n3" and livemesh.is_open(c)]
+        assert len(fresh) == 2 and all(c["opened"] > t_kill for c in fresh), fresh
+
+    (tmp_path / "n0.stop").touch()
+    assert procs.wait(ps["n0"], 10) == 0, procs.stderr(ps["n0"])
+    for n in ("n1", "n2", "n3"):
+        ps[n].send_signal(signal.SIGTERM)
+        assert procs.wait(ps[n], 10) == 0, procs.stderr(ps[n])
+    for n, s in live_statuses(ps).items():
+        assert s["stopping"] and s["stop_reason"], s
+        still = [livemesh.brief(c) for c in s["connections"] if livemesh.is_open(c)]
+        assert not still, "%s exited with connections recorded open: %s" % (n, still)
+    assert "stop file" in live_statuses(ps)["n0"]["stop_reason"]
+
+
+def listening_socket_on(host, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(64)
+    s.set_inheritable(True)
+    return s
+
+
+def closes_within(port, data, limit):
+    """Connect, send data, return (seconds until the peer closed or reset,
+    what it sent back)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=limit + 2)
+    t0 = time.monotonic()
+    s.sendall(data)
+    got = b""
+    try:
+        while True:
+            r = s.recv(4096)
+            if not r:
+                break
+            got += r
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        pytest.fail("the live peer kept a connection open %.1fs after %r" % (limit + 2, data[:24]))
+    finally:
+        s.close()
+    return time.monotonic() - t0, got
+
+
+def test_live_peer_closes_non_protocol_connections_at_once(procs, tmp_path):
+    """As MultiChain: a first message with a bad magic (a Noise handshake
+    message, say), or a first message that is not version, closes the
+    connection at once; a proper peer then still gets a live link."""
+    sa, sb = listening_socket("127.0.0.1"), listening_socket("127.0.0.1")
+    pa = sa.getsockname()[1]
+    a = start_live(procs, "A", sa, [], tmp_path)
+    livemesh.read_status(a.status_path)
+    mcpeer_ping = bytes.fromhex("fbb4c7de") + b"ping".ljust(12, b"\0") + b"\0" * 8
+    cases = [("noise-like", os.urandom(60), "bad magic"),
+             ("wrong magic", bytes.fromhex("f9beb4d9") + b"version".ljust(12, b"\0") + b"\0" * 8,
+              "bad magic f9beb4d9"),
+             ("ping first", mcpeer_ping, "first message is not version")]
+    for what, data, reason in cases:
+        took, got = closes_within(pa, data, 1.0)
+        assert took < 1.0 and got == b"", "%s: closed after %.2fs, sent back %r" % (what, took, got)
+        print("%s: closed after %.3fs" % (what, took))
+    time.sleep(0.3)
+    st = livemesh.read_status(a.status_path)
+    seen = [(c["close_reason"] or "") for c in st["connections"]]
+    for (what, _, reason), got in zip(cases, seen):
+        assert reason in got, "%s: close reason %r, expected %r (all: %s)" % (what, got, reason, seen)
+    assert [c["bad_magic"] for c in st["connections"]] == [1, 1, 0], st["connections"]
+    b = start_live(procs, "B", sb, ["127.0.0.1:%d" % pa], tmp_path)
+    end = time.monotonic() + 5
+    while True:
+        st = livemesh.read_status(a.status_path)
+        ok, what = livemesh.link_state(st, "B", "in")
+        if ok:
+            break
+        assert time.monotonic() < end, "B never got a live link to A: " + what
+        time.sleep(0.1)
