@@ -34,7 +34,7 @@ def wait_all(procs, timeout, seal=None):
             pending.remove(p)
             if seal is not None and rc != 0 and p.argv and seal.path in p.argv:
                 sub = p.argv[p.argv.index(seal.path) + 1]
-                seal.fail_if_missing_subcommand(sub, rc, p.stderr())
+                seal.fail_if_unsupported(sub, rc, p.stderr())
         if pending and time.monotonic() > end:
             pytest.fail("still running after %ss:\n%s" % (
                 timeout, "\n\n".join(p.describe() for p in pending)), pytrace=False)

@@ -29,6 +29,18 @@ class Seal:
             pytest.fail("%s has no '%s' subcommand yet (exit %s): %s"
                         % (self.path, sub, rc, (stderr or "").strip()[:500]), pytrace=False)
 
+    def fail_if_unknown_option(self, rc, stderr):
+        """The option-level twin of fail_if_missing_subcommand: a test written
+        against an option the binary does not have yet says so plainly."""
+        m = re.search(r"unknown option '([^']*)'", stderr or "")
+        if rc not in (None, 0) and m:
+            pytest.fail("%s has no %s option yet (exit %s): %s"
+                        % (self.path, m.group(1), rc, (stderr or "").strip()[:500]), pytrace=False)
+
+    def fail_if_unsupported(self, sub, rc, stderr):
+        self.fail_if_missing_subcommand(sub, rc, stderr)
+        self.fail_if_unknown_option(rc, stderr)
+
     def opts(self, bed, node, key, backend=None, extra=()):
         o = ["--state-dir", bed.node_dir(node), "--network-key-file", key]
         if backend:
@@ -41,7 +53,7 @@ class Seal:
     def cmd(self, bed, node, sub, opts, timeout=CMD_TIMEOUT, env=None):
         """Run a short nodeseal subcommand inside node's namespace."""
         r = bed.ns_exec(node, [self.path, sub] + list(opts), timeout=timeout, env=env)
-        self.fail_if_missing_subcommand(sub, r.returncode, r.stderr)
+        self.fail_if_unsupported(sub, r.returncode, r.stderr)
         return r
 
     def down(self, bed, node, opts):
@@ -66,8 +78,11 @@ class Seal:
         return self.wait_ready(bed, node, p)
 
     def wait_ready(self, bed, node, p, ready=READY_TIMEOUT):
-        """Until `status` answers in node; p is the `nodeseal up` process
-        (a failure if it exits first)."""
+        """Until `status` answers in node; p is the `nodeseal up` (or `run`)
+        process (a failure if it exits first)."""
+        sub = "up"
+        if self.path in p.argv[:-1]:
+            sub = p.argv[p.argv.index(self.path) + 1]
         end = time.monotonic() + ready
         while True:
             r = bed.ns_exec(node, [self.path, "status", "--state-dir", bed.node_dir(node)],
@@ -76,13 +91,13 @@ class Seal:
                 return p
             rc = p.poll()
             if rc is not None:
-                self.fail_if_missing_subcommand("up", rc, p.stderr())
-                pytest.fail("nodeseal up exited (%d) before it was ready:\n%s" % (rc, p.describe()),
-                            pytrace=False)
+                self.fail_if_unsupported(sub, rc, p.stderr())
+                pytest.fail("nodeseal %s exited (%d) before it was ready:\n%s"
+                            % (sub, rc, p.describe()), pytrace=False)
             self.fail_if_missing_subcommand("status", r.returncode, r.stderr)
             if time.monotonic() > end:
-                pytest.fail("nodeseal up not ready after %ss (status exit %d: %s)\n%s"
-                            % (ready, r.returncode, (r.stderr or "").strip(), p.describe()),
+                pytest.fail("nodeseal %s not ready after %ss (status exit %d: %s)\n%s"
+                            % (sub, ready, r.returncode, (r.stderr or "").strip(), p.describe()),
                             pytrace=False)
             time.sleep(0.05)
 
