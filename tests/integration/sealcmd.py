@@ -32,7 +32,7 @@ class Seal:
     def fail_if_unknown_option(self, rc, stderr):
         """The option-level twin of fail_if_missing_subcommand: a test written
         against an option the binary does not have yet says so plainly."""
-        m = re.search(r"unknown option '([^']*)'", stderr or "")
+        m = re.search(r"unknown option '(-[^']*)'", stderr or "")
         if rc not in (None, 0) and m:
             pytest.fail("%s has no %s option yet (exit %s): %s"
                         % (self.path, m.group(1), rc, (stderr or "").strip()[:500]), pytrace=False)
