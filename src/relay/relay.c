@@ -70,21 +70,25 @@ void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
 	clear_seen(r);
 }
 
+static bool same_peer(const struct ns_peer_addr *a, const struct ns_peer_addr *b)
+{
+	return a->v6 == b->v6 && memcmp(a->a, b->a, sizeof(a->a)) == 0;
+}
+
 int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
                          const struct ns_conn *keep, const char *reason)
 {
-	struct ns_conn *c = r->conns, *next;
+	struct ns_conn *c = r->conns;
 	int n = 0;
 
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (!c->clear || c == keep)
-			continue;
-		if (addr != NULL && (addr->v6 != c->peer_ip.v6 ||
-		                     memcmp(addr->a, c->peer_ip.a, sizeof(addr->a)) != 0))
-			continue;
-		ns_conn_close(c, true, reason);
-		n++;
+	while (c != NULL) {
+		struct ns_conn *next = c->next;
+
+		if (c->clear && c != keep && (addr == NULL || same_peer(addr, &c->peer_ip))) {
+			ns_conn_close(c, true, reason);
+			n++;
+		}
+		c = next;
 	}
 	return n;
 }
