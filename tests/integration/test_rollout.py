@@ -266,6 +266,12 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
         elapsed, "\n  ".join(problems))
     assert elapsed <= SEAL_BOUND, "phase 2: took %.1fs to seal every link, bound %ds" % (
         elapsed, SEAL_BOUND)
+    st0 = read_status(procs["n0"].status_path)
+    for m in ("n2", "n3"):  # how n0's node got there: its connections since the switch
+        since = [c for c in st0["connections"] if c["opened"] >= t_switch and
+                 c["direction"] == "out" and c["target"] == bed.nodes[int(m[1])].addr()]
+        print("[%s]   n0 -> %s since the switch: %d connections, closed: %s" % (
+            mode, m, len(since), [c["close_reason"] for c in since if c["closed"]]))
 
     cap, scan = capture_for(bed, "phase2-" + mode)
     assert_nothing_readable(cap, scan, [p.marker for p in procs.values()], "phase 2")
