@@ -99,17 +99,18 @@ def dead_links(statuses, names, fresh=FRESH):
     return out
 
 
-def wait_live(get_statuses, names, timeout, what=""):
+def wait_live(get_statuses, names, timeout, what="", context=None):
     """Until every link among names is live; returns the seconds it took.
-    get_statuses() -> {name: status}."""
+    get_statuses() -> {name: status}; context() -> more to say on failure."""
     t0 = time.monotonic()
     while True:
         dead = dead_links(get_statuses(), names)
         if not dead:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout:
-            pytest.fail("%s: after %.1fs, %d links do not carry messages:\n  %s" % (
-                what, timeout, len(dead), "\n  ".join(dead)), pytrace=False)
+            pytest.fail("%s: after %.1fs, %d links do not carry messages:\n  %s%s" % (
+                what, timeout, len(dead), "\n  ".join(dead),
+                "\n" + context() if context else ""), pytrace=False)
         time.sleep(0.1)
 
 

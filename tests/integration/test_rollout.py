@@ -147,6 +147,20 @@ def seal_problems(st, node, others):
     return out
 
 
+def daemon_context(seal, bed, nodes):
+    """What the daemons of nodes say, for a failure message."""
+    out = []
+    for n in nodes:
+        st, r = seal.status_json(bed, n)
+        if st is None:
+            out.append("%s: status exit %d: %s" % (n.name, r.returncode, r.stderr.strip()))
+            continue
+        keep = {k: st.get(k) for k in ("policy", "peers", "summary", "segments",
+                                        "failed_handshakes", "connections") if k in st}
+        out.append("%s's nodeseal status: %s" % (n.name, json.dumps(keep, sort_keys=True)[:3000]))
+    return "\n".join(out)
+
+
 def flows_by_pair(scan, names_by_ip):
     """{frozenset({a, b}): {(src name, dst name): payload bytes of that direction}}."""
     pairs = {}
@@ -195,7 +209,8 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
     for n in (n2, n3):
         procs[n.name] = start_live(bed, seal, n, "plain")
     took = livemesh.wait_live(lambda: statuses(procs), names, START_BOUND,
-                              "phase 1 (n0, n1 opportunistic; n2, n3 plain)")
+                              "phase 1 (n0, n1 opportunistic; n2, n3 plain)",
+                              context=lambda: daemon_context(seal, bed, [n0, n1]))
     print("\n[%s] phase 1: all 24 links live %.1fs after the peers started" % (mode, took))
 
     cap, scan = capture_for(bed, "phase1-" + mode)
