@@ -260,7 +260,12 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
         r = seal.cmd(bed, n, "status", ["--state-dir", bed.node_dir(n)])
         assert "policy opportunistic" in r.stdout and "peers: 1 sealed, 2 in clear" in r.stdout, (
             "phase 1: %s's status text:\n%s" % (n.name, r.stdout))
-        assert re.search(r"\bSEAL\b", r.stdout) and "CLEAR" in r.stdout, r.stdout
+        assert re.search(r"\bSEAL\b", r.stdout) and "CLEAR" in r.stdout, (
+            "phase 1: %s's status text has no SEAL column or no CLEAR connection:\n%s"
+            % (n.name, r.stdout))
+        assert re.search(r"ADDRESS\s+STATE\s+SINCE\s+OPEN", r.stdout), (
+            "phase 1: %s's status text has no peers table (ADDRESS STATE SINCE OPEN):\n%s"
+            % (n.name, r.stdout))
         rc, out = require_sealed(seal, bed, n)
         assert rc == 3, "phase 1: status --require-sealed on %s exited %d, expected 3: %s" % (
             n.name, rc, out)
@@ -338,6 +343,8 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
     for n in bed.nodes:
         st = status_of(seal, bed, n)
         assert st.get("policy") == "required", "%s: status policy %r" % (n.name, st.get("policy"))
+        assert st.get("summary") == {"sealed": 3, "clear": 0}, (
+            "phase 3: %s's summary %s" % (n.name, st.get("summary")))
         rc, out = require_sealed(seal, bed, n)
         assert rc == 0, ("phase 3: status --require-sealed on %s exited %d, expected 0 (every peer "
                          "sealed; n2, n3 were listed clear in phase 1 on n0, n1): %s" % (
