@@ -485,7 +485,7 @@ def test_live_peer_closes_non_protocol_connections_at_once(procs, tmp_path):
     for (what, _, reason), got in zip(cases, seen):
         assert reason in got, "%s: close reason %r, expected %r (all: %s)" % (what, got, reason, seen)
     assert [c["bad_magic"] for c in st["connections"]] == [1, 1, 0], st["connections"]
-    b = start_live(procs, "B", sb, ["127.0.0.1:%d" % pa], tmp_path)
+    start_live(procs, "B", sb, ["127.0.0.1:%d" % pa], tmp_path)
     end = time.monotonic() + 5
     while True:
         st = livemesh.read_status(a.status_path)
