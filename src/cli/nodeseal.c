@@ -17,7 +17,9 @@ static const struct {
 	{ "run", cmd_run, "protect the node while running COMMAND (entrypoint)" },
 	{ "up", cmd_up, "protect the node until stopped (service)" },
 	{ "down", cmd_down, "stop protecting; remove every rule nodeseal installed" },
-	{ "status", cmd_status, "show connections (--json for scripts)" },
+	{ "status", cmd_status, "show connections and peers, sealed or in clear (--json)" },
+	{ "policy", cmd_policy, "show or change the running policy (required, opportunistic)" },
+	{ "forget", cmd_forget, "forget that a peer was sealed (ADDRESS or all)" },
 	{ "genkey", cmd_genkey, "print a new network key (base64)" },
 	{ "pubkey", cmd_pubkey, "print this node's public key and fingerprint" },
 };
@@ -47,6 +49,18 @@ int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
 		return 0;
 	}
 	return -1;
+}
+
+bool cli_positional_last(int argc, char **argv)
+{
+	const char *prev;
+
+	if (argc < 2 || argv[argc - 1][0] == '-')
+		return false;
+	prev = argv[argc - 2];
+	/* after an option that takes a value it is that value; flags take none */
+	return argc == 2 || strncmp(prev, "--", 2) != 0 || strchr(prev, '=') != NULL ||
+	       strcmp(prev, "--json") == 0 || strcmp(prev, "--require-sealed") == 0;
 }
 
 int main(int argc, char **argv)
