@@ -805,15 +805,15 @@ static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow
  * at the next sequence number seen (what RFC 5961 has the stack accept
  * without a challenge): a stranger's blind reset must not make the entry
  * evictable, or have it expire under a live connection.  hi follows a
- * peer's stream only in order for the same reason; a reset after a
- * reordering then leaves the entry to its idle timeout.
+ * peer's stream, and its FIN counts, only in order for the same reason; a
+ * reset after a reordering then leaves the entry to its idle timeout.
  */
 static enum ns_flow_verdict clear_segment(struct ns_flow_table *t, struct ns_flow *f,
                                           struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
 {
 	enum ns_pkt_dir d = p->outgoing == (bool)f->we_init ? NS_PKT_I2R : NS_PKT_R2I;
 	uint8_t flags = ns_tcpseg_flags(s);
-	bool rst0 = (flags & NS_TCP_RST) && s->paylen == 0, reset;
+	bool rst0 = (flags & NS_TCP_RST) && s->paylen == 0, reset, in_order;
 	uint32_t seq = ns_tcpseg_seq(s), hi = (uint32_t)f->hi[d];
 	uint32_t end = seq + (uint32_t)s->paylen + ((flags & NS_TCP_FIN) ? 1u : 0u);
 
@@ -847,10 +847,11 @@ static enum ns_flow_verdict clear_segment(struct ns_flow_table *t, struct ns_flo
 		f->up = 1;
 		note_clear(t, f, now);
 	}
+	in_order = p->outgoing || (int32_t)(seq - hi) <= 0;
 	reset = (flags & NS_TCP_RST) && (p->outgoing || seq == hi);
-	if ((p->outgoing || (int32_t)(seq - hi) <= 0) && (int32_t)(end - hi) > 0)
+	if (in_order && (int32_t)(end - hi) > 0)
 		f->hi[d] = end;
-	if (flags & NS_TCP_FIN)
+	if ((flags & NS_TCP_FIN) && in_order)
 		f->fin[d] = 1;
 	if (reset) {
 		f->state = F_CLOSING;

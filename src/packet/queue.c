@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -417,7 +416,7 @@ int ns_queue_set_policy(struct ns_queue *q, enum ns_policy p)
 {
 	int n;
 
-	q->flows.wall_s = (int64_t)time(NULL);
+	q->flows.wall_s = ns_wall_s();
 	n = ns_flow_set_policy(&q->flows, p);
 	kill_failing(q);
 	return n;
@@ -429,7 +428,7 @@ void ns_queue_event(struct ns_queue *q, int64_t now_ms)
 
 	/* The flow table's wall clock (peers.h keeps unix seconds): once a
 	 * readiness event, not per packet. */
-	q->flows.wall_s = (int64_t)time(NULL);
+	q->flows.wall_s = ns_wall_s();
 	for (int round = 0; round < NS_QUEUE_ROUNDS; round++) {
 		int n;
 
@@ -494,7 +493,7 @@ static void kernel_counters(struct ns_queue *q)
 
 void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
 {
-	q->flows.wall_s = (int64_t)time(NULL);
+	q->flows.wall_s = ns_wall_s();
 	ns_flow_expire(&q->flows, now_ms, 4096);
 	kernel_counters(q);
 	/* MTUs change rarely; a second's delay is fine. */

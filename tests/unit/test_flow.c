@@ -792,6 +792,15 @@ static void test_evict_clear(const uint8_t *key)
 	   "the established clear connections stayed, the clear handshake went");
 	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 16, 26, NS_TCP_ACK, "still");
 	ok(feed(&b, 0, pkt, len) == 1, "and still pass");
+	/* a stranger's FIN far from the stream does not count */
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 5000, 26, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1, "a blind FIN passes (the stack judges)");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 50000, 26, 21, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 1, pkt, len) == 1 && info_of(&b.t, 50000, &fi) &&
+	   strcmp(fi.state, "open") == 0, "with B's FIN it does not end the entry");
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 21, 27, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1 && info_of(&b.t, 50000, &fi) &&
+	   strcmp(fi.state, "closing") == 0, "the peer's FIN in order does");
 	/* a stranger's reset at the wrong seq does not end one */
 	len = build(pkt, PLAIN_IP, B_IP, 50001, 7447, 12345, 0, NS_TCP_RST, NULL);
 	ok(feed(&b, 0, pkt, len) == 1 && info_of(&b.t, 50001, &fi) &&
