@@ -245,7 +245,9 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
             "phase 1: %s's summary %s" % (n.name, st.get("summary")))
         for p in st["peers"]:
             assert isinstance(p.get("since"), (int, float)) and p["since"] > 0 and p.get("open", 0) >= 1, (
-                "phase 1: %s's peer entry %s" % (n.name, p))
+                "phase 1: %s's peer entry %s: expected since > 0 and open >= 1 (two live "
+                "connections with each peer); status connections: %s"
+                % (n.name, p, json.dumps(st.get("connections"), sort_keys=True)))
         seen = {}  # peer name -> sealed flags of its open connections
         for c in st.get("connections") or []:
             assert isinstance(c.get("sealed"), bool) and isinstance(c.get("since"), (int, float)), (
