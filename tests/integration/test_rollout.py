@@ -291,8 +291,8 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
         time.sleep(0.25)
     print("[%s] phase 2: every link sealed and live %.1fs after n2, n3 switched "
           "(bound %ds, --plain-retry %d)" % (mode, elapsed, SEAL_BOUND, PLAIN_RETRY))
-    assert not problems, "phase 2: after %.1fs not every link is sealed and live:\n  %s" % (
-        elapsed, "\n  ".join(problems))
+    assert not problems, "phase 2: after %.1fs not every link is sealed and live:\n  %s\n%s" % (
+        elapsed, "\n  ".join(problems), daemon_context(seal, bed, bed.nodes))
     assert elapsed <= SEAL_BOUND, "phase 2: took %.1fs to seal every link, bound %ds" % (
         elapsed, SEAL_BOUND)
     st0 = read_status(procs["n0"].status_path)
