@@ -89,6 +89,9 @@ def dead_links(statuses, names, fresh=FRESH):
     at = time.monotonic()
     out = []
     for a in names:
+        if statuses[a].get("accept_errors"):
+            out.append("%s's listening socket fails: %d accept errors, the last: %s" % (
+                a, statuses[a]["accept_errors"], statuses[a].get("accept_last_error")))
         for b in names:
             if a == b:
                 continue

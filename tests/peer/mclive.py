@@ -37,8 +37,9 @@ seconds and at exit) lists every connection ever made, in order:
     messages_received, bytes_received, bad_magic, marker_missing,
     checksum_failures, errors
 
-plus the node: name, pid, marker, listen, started, now (monotonic at the
-write), stopping, stop_reason.
+plus the node: name, pid, marker, listen, accept_errors and
+accept_last_error (e.g. a listening socket destroyed under it), started, now
+(monotonic at the write), stopping, stop_reason.
 
 It stops on SIGTERM/SIGINT, when the --stop-file appears, or after --timeout
 seconds (a safety net against a leaked process); then it closes every
@@ -336,6 +337,8 @@ class LiveNode:
         self.counter = 0
         self.listener = None
         self.listen_addr = None
+        self.accept_errors = 0
+        self.accept_last_error = None
 
     def log(self, msg, debug=False):
         if debug and not self.args.verbose:
@@ -363,6 +366,7 @@ class LiveNode:
         st = {
             "status_version": STATUS_VERSION, "name": self.args.name, "pid": os.getpid(),
             "marker": self.args.marker, "listen": self.listen_addr,
+            "accept_errors": self.accept_errors, "accept_last_error": self.accept_last_error,
             "connect": list(self.args.connect), "started": self.t0, "now": now(),
             "stopping": self.stop.is_set(), "stop_reason": self.stop_reason,
             "connections": [c.record() for c in conns],
@@ -401,7 +405,10 @@ class LiveNode:
                 continue
             except OSError as e:
                 if not self.stop.is_set():
-                    self.log("accept failed: %s" % e)
+                    self.accept_errors += 1
+                    self.accept_last_error = str(e)
+                    if self.accept_errors in (1, 10) or self.accept_errors % 100 == 0:
+                        self.log("accept failed (%d so far): %s" % (self.accept_errors, e))
                     time.sleep(0.1)
                 continue
             c = LiveConn(self, "in", cs)
