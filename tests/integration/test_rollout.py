@@ -58,9 +58,9 @@ LIVE_LIFETIME = 240    # mclive --timeout: a leaked peer ends by itself
 
 # Connection states (words in them) that are not, or no longer, an open
 # connection: proxy mode lists "connecting" and "handshake" before a
-# connection is sealed or found plain; packet mode keeps ended flows a while.
-NOT_OPEN = ("connecting", "handshake", "syn", "clos", "fin", "time", "reset", "rst", "dead",
-            "ended")
+# connection is sealed or found plain; packet mode lists "handshake" and
+# keeps flows being ended ("ending") or closed a while.
+NOT_OPEN = ("connecting", "handshake", "syn", "clos", "fin", "time", "reset", "rst", "dead", "end")
 
 
 def open_state(c):
