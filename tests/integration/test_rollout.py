@@ -403,3 +403,58 @@ def test_plain_stranger_under_required_gets_nothing(seal, keys, make_bed, mode):
     rc, out = require_sealed(seal, bed, n0)
     assert rc == 0, ("n0: status --require-sealed exited %d: a refused plain peer had no "
                      "connection in clear, so none is listed clear: %s" % (rc, out))
+
+
+# ----------------------------------------------------------------- required over clear links
+
+@pytest.mark.parametrize("mode", MODES)
+def test_policy_required_resets_the_clear_connections(seal, keys, make_bed, mode):
+    """n0 (opportunistic) and a plain n1 talk in clear; `nodeseal policy
+    required` on n0 resets those connections (and says how many), n1's new
+    ones are refused, nothing of n0's crosses the wire in clear any more, and
+    n0's node keeps its listening socket.  n1 stays listed clear for the
+    120 s hold (it never was sealed), so --require-sealed exits 3."""
+    bed = make_bed(2)
+    n0, n1 = bed.nodes
+    procs = {"n0": start_live(bed, seal, n0, "sealed", seal_opts(seal, bed, n0, keys.good, mode)),
+             "n1": start_live(bed, seal, n1, "plain")}
+    livemesh.wait_live(lambda: statuses(procs), ["n0", "n1"], START_BOUND,
+                       "n0 opportunistic, n1 plain", context=lambda: daemon_context(seal, bed, [n0]))
+    before = status_of(seal, bed, n0)
+    t0 = time.monotonic()
+    r = seal.cmd(bed, n0, "policy", ["--state-dir", bed.node_dir(n0), "required"])
+    m = re.search(r"policy required \(was opportunistic\): (\d+) connections? in clear reset", r.stdout)
+    assert r.returncode == 0 and m and int(m.group(1)) >= 2, (
+        "nodeseal policy required with two connections in clear: exit %d: %s" % (
+            r.returncode, (r.stdout + r.stderr).strip()))
+    time.sleep(1.0)
+    cap, scan = capture_for(bed, "required-" + mode)
+    st = statuses(procs)
+    gone = [c for c in st["n0"]["connections"] if c["peer_name"] == "n1" and c["closed"] is None]
+    assert not gone, "n0's connections with n1 still open after policy required: %s" % (
+        [brief(c) for c in gone])
+    live = [c for c in st["n0"]["connections"] if c["established"] and c["opened"] > t0]
+    assert not live, "n1 got a connection with n0 after policy required: %s" % (
+        [brief(c) for c in live])
+    assert not st["n0"].get("accept_errors"), (
+        "n0's listening socket broke when the clear connections were reset: %d accept errors, "
+        "the last: %s" % (st["n0"]["accept_errors"], st["n0"].get("accept_last_error")))
+    hits = scan.find([procs["n0"].marker.encode()])
+    assert not hits, "n0's marker on the wire after policy required: %s (%s)" % (
+        hits, scan.summary())
+    after = status_of(seal, bed, n0)
+    assert after.get("policy") == "required", after.get("policy")
+    if mode == "proxy":
+        b = (before.get("failed_handshakes") or {}).get("plain", 0)
+        a = (after.get("failed_handshakes") or {}).get("plain", 0)
+        assert a > b, "n1's new connections were not refused as plain: failed_handshakes.plain " \
+                      "%d before, %d after" % (b, a)
+    else:
+        b = (before.get("segments") or {}).get("no_option", 0)
+        a = (after.get("segments") or {}).get("no_option", 0)
+        assert a > b, "n1's new SYNs were not dropped: segments.no_option %d before, %d after" % (b, a)
+    assert peer_states(after).get(n1.ip4) == "clear", (
+        "n1 should stay listed clear for the hold: peers %s" % after.get("peers"))
+    rc, out = require_sealed(seal, bed, n0)
+    assert rc == 3, "status --require-sealed on n0 exited %d, expected 3 (n1 listed clear): %s" % (
+        rc, out)
