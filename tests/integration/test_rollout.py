@@ -29,7 +29,9 @@ The rollout, in proxy and in packet mode, on a bridge of four nodes:
      no connection closes, nothing in clear, --require-sealed exits 0 (a
      peer once listed clear is sealed now: sealed wins, no 120 s hold).
 
-And a plain stranger under `--policy required` still gets nothing.
+And a plain stranger under `--policy required` still gets nothing; and
+`nodeseal policy required` over live clear connections resets them, refuses
+the plain peer's new ones and leaves the node's listening socket alone.
 
 Until the implementation lands these tests fail at once, saying which
 option or subcommand nodeseal does not have yet.
