@@ -57,22 +57,23 @@
  *   downgrade MODE   a downgrade attacker, for every connection of the port
  *                (both directions, no arming; tests/integration/test_downgrade.py):
  *       off      none (the default)
- *       rst      proxy mode: a connection whose first payload segment (either
- *                direction) is not a plain MultiChain header (bytes 4..15
- *                "version" NUL-padded) is killed: that segment goes on as a
+ *       rst      proxy mode: a connection whose first payload segment in
+ *                either direction (each judged on its own) is not a plain
+ *                MultiChain header (bytes 4..15 "version" NUL-padded) is
+ *                killed: that segment goes on as a
  *                RST|ACK at its own sequence number (payload removed), the
  *                sender gets a RST|ACK from the router at the sequence number
  *                it acknowledged, and every later segment of the connection,
  *                both ways, is dropped.  A first segment shorter than 16
  *                bytes that agrees with the header so far passes and the
- *                next one is judged with it.  Connections whose first payload
- *                went by before are left alone.
+ *                next one is judged with it.  A direction whose first payload
+ *                went by before "rst" is left alone.
  *       strip    packet mode: the nodeseal option (kind 253, ExID 0x4E53,
  *                docs/PROTOCOL.md "The option") is overwritten with NOPs in
  *                every SYN and SYN-ACK of the port, checksums fixed
  *                prints "downgrade mode=MODE"
  *   dgstats      prints "dgstats mode=M killed=N plain=N stripped=N blackholed=N"
- *                (connections killed, judged plain and passed, SYN/SYN-ACKs
+ *                (connections killed, directions judged plain, SYN/SYN-ACKs
  *                stripped, segments of killed connections dropped); each
  *                kill and strip is also logged on stderr
  *   end TID      prints "end TID ..." with what the connection saw
@@ -141,7 +142,8 @@ struct conn {
 	int fired, applied, cutting;
 	uint32_t cut;
 	uint64_t truncdrop;
-	int dg, dg_dir;      /* downgrade: DG_* and the direction of the first payload */
+	int dg;              /* downgrade: DG_KILLED, or DG_NEW */
+	int dgd[2];          /* downgrade: each direction's first payload, DG_* */
 	struct dirst d[2];
 };
 
@@ -659,13 +661,14 @@ static void send_rst(uint32_t saddr, uint16_t sp, uint32_t daddr, uint16_t dp, u
 /*
  * The "rst" downgrade attacker on one segment with payload of a connection
  * of the port: V_ACCEPT, V_DROP (a killed connection), or V_MODIFIED (this
- * segment made a RST: the kill).
+ * segment made a RST: the kill).  Each direction's first payload is judged
+ * on its own (an application may answer before it heard anything): a plain
+ * MultiChain peer starts both with a header.
  */
 static int dg_proxy(struct conn *c, int dir, uint32_t off, uint8_t *ip, uint8_t *tcp,
                     uint32_t *plen)
 {
 	const uint8_t *pay = tcp + (size_t)(tcp[12] >> 4) * 4;
-	uint8_t head[16];
 	int have = 0, bad = 0;
 	char s1[32], s2[32], hex[40];
 
@@ -673,38 +676,32 @@ static int dg_proxy(struct conn *c, int dir, uint32_t off, uint8_t *ip, uint8_t 
 		dg_blackholed++;
 		return V_DROP;
 	}
-	if (*plen == 0 || c->dg == DG_PLAIN || c->dg == DG_SEEN)
+	if (*plen == 0 || c->dgd[dir] == DG_PLAIN || c->dgd[dir] == DG_SEEN)
 		return V_ACCEPT;
 	if (dg_mode != DGM_RST) {
-		/* its first payload goes by unjudged: never judged later */
-		if (c->dg == DG_NEW)
-			c->dg = DG_SEEN;
+		/* this direction's first payload goes by unjudged: never judged later */
+		c->dgd[dir] = DG_SEEN;
 		return V_ACCEPT;
 	}
-	if (c->dg == DG_NEW) {
-		c->dg = DG_PENDING;
-		c->dg_dir = dir;
-	}
-	if (dir != c->dg_dir)
-		return V_ACCEPT; /* an answer to a header's first bytes */
-	if (off >= 16) {
-		bad = !known_run(&c->d[dir], 0, 16); /* its head went by unseen: judge it bad */
-	}
+	c->dgd[dir] = DG_PENDING;
+	if (off >= 16 && known_run(&c->d[dir], 0, 16) < 16)
+		bad = 1; /* its head went by unseen: judged bad */
 	/* the first 16 bytes as far as known: earlier segments, then this one */
-	for (uint32_t i = 0; i < 16; i++) {
+	for (uint32_t i = 0; i < 16 && !bad; i++) {
+		uint8_t b;
 		if (i >= off && i < off + *plen)
-			head[i] = pay[i - off];
+			b = pay[i - off];
 		else if (known(&c->d[dir], i))
-			head[i] = c->d[dir].hist[i];
+			b = c->d[dir].hist[i];
 		else
 			continue;
 		have++;
-		if (i >= 4 && head[i] != mc_version_cmd[i - 4])
+		if (i >= 4 && b != mc_version_cmd[i - 4])
 			bad = 1;
 	}
 	if (!bad) {
 		if (have == 16) {
-			c->dg = DG_PLAIN;
+			c->dgd[dir] = DG_PLAIN;
 			dg_plain++;
 		}
 		return V_ACCEPT;
@@ -714,7 +711,7 @@ static int dg_proxy(struct conn *c, int dir, uint32_t off, uint8_t *ip, uint8_t 
 	               tcp[7];
 	uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 |
 	               tcp[11];
-	uint32_t saddr, daddr;
+	uint32_t saddr, daddr, n = *plen < 16 ? *plen : 16;
 	uint16_t sp, dp;
 	memcpy(&saddr, ip + 12, 4);
 	memcpy(&daddr, ip + 16, 4);
@@ -722,13 +719,13 @@ static int dg_proxy(struct conn *c, int dir, uint32_t off, uint8_t *ip, uint8_t 
 	memcpy(&dp, tcp + 2, 2);
 	if (tcp[13] & 0x10)
 		send_rst(daddr, dp, saddr, sp, ack, seq + *plen);
-	for (int i = 0; i < 16 && i < (int)*plen; i++)
+	for (uint32_t i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", pay[i]);
-	hex[2 * (*plen < 16 ? *plen : 16)] = '\0';
+	hex[2 * n] = '\0';
 	addr_text(saddr, sp, s1, sizeof(s1));
 	addr_text(daddr, dp, s2, sizeof(s2));
-	fprintf(stderr, "downgrade: killed %s > %s off=%u len=%u first=%s\n", s1, s2, off, *plen,
-	        hex);
+	fprintf(stderr, "downgrade: killed %s > %s (%s) off=%u len=%u first=%s\n", s1, s2,
+	        dir_names[dir], off, *plen, hex);
 	c->dg = DG_KILLED;
 	dg_killed++;
 	*plen = 0;
