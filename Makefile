@@ -32,7 +32,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC  = $(wildcard src/event/*.c src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/util/*.c \
+LIB_SRC  = $(wildcard src/event/*.c src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/peers/*.c src/util/*.c \
                      src/packet/*.c src/config/*.c src/daemon/*.c src/relay/*.c src/intercept/*.c)
 LIB_HDR  = $(wildcard src/*/*.h)
 CLI_SRC  = $(wildcard src/cli/*.c)

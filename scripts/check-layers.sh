@@ -14,7 +14,7 @@ ORDER=(
 	"event"
 	"noise"
 	"proto"
-	"keys"
+	"keys peers"
 	"packet"
 	"config"
 	"intercept relay"

@@ -10,6 +10,8 @@ int cmd_run(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 
 /* Value of an option from argv ("--name VALUE" or "--name=VALUE"), else
  * the environment variable, else NULL.  *i is advanced past a value. */

@@ -17,7 +17,9 @@ static const struct {
 	{ "run", cmd_run, "protect the node while running COMMAND (entrypoint)" },
 	{ "up", cmd_up, "protect the node until stopped (service)" },
 	{ "down", cmd_down, "stop protecting; remove every rule nodeseal installed" },
-	{ "status", cmd_status, "show connections (--json for scripts)" },
+	{ "status", cmd_status, "show connections and peers, sealed or in clear (--json)" },
+	{ "policy", cmd_policy, "show or change the running policy (required, opportunistic)" },
+	{ "forget", cmd_forget, "forget that a peer was sealed (ADDRESS or all)" },
 	{ "genkey", cmd_genkey, "print a new network key (base64)" },
 	{ "pubkey", cmd_pubkey, "print this node's public key and fingerprint" },
 };

@@ -39,6 +39,12 @@ const char ns_config_usage[] =
 	"  --max-connections N       [NODESEAL_MAX_CONNECTIONS] (4096)\n"
 	"  --clock-window SEC        accepted clock difference between nodes"
 	" [NODESEAL_CLOCK_WINDOW] (60)\n"
+	"  --policy required|opportunistic  required: every connection sealed; opportunistic:\n"
+	"                            peers without nodeseal in clear, for a rollout, never a peer\n"
+	"                            sealed before [NODESEAL_POLICY] (required)\n"
+	"  --plain-retry SEC         opportunistic: a peer found without nodeseal is reached in\n"
+	"                            clear this long before sealed is tried again"
+	" [NODESEAL_PLAIN_RETRY] (60)\n"
 	"  NODESEAL=off              'run' only executes COMMAND, without protection\n";
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -81,8 +87,8 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 
 /* One setting: name of the option, of the variable, and how to apply it.
  * K_SECRET is a string taken from the environment only. */
-enum kind { K_PORTS, K_RANGE, K_STR, K_SECRET, K_LEVEL, K_IPT, K_MODE, K_U16, K_U32, K_INT,
-            K_FLAG };
+enum kind { K_PORTS, K_RANGE, K_STR, K_SECRET, K_LEVEL, K_IPT, K_MODE, K_POLICY, K_U16, K_U32,
+            K_INT, K_FLAG };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -112,7 +118,10 @@ static const struct setting settings[] = {
 	{ "--delivery-ports", "NODESEAL_DELIVERY_PORTS", K_RANGE, 0, 1024, 65535 },
 	{ "--max-connections", "NODESEAL_MAX_CONNECTIONS", K_INT, OFF(max_conns), 1, 1000000 },
 	{ "--clock-window", "NODESEAL_CLOCK_WINDOW", K_INT, OFF(clock_window), 1, 86400 },
+	{ "--policy", "NODESEAL_POLICY", K_POLICY, OFF(policy), 0, 0 },
+	{ "--plain-retry", "NODESEAL_PLAIN_RETRY", K_INT, OFF(plain_retry), 1, 86400 },
 	{ "--json", NULL, K_FLAG, OFF(json), 0, 0 },
+	{ "--require-sealed", NULL, K_FLAG, OFF(require_sealed), 0, 0 },
 };
 
 /* LO-HI, at least 64 ports: one per connection a peer has open at once. */
@@ -176,8 +185,17 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 		else
 			return ns_error(err, errlen, "%s: '%s' is not proxy or packet", from, v);
 		return 0;
+	case K_POLICY:
+		if (strcmp(v, "required") == 0)
+			c->policy = NS_POLICY_REQUIRED;
+		else if (strcmp(v, "opportunistic") == 0)
+			c->policy = NS_POLICY_OPPORTUNISTIC;
+		else
+			return ns_error(err, errlen, "%s: '%s' is not required or opportunistic", from,
+			                 v);
+		return 0;
 	case K_FLAG:
-		c->json = true;
+		*(bool *)(void *)field = true;
 		return 0;
 	default:
 		break;
@@ -218,6 +236,8 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	c->delivery_hi = 65535;
 	c->max_conns = 4096;
 	c->clock_window = 60;
+	c->policy = NS_POLICY_REQUIRED;
+	c->plain_retry = 60;
 	if (off != NULL) {
 		if (strcmp(off, "off") == 0 || strcmp(off, "0") == 0)
 			c->off = true;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../peers/peers.h"
+
 #define NS_MAX_PORTS 15 /* what one iptables multiport match takes */
 
 /* proxy: connections go through the daemon's listeners (src/relay);
@@ -35,7 +37,10 @@ struct ns_config {
 	uint16_t delivery_lo, delivery_hi; /* source ports of delivered connections */
 	int max_conns;
 	int clock_window;           /* seconds */
+	enum ns_policy policy;      /* at start: "nodeseal policy" changes the daemon's copy */
+	int plain_retry;            /* seconds a peer found plain is reached in clear */
 	bool json;                  /* status --json */
+	bool require_sealed;        /* status --require-sealed */
 	bool off;                   /* NODESEAL=off */
 	bool help;                  /* --help given: print usage, exit 0 */
 };

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../packet/snapshot.h"
@@ -116,6 +117,69 @@ static void packet_text(const struct ns_queue_snapshot *q, struct out *o)
 	           (unsigned long long)q->pm.resent, q->pmtu_peers);
 }
 
+static const char *policy_name(enum ns_policy p)
+{
+	return p == NS_POLICY_REQUIRED ? "required" : "opportunistic";
+}
+
+/* Connections open with the peer at addr (proxy mode). */
+static int open_with(struct ns_daemon *d, const char *addr, int64_t now)
+{
+	struct ns_conn_info ci;
+	const void *it = NULL;
+	int n = 0;
+
+	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
+		n += ci.since != 0 && strcmp(ci.addr, addr) == 0;
+	return n;
+}
+
+/* How many peers status lists in clear, and sealed. */
+static int peers_count(struct ns_daemon *d, int *sealed)
+{
+	struct ns_peer_info pi;
+	size_t cur = 0;
+	int clear = 0;
+
+	*sealed = 0;
+	while (ns_peers_next(&d->peers, &cur, &pi)) {
+		*sealed += pi.sealed;
+		clear += !pi.sealed;
+	}
+	return clear;
+}
+
+static void utc_text(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(out, cap, "-");
+	else
+		strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The policy and the peers, sealed or in clear, for people. */
+static void peers_text(struct ns_daemon *d, struct out *o, int64_t now)
+{
+	struct ns_peer_info pi;
+	size_t cur = 0;
+	int sealed, clear = peers_count(d, &sealed);
+	char since[32];
+
+	out_printf(o, "policy %s\npeers: %d sealed, %d in clear\n", policy_name(d->policy), sealed,
+	           clear);
+	if (sealed + clear == 0)
+		return;
+	out_printf(o, "%-40s %-6s %-20s %s\n", "ADDRESS", "STATE", "SINCE", "OPEN");
+	while (ns_peers_next(&d->peers, &cur, &pi)) {
+		utc_text(pi.since, since, sizeof(since));
+		out_printf(o, "%-40s %-6s %-20s %d\n", pi.addr, pi.sealed ? "sealed" : "CLEAR", since,
+		           open_with(d, pi.addr, now));
+	}
+}
+
 static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	struct ns_relay_stats rs;
@@ -129,6 +193,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "packet mode, queue %u, %u connection%s\n", q.num, q.flows,
 		           q.flows == 1 ? "" : "s");
 		rules_text(&d->watchdog, o);
+		peers_text(d, o, now);
 		packet_text(&q, o);
 		return;
 	}
@@ -136,13 +201,14 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 	out_printf(o, "node %s, %d connection%s\n", rs.fingerprint, rs.conns,
 	           rs.conns == 1 ? "" : "s");
 	rules_text(&d->watchdog, o);
-	out_printf(o, "%-46s %-16s %-3s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR", "SENT",
-	           "RECEIVED", "AGE", "STATE");
+	peers_text(d, o, now);
+	out_printf(o, "%-46s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR",
+	           "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
 	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
-		out_printf(o, "%-46s %-16s %-3s %12llu %12llu %7llds %s\n", ci.peer,
+		out_printf(o, "%-46s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
 		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.outbound ? "out" : "in",
-		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
-		           (long long)(ci.age_ms / 1000), ci.state);
+		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
+		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
 }
 
 /* Packet mode's counters, for scripts. */
@@ -167,6 +233,21 @@ static void packet_json(const struct ns_queue_snapshot *q, struct out *o)
 	           q->pmtu_peers);
 }
 
+/* The policy and the peers, for scripts. */
+static void peers_json(struct ns_daemon *d, struct out *o, int64_t now)
+{
+	struct ns_peer_info pi;
+	size_t cur = 0;
+	int sealed, clear = peers_count(d, &sealed);
+
+	out_printf(o, ",\"policy\":\"%s\",\"peers\":[", policy_name(d->policy));
+	while (ns_peers_next(&d->peers, &cur, &pi))
+		out_printf(o, "%s{\"address\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"open\":%d}",
+		           cur > 1 ? "," : "", pi.addr, pi.sealed ? "sealed" : "clear",
+		           (long long)pi.since, open_with(d, pi.addr, now));
+	out_printf(o, "],\"summary\":{\"sealed\":%d,\"clear\":%d}", sealed, clear);
+}
+
 static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	struct ns_relay_stats rs;
@@ -183,8 +264,10 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	while (ns_relay_conn_next(&d->relay, &it, now, &ci)) {
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
+		           "\"sealed\":%s,\"since\":%lld,"
 		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
 		           first ? "" : ",", ci.peer, ci.fingerprint, ci.outbound ? "out" : "in",
+		           ci.sealed ? "true" : "false", (long long)ci.since,
 		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
 		           (double)ci.age_ms / 1000.0, ci.state);
 		first = false;
@@ -196,6 +279,7 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
 	           (unsigned long long)d->watchdog.restored,
 	           d->watchdog.missing ? "true" : "false");
+	peers_json(d, o, now);
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		struct ns_queue_snapshot q;
 
@@ -247,6 +331,55 @@ static void ctl_close(struct ns_daemon *d, struct ns_ctl *ctl)
 	free(ctl);
 }
 
+/* "policy" prints it, "policy NAME" changes it. */
+static void policy_command(struct ns_daemon *d, const char *arg, struct out *o)
+{
+	enum ns_policy was = d->policy, p;
+	int n;
+
+	if (*arg == '\0') {
+		out_printf(o, "policy %s\n", policy_name(d->policy));
+		return;
+	}
+	if (strcmp(arg, " required") == 0) {
+		p = NS_POLICY_REQUIRED;
+	} else if (strcmp(arg, " opportunistic") == 0) {
+		p = NS_POLICY_OPPORTUNISTIC;
+	} else {
+		out_printf(o, "error: policy is required or opportunistic\n");
+		return;
+	}
+	n = ns_daemon_set_policy(d, p);
+	out_printf(o, "policy %s (was %s): %d connection%s in clear reset\n", policy_name(p),
+	           policy_name(was), n, n == 1 ? "" : "s");
+}
+
+/* "forget ADDRESS" or "forget all": the peer memory, saved at once. */
+static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
+{
+	struct ns_peer_addr a;
+	char err[512];
+	bool all = strcmp(arg, "all") == 0;
+	int n;
+
+	if (!all && ns_peer_addr_parse(arg, &a) != 0) {
+		out_printf(o, "error: '%s' is not an IP address (or all)\n", arg);
+		return;
+	}
+	n = ns_daemon_forget(d, all ? NULL : &a, err, sizeof(err));
+	if (n < 0) {
+		out_printf(o, "error: %s\n", err);
+		return;
+	}
+	ns_log(NS_LOG_INFO, "forgot %s: %d peer%s", arg, n, n == 1 ? "" : "s");
+	if (all)
+		out_printf(o, "forgot %d peer%s\n", n, n == 1 ? "" : "s");
+	else if (n == 0)
+		out_printf(o, "%s was not remembered\n", arg);
+	else
+		out_printf(o, "forgot %s\n", arg);
+}
+
 static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 {
 	struct out o = { NULL, 0, 0 };
@@ -257,6 +390,13 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 		status_text(d, &o, now);
 	} else if (strcmp(ctl->in, "json") == 0) {
 		status_json(d, &o, now);
+	} else if (strcmp(ctl->in, "clear") == 0) {
+		int sealed;
+		out_printf(&o, "clear %d\n", peers_count(d, &sealed));
+	} else if (strncmp(ctl->in, "policy", 6) == 0) {
+		policy_command(d, ctl->in + 6, &o);
+	} else if (strncmp(ctl->in, "forget ", 7) == 0) {
+		forget_command(d, ctl->in + 7, &o);
 	} else if (strcmp(ctl->in, "stop") == 0) {
 		ns_log(NS_LOG_INFO, "stop requested on the control socket");
 		out_printf(&o, "stopping\n");

@@ -146,7 +146,7 @@ static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN]
 
 	if (ns_node_key_load_or_create(cfg->state_dir, &node, &created, err, errlen) != 0)
 		goto out;
-	if (ns_relay_init(&d->relay, cfg, &d->loop, netkey, node.priv, err, errlen) != 0)
+	if (ns_relay_init(&d->relay, cfg, &d->loop, &d->peers, netkey, node.priv, err, errlen) != 0)
 		goto out;
 	if (created)
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
@@ -154,6 +154,24 @@ static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN]
 out:
 	ns_dh_keypair_free(&node);
 	return rc;
+}
+
+/* The peer memory, from the state directory: a peer sealed before a
+ * restart stays sealed after it.  A file that cannot be read stops the
+ * start: going on without it would let those peers be taken in clear. */
+static int init_peers(struct ns_daemon *d, char *err, size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+
+	d->policy = cfg->policy;
+	if (ns_peers_init(&d->peers, 0) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (ns_state_dir_make(cfg->state_dir, err, errlen) != 0 ||
+	    ns_peers_load(&d->peers, cfg->state_dir, err, errlen) != 0)
+		return -1;
+	return 0;
 }
 
 /* The network key, and the keys of the mode derived from it.  The key's
@@ -250,7 +268,8 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 		return -1;
 	d->ipv6 = ns_intercept_ipv6();
 	raise_fd_limit();
-	if (init_keys(d, err, errlen) != 0 || init_loop(d, err, errlen) != 0)
+	if (init_peers(d, err, errlen) != 0 || init_keys(d, err, errlen) != 0 ||
+	    init_loop(d, err, errlen) != 0)
 		return -1;
 	if (cfg->mode == NS_MODE_PACKET)
 		return init_packet_io(d);
@@ -327,6 +346,10 @@ static void announce(const struct ns_daemon *d)
 	const struct ns_config *cfg = d->cfg;
 	struct ns_relay_stats rs;
 
+	if (d->policy == NS_POLICY_OPPORTUNISTIC)
+		ns_log(NS_LOG_INFO, "policy opportunistic: peers without nodeseal are carried in "
+		       "clear (nodeseal status lists them), never one sealed before");
+
 	if (cfg->mode == NS_MODE_PACKET) {
 		ns_log(NS_LOG_INFO, "protecting port%s %u%s, packet mode", cfg->nports > 1 ? "s" : "",
 		       cfg->ports[0], cfg->nports > 1 ? " and more" : "");
@@ -338,9 +361,46 @@ static void announce(const struct ns_daemon *d)
 	       rs.fingerprint);
 }
 
-/* Once a second: the mode's expiries, and the watchdog. */
+/* A peer newly sealed is saved within a second: a restart must find it. */
+static void peers_tick(struct ns_daemon *d, int64_t now)
+{
+	char err[512];
+
+	ns_peers_expire(&d->peers, ns_wall_s(), now);
+	if (d->peers.dirty && ns_peers_save(&d->peers, err, sizeof(err)) != 0)
+		ns_log(NS_LOG_ERROR, "%s (tried again in a second)", err);
+}
+
+int ns_daemon_set_policy(struct ns_daemon *d, enum ns_policy policy)
+{
+	int n;
+
+	if (d->cfg->mode == NS_MODE_PACKET)
+		n = 0; /* PACKET-POLICY: wired in with packet mode's policy */
+	else
+		n = ns_relay_set_policy(&d->relay, policy);
+	ns_log(NS_LOG_INFO, "policy %s (was %s)%s",
+	       policy == NS_POLICY_REQUIRED ? "required" : "opportunistic",
+	       d->policy == NS_POLICY_REQUIRED ? "required" : "opportunistic",
+	       n > 0 ? ": connections in clear reset" : "");
+	d->policy = policy;
+	return n;
+}
+
+int ns_daemon_forget(struct ns_daemon *d, const struct ns_peer_addr *addr, char *err,
+                     size_t errlen)
+{
+	int n = addr ? ns_peers_forget(&d->peers, addr) : (int)ns_peers_forget_all(&d->peers);
+
+	if (n > 0 && ns_peers_save(&d->peers, err, errlen) != 0)
+		return -1;
+	return n;
+}
+
+/* Once a second: the mode's expiries, the peer memory, and the watchdog. */
 static void tick(struct ns_daemon *d, int64_t now)
 {
+	peers_tick(d, now);
 	if (d->cfg->mode == NS_MODE_PACKET)
 		ns_queue_tick(&d->queue, now);
 	else
@@ -418,4 +478,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_watch_drop(&d->signals);
 	ns_loop_close(&d->loop);
 	ns_relay_free(&d->relay);
+	if (d->peers.dirty && ns_peers_save(&d->peers, err, sizeof(err)) != 0)
+		ns_log(NS_LOG_ERROR, "%s", err);
+	ns_peers_free(&d->peers);
 }

@@ -36,6 +36,8 @@ struct ns_daemon {
 	bool stop;
 	bool installed;
 	int ipv6;                       /* enum ns_ipv6, decided once at start */
+	struct ns_peers peers;          /* sealed for good, clear for a while (src/peers) */
+	enum ns_policy policy;          /* in force now: "nodeseal policy" changes it */
 	struct ns_watchdog watchdog;    /* rules another program took away */
 };
 
@@ -44,6 +46,13 @@ int ns_daemon_init(struct ns_daemon *d, const struct ns_config *cfg, char *err, 
 /* Interception on; then, with argv, starts the child.  Runs until a stop
  * signal, a "stop" on the control socket, or the child's exit. */
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen);
+/* The policy from now on (the control socket's "policy NAME"); returns
+ * how many connections in clear were reset. */
+int ns_daemon_set_policy(struct ns_daemon *d, enum ns_policy policy);
+/* Forgets addr's sealed memory (NULL: every peer), saved at once; returns
+ * how many peers were forgotten, -1 if saving failed (err says why). */
+int ns_daemon_forget(struct ns_daemon *d, const struct ns_peer_addr *addr, char *err,
+                     size_t errlen);
 /* Closes everything and removes the interception. */
 void ns_daemon_shutdown(struct ns_daemon *d);
 

@@ -4,6 +4,7 @@
  *   handshake.c  Noise_XXpsk0_25519_AESGCM_SHA256, fixed-size messages
  *   replay.c     the responder's cache of first messages already seen
  *   record.c     AEAD records with encrypted lengths, close and rekey
+ *   sniff.c      a plain node's first bytes, told from our first message
  *
  * Nothing here does I/O: callers move bytes, these functions only turn
  * them into messages, records and verdicts, so the same code serves every
@@ -111,6 +112,13 @@ int ns_record_open(struct ns_record_dir *rx, uint8_t *buf, size_t avail, size_t 
 /* The peer's stream ended (EOF): NS_OK after a close record, else TRUNCATED. */
 int ns_record_eof(struct ns_record_dir *rx);
 void ns_session_free(struct ns_session *s);
+
+/* sniff.c: the bytes a connection starts with (len of them, peeked).
+ * 1: a plain node's version message (magic, "version" NUL-padded);
+ * 0: not that (a handshake, or garbage: the handshake refuses it);
+ * -1: too few bytes to tell, wait for NS_SNIFF_LEN. */
+#define NS_SNIFF_LEN 16
+int ns_sniff_plain(const uint8_t *buf, size_t len);
 
 /* handshake.c */
 struct ns_handshake {

@@ -85,8 +85,9 @@ static void log_closed(const struct ns_conn *c, const char *reason)
 		return;
 	}
 	ns_log(NS_LOG_INFO,
-	       "close %s %s fingerprint=%s sent=%llu received=%llu duration=%lld.%03llds %s",
-	       c->outbound ? "out" : "in", c->peer_text, c->fingerprint,
+	       "close %s %s %s%s sent=%llu received=%llu duration=%lld.%03llds %s",
+	       c->outbound ? "out" : "in", c->peer_text, c->clear ? "CLEAR" : "fingerprint=",
+	       c->clear ? "" : c->fingerprint,
 	       (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
 	       (long long)(ms / 1000), (long long)(ms % 1000), reason);
 }
@@ -200,7 +201,7 @@ struct ns_conn *ns_admit_inbound(struct ns_relay *r, int fd, const struct sockad
 		return NULL;
 	}
 	for (c = r->pending_in.head; c != NULL; c = c->qnext) {
-		if (victim == NULL && c->state == NS_C_HANDSHAKE)
+		if (victim == NULL && (c->state == NS_C_SNIFFING || c->state == NS_C_HANDSHAKE))
 			victim = c;
 		if (same_source(&c->peer, from) && ++same >= r->cfg->max_pending_source) {
 			refuse(r, fd, "per-source limit");

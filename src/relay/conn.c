@@ -31,6 +31,7 @@ const char *ns_conn_state_name(const struct ns_conn *c)
 {
 	switch (c->state) {
 	case NS_C_CONNECTING: return "connecting";
+	case NS_C_SNIFFING: return "sniffing";
 	case NS_C_HANDSHAKE: return "handshake";
 	case NS_C_DELIVERING: return "delivering";
 	case NS_C_RELAY: return "relay";
@@ -180,10 +181,15 @@ void ns_conn_outbound(struct ns_relay *r, int fd)
 	/* Only redirected connections to a protected port are served: a
 	 * direct connection to the listener must not make it connect to
 	 * itself or anywhere else. */
-	if (!ns_port_protected(r->cfg, ns_addr_port(&c->peer)) || ns_addr_is_loopback(&c->peer)) {
+	if (!ns_port_protected(r->cfg, ns_addr_port(&c->peer)) || ns_addr_is_loopback(&c->peer) ||
+	    !ns_peer_addr_from(&c->peer, &c->peer_ip)) {
 		ns_conn_close(c, true, "destination is not a protected port of another host");
 		return;
 	}
+	/* A peer found plain a moment ago is not asked again until its mark
+	 * runs out: it would cost the node a refused handshake each time. */
+	c->clear = r->policy == NS_POLICY_OPPORTUNISTIC &&
+	           ns_peers_plain(r->peers, &c->peer_ip, ns_now_ms());
 	c->state = NS_C_CONNECTING;
 	if (outbound_connect(c, err, sizeof(err)) != 0)
 		ns_conn_close(c, true, err);
@@ -231,15 +237,12 @@ void ns_conn_inbound(struct ns_relay *r, int fd)
 	c->peer = from;
 	ns_addr_text(&c->peer, c->peer_text, sizeof(c->peer_text));
 	if (ns_original_dst(fd, &c->target) != 0 ||
-	    !ns_port_protected(r->cfg, ns_addr_port(&c->target))) {
+	    !ns_port_protected(r->cfg, ns_addr_port(&c->target)) ||
+	    !ns_peer_addr_from(&c->peer, &c->peer_ip)) {
 		ns_conn_close(c, true, "not a redirected connection to a protected port");
 		return;
 	}
-	c->state = NS_C_HANDSHAKE;
-	if (hs_start(c, false) != 0) {
-		ns_conn_close(c, true, "out of memory");
-		return;
-	}
+	c->state = NS_C_SNIFFING;
 	ns_watch_set(&c->remote, EPOLLIN);
 }
 
@@ -290,16 +293,38 @@ static int deliver_start(struct ns_conn *c, char *err, size_t errlen)
 	return -1;
 }
 
+/* A peer sealed for the first time is never taken in clear again: its
+ * connections in clear end now, and the node makes them again, sealed. */
+static void remember_sealed(struct ns_conn *c)
+{
+	struct ns_relay *r = c->relay;
+	int n;
+
+	if (!ns_peers_mark_sealed(r->peers, &c->peer_ip, c->since))
+		return;
+	n = ns_relay_close_clear(r, &c->peer_ip, c, "the peer is sealed now: not in clear again");
+	ns_log(NS_LOG_INFO, "peer %s sealed for the first time: never taken in clear again%s",
+	       c->peer_text, n > 0 ? " (its connections in clear reset)" : "");
+}
+
 static void established(struct ns_conn *c)
 {
+	ns_admit_established(c->relay, c);
+	c->state = NS_C_RELAY;
+	c->since = ns_wall_s();
+	if (c->clear) {
+		ns_peers_saw_clear(c->relay->peers, &c->peer_ip, c->since);
+		ns_log(NS_LOG_INFO, "open %s %s in CLEAR: the peer does not run nodeseal "
+		       "(policy opportunistic)", c->outbound ? "out" : "in", c->peer_text);
+		return;
+	}
 	ns_fingerprint(c->session.peer_key, c->fingerprint);
 	ns_handshake_free(c->hs);
 	free(c->hs);
 	c->hs = NULL;
-	ns_admit_established(c->relay, c);
-	c->state = NS_C_RELAY;
 	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s", c->outbound ? "out" : "in", c->peer_text,
 	       c->fingerprint);
+	remember_sealed(c);
 }
 
 static int connect_result(int fd)
@@ -325,6 +350,10 @@ static enum step step_connecting(struct ns_conn *c, char *err, size_t errlen)
 		snprintf(err, errlen, "connect to peer: %s", strerror(rc));
 		return STEP_FAILED;
 	}
+	if (c->clear) {
+		established(c);
+		return STEP_ON;
+	}
 	c->state = NS_C_HANDSHAKE;
 	if (hs_start(c, true) != 0) {
 		snprintf(err, errlen, "out of memory");
@@ -333,11 +362,126 @@ static enum step step_connecting(struct ns_conn *c, char *err, size_t errlen)
 	return STEP_ON;
 }
 
+/* SO_RCVLOWAT of the peer's socket: epoll wakes when that many bytes wait. */
+static void set_lowat(struct ns_conn *c, int mark)
+{
+	if (mark != c->rcvlowat &&
+	    setsockopt(c->remote.fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)) == 0)
+		c->rcvlowat = mark;
+}
+
+/* Whether a connection with c's peer may be carried in clear, and if not,
+ * why (a refusal kind). */
+static int clear_refusal(const struct ns_conn *c)
+{
+	const struct ns_relay *r = c->relay;
+
+	if (r->policy != NS_POLICY_OPPORTUNISTIC)
+		return NS_R_PLAIN;
+	if (ns_peers_sealed(r->peers, &c->peer_ip))
+		return NS_R_DOWNGRADE;
+	return -1;
+}
+
+/*
+ * Inbound: the first bytes, peeked, say whether the peer runs nodeseal.
+ * Nothing is read, so a plain connection reaches the node whole.  Until
+ * NS_SNIFF_LEN bytes are there epoll is told to wait for them (a level-
+ * triggered watch would spin on a short head); a peer that sends fewer and
+ * stops runs into the handshake timeout like any other.
+ */
+static enum step step_sniff(struct ns_conn *c, const char **why, char *err, size_t errlen)
+{
+	uint8_t head[NS_SNIFF_LEN];
+	ssize_t n = recv(c->remote.fd, head, sizeof(head), MSG_PEEK);
+	int plain, refusal;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		ns_watch_set(&c->remote, EPOLLIN);
+		return STEP_WAIT;
+	}
+	if (n <= 0) {
+		*why = n == 0 ? "peer closed before its first message"
+		              : "peer reset before its first message";
+		return STEP_FAILED;
+	}
+	plain = ns_sniff_plain(head, (size_t)n);
+	if (plain < 0) {
+		set_lowat(c, NS_SNIFF_LEN);
+		ns_watch_set(&c->remote, EPOLLIN);
+		return STEP_WAIT;
+	}
+	set_lowat(c, 1);
+	if (!plain) {
+		c->state = NS_C_HANDSHAKE;
+		if (hs_start(c, false) != 0) {
+			*why = "out of memory";
+			return STEP_FAILED;
+		}
+		return STEP_ON;
+	}
+	if ((refusal = clear_refusal(c)) >= 0) {
+		c->refusal = refusal;
+		*why = refusal == NS_R_PLAIN
+		       ? "peer does not run nodeseal (policy required)"
+		       : "peer sealed before now speaks in clear: refused (downgrade?)";
+		return STEP_FAILED;
+	}
+	c->clear = true;
+	*why = err;
+	if (deliver_start(c, err, errlen) != 0)
+		return STEP_FAILED;
+	ns_watch_set(&c->remote, 0);
+	ns_watch_set(&c->local, EPOLLOUT);
+	return STEP_WAIT;
+}
+
+/*
+ * Outbound: the peer ended our handshake without a byte of reply, which is
+ * what a node without nodeseal does with a first message it cannot parse.
+ * Under opportunistic, a peer never sealed is then reached in clear on a
+ * new connection, and marked plain for --plain-retry seconds; a peer sealed
+ * before is not (what an attacker cutting handshakes would want).
+ */
+static enum step handshake_cut(struct ns_conn *c, const char **why, char *err, size_t errlen)
+{
+	struct ns_relay *r = c->relay;
+	int refusal = clear_refusal(c);
+
+	if (refusal == NS_R_PLAIN)
+		return STEP_FAILED;
+	if (refusal == NS_R_DOWNGRADE) {
+		c->refusal = NS_R_DOWNGRADE;
+		*why = "peer cut the handshake; sealed before, so not tried in clear";
+		return STEP_FAILED;
+	}
+	ns_peers_mark_plain(r->peers, &c->peer_ip,
+	                    ns_now_ms() + (int64_t)r->cfg->plain_retry * 1000);
+	ns_log(NS_LOG_INFO, "out %s: peer ended the handshake unanswered (no nodeseal there?): "
+	       "connecting in clear; sealed is tried again in %d s", c->peer_text,
+	       r->cfg->plain_retry);
+	ns_handshake_free(c->hs);
+	free(c->hs);
+	c->hs = NULL;
+	c->hs_in_have = c->hs_out_len = c->hs_out_off = 0;
+	ns_watch_drop(&c->remote);
+	c->clear = true;
+	c->peer_ended = false;
+	c->retries = 0;
+	c->state = NS_C_CONNECTING;
+	*why = err;
+	if (outbound_connect(c, err, errlen) != 0)
+		return STEP_FAILED;
+	return STEP_WAIT;
+}
+
 static enum step step_handshake(struct ns_conn *c, const char **why, char *err, size_t errlen)
 {
 	struct ns_wants w = { 0, 0 };
 	int rc = ns_pump_handshake(c, &w, why);
 
+	if (rc < 0 && c->peer_ended)
+		return handshake_cut(c, why, err, errlen);
 	if (rc < 0)
 		return STEP_FAILED;
 	if (rc == 0) {
@@ -379,13 +523,13 @@ static enum step step_relay(struct ns_conn *c, bool run_up, bool run_down, const
 	struct ns_wants wu = { 0, 0 }, wd = { 0, 0 };
 
 	if (run_up) {
-		if (ns_pump_up(c, &wu, why) < 0)
+		if ((c->clear ? ns_pump_clear_up(c, &wu, why) : ns_pump_up(c, &wu, why)) < 0)
 			return STEP_FAILED;
 		c->up_wants[0] = wu.local;
 		c->up_wants[1] = wu.remote;
 	}
 	if (run_down) {
-		if (ns_pump_down(c, &wd, why) < 0)
+		if ((c->clear ? ns_pump_clear_down(c, &wd, why) : ns_pump_down(c, &wd, why)) < 0)
 			return STEP_FAILED;
 		c->down_wants[0] = wd.local;
 		c->down_wants[1] = wd.remote;
@@ -416,6 +560,8 @@ static void conn_run(struct ns_conn *c, struct ns_watch *w_ev, uint32_t events)
 	}
 	if (c->state == NS_C_CONNECTING)
 		s = step_connecting(c, err, sizeof(err));
+	if (s == STEP_ON && c->state == NS_C_SNIFFING)
+		s = step_sniff(c, &why, err, sizeof(err));
 	if (s == STEP_ON && c->state == NS_C_HANDSHAKE)
 		s = step_handshake(c, &why, err, sizeof(err));
 	if (s == STEP_ON && c->state == NS_C_DELIVERING)

@@ -7,7 +7,14 @@
  *   HANDSHAKE -> DELIVERING (connecting to the node, from the peer's
  *   address) -> RELAY
  * The node is reached only after the peer has authenticated, so a stranger
- * never gets a connection to it.  Every failure closes both sockets with a
+ * never gets a connection to it.
+ *
+ * Under --policy opportunistic a connection may instead be carried in
+ * clear (c->clear), byte for byte, when the peer is not running nodeseal
+ * and has never completed a sealed handshake with this node (src/peers):
+ * inbound, SNIFFING tells a plain node's first bytes from a handshake
+ * before anything is read; outbound, a handshake the peer ends without a
+ * reply is tried again in clear (CONNECTING once more).  Every failure closes both sockets with a
  * reset, so neither end mistakes a cut for a clean end of stream.
  *
  * A connection is created by its owner (admission.c) with a function that
@@ -23,12 +30,14 @@
 
 #include "../event/loop.h"
 #include "../keys/keys.h"
+#include "../peers/peers.h"
 #include "../proto/proto.h"
 
 struct ns_relay;
 struct ns_conn;
 
-enum ns_conn_state { NS_C_CONNECTING, NS_C_HANDSHAKE, NS_C_DELIVERING, NS_C_RELAY };
+enum ns_conn_state { NS_C_CONNECTING, NS_C_SNIFFING, NS_C_HANDSHAKE, NS_C_DELIVERING,
+                     NS_C_RELAY };
 
 /*
  * Each direction ends on its own.  The sender's end of stream travels as
@@ -76,6 +85,10 @@ struct ns_conn {
 	int retries;                    /* connects redone after a loop or a port clash */
 	int refusal;                    /* enum ns_refusal, if it fails pending */
 	int64_t started_ms, deadline_ms;
+	int64_t since;                  /* unix seconds: relaying (sealed or clear) since */
+	struct ns_peer_addr peer_ip;    /* the other node's address, for the peer memory */
+	bool clear;                     /* carried in clear: a peer without nodeseal */
+	bool peer_ended;                /* outbound: the peer ended the handshake unanswered */
 	char peer_text[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1];
 

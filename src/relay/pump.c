@@ -86,6 +86,7 @@ int ns_pump_handshake(struct ns_conn *c, struct ns_wants *w, const char **why)
 				return 0;
 			}
 			if (n <= 0) {
+				c->peer_ended = c->outbound;
 				*why = "peer gone during handshake";
 				return -1;
 			}
@@ -116,6 +117,10 @@ int ns_pump_handshake(struct ns_conn *c, struct ns_wants *w, const char **why)
 			return 0;
 		}
 		if (n <= 0) {
+			/* Before any byte of its reply: what a node without
+			 * nodeseal does with our first message (conn.c). */
+			c->peer_ended = c->outbound && c->hs_in_have == 0 &&
+			                (n == 0 || errno == ECONNRESET || errno == EPIPE);
 			*why = n == 0 ? "peer closed during handshake"
 			              : "peer reset during handshake";
 			return -1;
@@ -353,5 +358,81 @@ int ns_pump_down(struct ns_conn *c, struct ns_wants *w, const char **why)
 	}
 	if (c->down_state != NS_DOWN_DONE && w->local == 0 && w->remote == 0)
 		w->local |= EPOLLOUT; /* out of rounds: come back when writable */
+	return 0;
+}
+
+/*
+ * A connection in clear: the bytes of one direction copied as they are,
+ * from src to dst, with the end passed on as a shutdown.  A reset ends the
+ * connection, and the caller passes it on as a reset.
+ */
+static int clear_copy(struct ns_conn *c, struct ns_buf *b, int src, int dst, bool *ended,
+                      uint64_t *count, uint32_t *want_src, uint32_t *want_dst)
+{
+	for (int round = 0; round < PUMP_ROUNDS && !*ended; round++) {
+		ssize_t n;
+
+		if (b->data != NULL && b->end > b->start) {
+			n = send(dst, b->data + b->start, b->end - b->start, MSG_NOSIGNAL);
+			if (n < 0 && would_block()) {
+				*want_dst |= EPOLLOUT;
+				return 0;
+			}
+			if (n < 0)
+				return -1;
+			b->start += (size_t)n;
+			*count += (uint64_t)n;
+			continue;
+		}
+		if (buf_take(c, b) != 0)
+			return -1;
+		b->start = b->end = 0;
+		n = recv(src, b->data, NS_BUF_SIZE, 0);
+		if (n < 0 && would_block()) {
+			buf_release(c, b);
+			*want_src |= EPOLLIN;
+			return 0;
+		}
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			shutdown(dst, SHUT_WR);
+			*ended = true;
+			break;
+		}
+		b->end = (size_t)n;
+	}
+	if (b->start == b->end)
+		buf_release(c, b);
+	if (!*ended && *want_src == 0 && *want_dst == 0)
+		*want_dst |= EPOLLOUT; /* out of rounds: come back when writable */
+	return 0;
+}
+
+int ns_pump_clear_up(struct ns_conn *c, struct ns_wants *w, const char **why)
+{
+	bool ended = c->up_state == NS_UP_DONE;
+
+	if (clear_copy(c, &c->up, c->local.fd, c->remote.fd, &ended, &c->bytes_out, &w->local,
+	               &w->remote) != 0) {
+		*why = "connection lost (in clear, node to peer)";
+		return -1;
+	}
+	if (ended)
+		c->up_state = NS_UP_DONE;
+	return 0;
+}
+
+int ns_pump_clear_down(struct ns_conn *c, struct ns_wants *w, const char **why)
+{
+	bool ended = c->down_state == NS_DOWN_DONE;
+
+	if (clear_copy(c, &c->down, c->remote.fd, c->local.fd, &ended, &c->bytes_in, &w->remote,
+	               &w->local) != 0) {
+		*why = "connection lost (in clear, peer to node)";
+		return -1;
+	}
+	if (ended)
+		c->down_state = NS_DOWN_DONE;
 	return 0;
 }

@@ -25,6 +25,9 @@ int ns_pump_handshake(struct ns_conn *c, struct ns_wants *w, const char **why);
 /* 0 to go on (c->up_state / c->down_state say how far), -1 with why. */
 int ns_pump_up(struct ns_conn *c, struct ns_wants *w, const char **why);
 int ns_pump_down(struct ns_conn *c, struct ns_wants *w, const char **why);
+/* The same for a connection in clear (c->clear): bytes copied unchanged. */
+int ns_pump_clear_up(struct ns_conn *c, struct ns_wants *w, const char **why);
+int ns_pump_clear_down(struct ns_conn *c, struct ns_wants *w, const char **why);
 /* Gives c's buffers back to the pool (c closes). */
 void ns_pump_release(struct ns_conn *c);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../crypto/crypto.h"
+#include "../event/clock.h"
 #include "../util/log.h"
 #include "../util/net.h"
 #include "admission.h"
@@ -12,7 +13,7 @@
 
 const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
 	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
-	"cloned",
+	"cloned", "plain", "downgrade",
 };
 
 /* Peers are usually set up like this host: if its ephemeral ports reach
@@ -34,11 +35,13 @@ static void delivery_ports_check(struct ns_relay *r)
 }
 
 int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loop *loop,
-                  const uint8_t network_key[NS_KEY_LEN], const uint8_t node_priv[32],
-                  char *err, size_t errlen)
+                  struct ns_peers *peers, const uint8_t network_key[NS_KEY_LEN],
+                  const uint8_t node_priv[32], char *err, size_t errlen)
 {
 	r->cfg = cfg;
 	r->loop = loop;
+	r->peers = peers;
+	r->policy = cfg->policy;
 	ns_pool_init(&r->pool, NS_BUF_SIZE);
 	if (ns_identity_init(&r->id, network_key, node_priv) != 0 ||
 	    ns_replay_init(&r->replay, cfg->clock_window, 1 << 20) != 0) {
@@ -50,10 +53,52 @@ int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loo
 	return 0;
 }
 
+/* Clear peers stay listed while a clear connection with them is open. */
+static void clear_seen(struct ns_relay *r)
+{
+	int64_t now = ns_wall_s();
+
+	for (struct ns_conn *c = r->conns; c != NULL; c = c->next)
+		if (c->clear && c->state == NS_C_RELAY)
+			ns_peers_saw_clear(r->peers, &c->peer_ip, now);
+}
+
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
 {
 	ns_admit_expire(r, now_ms);
 	ns_pool_trim(&r->pool);
+	clear_seen(r);
+}
+
+static bool same_peer(const struct ns_peer_addr *a, const struct ns_peer_addr *b)
+{
+	return a->v6 == b->v6 && memcmp(a->a, b->a, sizeof(a->a)) == 0;
+}
+
+int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
+                         const struct ns_conn *keep, const char *reason)
+{
+	struct ns_conn *c = r->conns;
+	int n = 0;
+
+	while (c != NULL) {
+		struct ns_conn *next = c->next;
+
+		if (c->clear && c != keep && (addr == NULL || same_peer(addr, &c->peer_ip))) {
+			ns_conn_close(c, true, reason);
+			n++;
+		}
+		c = next;
+	}
+	return n;
+}
+
+int ns_relay_set_policy(struct ns_relay *r, enum ns_policy policy)
+{
+	r->policy = policy;
+	if (policy != NS_POLICY_REQUIRED)
+		return 0;
+	return ns_relay_close_clear(r, NULL, NULL, "policy now required: no connection in clear");
 }
 
 void ns_relay_close_all(struct ns_relay *r, const char *reason)
@@ -87,6 +132,9 @@ bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t n
 	if (c == NULL)
 		return false;
 	memcpy(out->peer, c->peer_text, sizeof(out->peer));
+	ns_peer_addr_text(&c->peer_ip, out->addr, sizeof(out->addr));
+	out->sealed = !c->clear;
+	out->since = c->state == NS_C_RELAY ? c->since : 0;
 	memcpy(out->fingerprint, c->fingerprint, sizeof(out->fingerprint));
 	out->outbound = c->outbound;
 	out->bytes_out = c->bytes_out;

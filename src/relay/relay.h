@@ -27,7 +27,10 @@
 /* Why connections failed before relaying (the control socket's
  * "failed_handshakes"), in this order. */
 enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, NS_R_OTHER,
-                  NS_R_LIMIT, NS_R_EVICTED, NS_R_CLONED, NS_REFUSAL_KINDS };
+                  NS_R_LIMIT, NS_R_EVICTED, NS_R_CLONED,
+                  NS_R_PLAIN,      /* a peer without nodeseal, under --policy required */
+                  NS_R_DOWNGRADE,  /* in clear, or a cut handshake, from a peer sealed before */
+                  NS_REFUSAL_KINDS };
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
 struct ns_relay {
@@ -37,6 +40,8 @@ struct ns_relay {
 	struct ns_replay replay;        /* the responder's record of initiators' ephemerals */
 	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* of our node key */
 	struct ns_pool pool;            /* NS_BUF_SIZE buffers */
+	struct ns_peers *peers;         /* the daemon's peer memory */
+	enum ns_policy policy;          /* in force now (ns_relay_set_policy) */
 	struct ns_conn *conns;          /* all open connections */
 	int nconns;
 	struct ns_pending pending_in, pending_out;
@@ -60,7 +65,10 @@ struct ns_relay_stats {
 struct ns_conn_info {
 	char peer[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* empty before the handshake */
+	char addr[48];                  /* the peer's IP address alone */
 	bool outbound;
+	bool sealed;                    /* false: carried in clear */
+	int64_t since;                  /* unix seconds: relaying since; 0 before */
 	uint64_t bytes_out, bytes_in;
 	int64_t age_ms;
 	const char *state;
@@ -72,10 +80,18 @@ bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t n
                         struct ns_conn_info *out);
 
 /* Derives the identity from the keys (the caller wipes its copies) and
- * sets up the replay cache.  -1 with one sentence in err. */
+ * sets up the replay cache; peers is the daemon's peer memory, the policy
+ * cfg's.  -1 with one sentence in err. */
 int ns_relay_init(struct ns_relay *r, const struct ns_config *cfg, struct ns_loop *loop,
-                  const uint8_t network_key[NS_KEY_LEN], const uint8_t node_priv[32],
-                  char *err, size_t errlen);
+                  struct ns_peers *peers, const uint8_t network_key[NS_KEY_LEN],
+                  const uint8_t node_priv[32], char *err, size_t errlen);
+/* The policy from now on; under required every connection in clear is
+ * reset (returns how many).  Sealed connections are never touched. */
+int ns_relay_set_policy(struct ns_relay *r, enum ns_policy policy);
+/* Resets every connection in clear with addr except keep (a peer that has
+ * just sealed, or was forgotten); returns how many. */
+int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
+                         const struct ns_conn *keep, const char *reason);
 /* Once a second: handshakes out of time; the pool's memory once idle. */
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms);
 /* Resets every connection (the daemon is stopping). */
