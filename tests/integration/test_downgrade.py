@@ -160,6 +160,13 @@ def peer_state(st, ip):
     return None
 
 
+def require_sealed_rc(c, node):
+    """`nodeseal status --require-sealed`'s exit status in node (3: a peer in clear)."""
+    r = c.bed.ns(c.nsname[node], c.seal, "status", "--require-sealed", "--state-dir",
+                 c.state[node], check=False, timeout=10)
+    return r.returncode
+
+
 def peers_of(c):
     return {n: c.status(n).get("peers") for n in ("A", "B")}
 
@@ -445,6 +452,8 @@ def test_sealed_pair_stays_sealed(run, mode):
             "after the restart, under the attack: A's peers %s, B's peers %s"
             % (peers["A"], peers["B"]))
 
+    rcs = {n: require_sealed_rc(c, n) for n in ("A", "B")}
+    assert rcs == {"A": 0, "B": 0}, "status --require-sealed exit statuses %s" % rcs
     hits, ctl, dropped = scan(cap)
     assert ctl, "capture blind: no marker on the control connection to port %d" % PLAIN_PORT
     assert dropped == 0, "tcpdump dropped %s packets" % dropped
@@ -485,6 +494,10 @@ def test_never_sealed_pair_goes_clear(run, mode):
         "both ways (done %s):\n%s" % (sorted(done), seen)
     assert peer_state(sa, B_IP) == "clear" and peer_state(sb, A_IP) == "clear", (
         "A's peers %s, B's peers %s" % (sa.get("peers"), sb.get("peers")))
+    # what a health check sees
+    rcs = {n: require_sealed_rc(c, n) for n in ("A", "B")}
+    assert rcs == {"A": 3, "B": 3}, "status --require-sealed exit statuses %s (3 expected: " \
+        "a peer in clear)" % rcs
     assert ctl, "capture blind: no marker on the control connection to port %d" % PLAIN_PORT
     assert hits, "no marker on the wire, yet the transfers went through: the attack did not " \
         "downgrade (tamper %s)" % k
@@ -513,9 +526,15 @@ def test_required_refuses(run, mode):
         "a clear peer under --policy required: %s" % peers)
     pr = None
     if mode == "proxy":
+        n1 = c.counters()
         pr = probe(c)
+        d2 = delta(c.counters(), n1)
         assert pr.get("b_app_accepted") == 0 and not pr.get("received"), (
             "the plain probe reached B's node under required: %s" % pr)
+        if c.has_policy:
+            assert d2["B"].get("plain", 0) >= 1, (
+                "B did not count the plain probe as failed_handshakes.plain: probe %s, B's "
+                "rises %s" % (pr, d2["B"]))
     hits, ctl, dropped = scan(cap)
     print("\n%s, required, under the attack: tamper %s; counters rose %s; probe %s; %.1fs"
           % (mode, k1, d, pr, time.monotonic() - t0))
