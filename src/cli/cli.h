@@ -2,6 +2,8 @@
 #ifndef NS_CLI_H
 #define NS_CLI_H
 
+#include <stdbool.h>
+
 #define NS_VERSION "0.1.0"
 
 int cmd_genkey(int argc, char **argv);
@@ -23,5 +25,9 @@ struct ns_config;
  * 0 after --help, 2 after a bad setting (both printed). */
 int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
                struct ns_config *cfg, int *i);
+
+/* Whether argv's last argument is a positional one (not an option, nor
+ * the value of the option before it). */
+bool cli_positional_last(int argc, char **argv);
 
 #endif

@@ -56,18 +56,24 @@ int cmd_forget(int argc, char **argv)
 	char path[4200], cmd[80], *answer;
 	int i, rc;
 
+	const char *what = NULL;
+
+	/* The address comes last, after the options. */
+	if (cli_positional_last(argc, argv))
+		what = argv[--argc];
 	if ((rc = cli_config("forget", "nodeseal forget [options] ADDRESS|all", argc, argv, &cfg,
 	                     &i)) >= 0)
 		return rc;
-	if (argc - i != 1 || (strcmp(argv[i], "all") != 0 && ns_peer_addr_parse(argv[i], &a) != 0)) {
+	if (i != argc || what == NULL ||
+	    (strcmp(what, "all") != 0 && ns_peer_addr_parse(what, &a) != 0)) {
 		fprintf(stderr, "nodeseal forget: expected one IP address, or all\n");
 		return 2;
 	}
-	snprintf(cmd, sizeof(cmd), "forget %s", argv[i]);
+	snprintf(cmd, sizeof(cmd), "forget %s", what);
 	ns_control_path(cfg.state_dir, path, sizeof(path));
 	answer = ns_control_request(path, cmd);
 	if (answer == NULL)
-		return forget_in_file(&cfg, argv[i]);
+		return forget_in_file(&cfg, what);
 	fputs(answer, strncmp(answer, "error", 5) == 0 ? stderr : stdout);
 	rc = strncmp(answer, "error", 5) == 0 ? 1 : 0;
 	free(answer);

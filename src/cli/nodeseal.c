@@ -51,6 +51,18 @@ int cli_config(const char *cmd, const char *synopsis, int argc, char **argv,
 	return -1;
 }
 
+bool cli_positional_last(int argc, char **argv)
+{
+	const char *prev;
+
+	if (argc < 2 || argv[argc - 1][0] == '-')
+		return false;
+	prev = argv[argc - 2];
+	/* after an option that takes a value it is that value; flags take none */
+	return argc == 2 || strncmp(prev, "--", 2) != 0 || strchr(prev, '=') != NULL ||
+	       strcmp(prev, "--json") == 0 || strcmp(prev, "--require-sealed") == 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||

@@ -22,16 +22,21 @@ int cmd_policy(int argc, char **argv)
 	char path[4200], cmd[64], *answer;
 	int i, rc;
 
+	const char *want = NULL;
+
+	/* The policy, if given, comes last, after the options. */
+	if (cli_positional_last(argc, argv))
+		want = argv[--argc];
 	if ((rc = cli_config("policy", "nodeseal policy [options] [required|opportunistic]", argc,
 	                     argv, &cfg, &i)) >= 0)
 		return rc;
-	if (argc - i > 1 || (i < argc && strcmp(argv[i], "required") != 0 &&
-	                     strcmp(argv[i], "opportunistic") != 0)) {
+	if (i != argc || (want != NULL && strcmp(want, "required") != 0 &&
+	                  strcmp(want, "opportunistic") != 0)) {
 		fprintf(stderr, "nodeseal policy: expected required or opportunistic, got '%s'\n",
-		        argv[argc - 1]);
+		        i != argc ? argv[i] : want);
 		return 2;
 	}
-	snprintf(cmd, sizeof(cmd), "policy%s%s", i < argc ? " " : "", i < argc ? argv[i] : "");
+	snprintf(cmd, sizeof(cmd), "policy%s%s", want ? " " : "", want ? want : "");
 	ns_control_path(cfg.state_dir, path, sizeof(path));
 	answer = ns_control_request(path, cmd);
 	if (answer == NULL) {

@@ -129,6 +129,9 @@ static int init_packet_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN
 	/* What the daemon lets through carries the mark: the guard table
 	 * passes that and nothing else of a protected port. */
 	ns_queue_set_mark(&d->queue, cfg->fwmark);
+	/* The rollout policy: sealed memory, and clear connections or not. */
+	ns_queue_set_peers(&d->queue, &d->peers);
+	(void)ns_queue_set_policy(&d->queue, d->policy);
 	if (ns_queue_pmtu_setup(&d->queue, cfg->ports, cfg->nports, cfg->fwmark, why,
 	                        sizeof(why)) != 0)
 		ns_log(NS_LOG_WARN, "%s: segments past a learned path MTU cannot be sent "
@@ -376,7 +379,7 @@ int ns_daemon_set_policy(struct ns_daemon *d, enum ns_policy policy)
 	int n;
 
 	if (d->cfg->mode == NS_MODE_PACKET)
-		n = 0; /* PACKET-POLICY: wired in with packet mode's policy */
+		n = ns_queue_set_policy(&d->queue, policy);
 	else
 		n = ns_relay_set_policy(&d->relay, policy);
 	ns_log(NS_LOG_INFO, "policy %s (was %s)%s",

@@ -18,6 +18,13 @@
  * failures, and not at all if it verified a segment or was replaced before
  * the caller asked.
  *
+ * Clear connections (the opportunistic policy, flow.h) keep the same
+ * entry with clear set and no keys: they pass through clear_segment, never
+ * through seal or open_segment.  For them hi[d] is the next sequence
+ * number of direction d (32 bits, not an offset), and up says that the
+ * three-way handshake completed.  end says that one must end (END_*):
+ * its segments are dropped from then on, whatever the policy becomes.
+ *
  * Why one file of some 700 lines: the table (hashing, eviction lists,
  * expiry) and the per-segment state machine share struct ns_flow, which
  * stays private here so that nothing outside can put an entry in a state
@@ -32,7 +39,8 @@
 
 const char *const ns_flow_count_names[NS_FC_COUNT] = {
 	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
-	"table_full", "unsupported", "internal", "reset_failing", "evicted",
+	"table_full", "unsupported", "internal", "clear", "downgrade", "reset_failing", "evicted",
+	"clear_ended",
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
@@ -49,6 +57,9 @@ enum flist { L_HANDSHAKE, L_ENDED, L_NONE };
 /* Window scale: none agreed yet / the largest RFC 7323 allows. */
 #define WS_NONE 0xff
 #define WS_MAX 14
+/* A clear connection to end: waiting for room in the kill queue, in it,
+ * handed out. */
+enum { END_NONE, END_WAITING, END_QUEUED, END_DONE };
 
 struct ns_flow {
 	int32_t next;               /* bucket chain, or free list */
@@ -59,6 +70,10 @@ struct ns_flow {
 	uint8_t verified;           /* a segment of the peer's verified */
 	uint8_t fin[2];             /* by enum ns_pkt_dir */
 	uint8_t failed;             /* arriving MAC failures in a row, KILLED once handed out */
+	uint8_t clear;              /* passes in clear (the policy; never changes) */
+	uint8_t up;                 /* clear, and the three-way handshake completed */
+	uint8_t end;                /* clear, and ending: END_* */
+	uint8_t end_why;            /* enum ns_flow_count its segments are dropped as */
 	uint8_t key[KEY_LEN];       /* local addr, remote addr, lport, rport, v6 */
 	uint8_t ws[2];              /* window scale each direction's sender offered, WS_NONE */
 	uint32_t isn[2];
@@ -69,6 +84,8 @@ struct ns_flow {
 	uint8_t nonce_i[NS_PKT_NONCE_LEN];
 	uint8_t nonce_r[NS_PKT_NONCE_LEN];
 	int64_t expires_ms;
+	int64_t since_s;            /* t->wall_s when made */
+	int64_t noted_ms;           /* clear: last given to ns_peers_saw_clear */
 	struct ns_pkt_keys keys;
 };
 
@@ -169,13 +186,30 @@ static void list_unlink(struct ns_flow_table *t, struct ns_flow *f)
 	f->list = L_NONE;
 }
 
-/* The eviction list f belongs on: ended, handshake, or none (established). */
+/*
+ * The eviction list f belongs on: ended, handshake, or none (established).
+ *
+ * A clear connection counts as established once its three-way handshake
+ * completed (up: the initiator acknowledged the SYN-ACK's ISN), before
+ * that as a handshake.  The option on a SYN proves nothing either, so a
+ * flood of spoofed optionless SYNs is a flood of handshakes, evicted
+ * oldest first as today: to make an entry that stays, a stranger must
+ * complete a TCP handshake from its own address (or guess a 32-bit ISN),
+ * which is what opening a connection to the node in clear means, and
+ * what the node's own connection limit then bounds, as without nodeseal.
+ * Making established clear entries evictable instead would let that flood
+ * of spoofed SYNs evict live clear connections, whose segments would then
+ * be dropped: the clear peers of a node under opportunistic would lose
+ * their connections to anyone who can send SYNs.
+ */
 static enum flist list_for(const struct ns_flow *f)
 {
 	if (f->state == F_FREE)
 		return L_NONE;
 	if (f->state == F_CLOSING)
 		return L_ENDED;
+	if (f->clear)
+		return f->up ? L_NONE : L_HANDSHAKE;
 	return f->verified ? L_NONE : L_HANDSHAKE;
 }
 
@@ -210,6 +244,8 @@ static void flow_remove(struct ns_flow_table *t, struct ns_flow *f)
 		pp = &t->e[*pp].next;
 	if (*pp == idx)
 		*pp = f->next;
+	if (f->end == END_WAITING)
+		t->nend_waiting--;
 	ns_pkt_keys_free(&f->keys);
 	memset(f, 0, sizeof(*f));
 	f->state = F_FREE;
@@ -253,6 +289,7 @@ static struct ns_flow *flow_new(struct ns_flow_table *t, const uint8_t key[KEY_L
 	memset(f, 0, sizeof(*f));
 	f->list = L_NONE;
 	f->state = (uint8_t)state;
+	f->since_s = t->wall_s;
 	memcpy(f->key, key, KEY_LEN);
 	b = hash_key(t, key);
 	f->next = t->bucket[b];
@@ -300,6 +337,103 @@ static enum ns_flow_verdict pass(struct ns_flow_table *t, struct ns_flow_pkt *p,
 	p->len = s->len;
 	t->count[p->outgoing ? NS_FC_OUT : NS_FC_IN]++;
 	return NS_FLOW_ACCEPT;
+}
+
+/* A clear connection's segment, passed as it came (checksums completed:
+ * the queue hands local senders' packets over with partial ones). */
+static enum ns_flow_verdict pass_clear(struct ns_flow_table *t, struct ns_flow_pkt *p,
+                                       struct ns_tcpseg *s)
+{
+	ns_tcpseg_fix_checksums(s);
+	p->len = s->len;
+	t->count[NS_FC_CLEAR]++;
+	return NS_FLOW_ACCEPT;
+}
+
+/* The peer of an entry's key, as peers.h names it (IPv4: 4 bytes, the
+ * rest zero, as in the key). */
+static void key_peer(const uint8_t key[KEY_LEN], struct ns_peer_addr *a)
+{
+	a->v6 = key[36] != 0;
+	memcpy(a->a, key + 16, sizeof(a->a));
+}
+
+/* Why a peer's SYN or SYN-ACK without the option must be dropped, or
+ * NS_FC_COUNT if it may make its connection clear.  Sealed memory first:
+ * whatever the policy, a sealed peer is never carried in clear. */
+static enum ns_flow_count clear_refused(const struct ns_flow_table *t, const uint8_t key[KEY_LEN])
+{
+	struct ns_peer_addr a;
+
+	if (t->peers != NULL) {
+		key_peer(key, &a);
+		if (ns_peers_sealed(t->peers, &a))
+			return NS_FC_DOWNGRADE;
+	}
+	return t->policy == NS_POLICY_OPPORTUNISTIC ? NS_FC_COUNT : NS_FC_NO_OPTION;
+}
+
+/* A clear connection is open: noted for status (peers.h). */
+static void note_clear(struct ns_flow_table *t, struct ns_flow *f, int64_t now)
+{
+	struct ns_peer_addr a;
+
+	f->noted_ms = now;
+	if (t->peers == NULL)
+		return;
+	key_peer(f->key, &a);
+	ns_peers_saw_clear(t->peers, &a, t->wall_s);
+}
+
+/* Into the kill queue if there is room; otherwise it stays END_WAITING,
+ * and ns_flow_next_kill finds it once the queue is empty. */
+static void queue_end(struct ns_flow_table *t, struct ns_flow *f)
+{
+	if (t->nkill >= NS_FLOW_KILL_MAX)
+		return;
+	memcpy(t->kill[t->nkill++], f->key, KEY_LEN);
+	f->end = END_QUEUED;
+	t->nend_waiting--;
+}
+
+/* Marks every clear connection (with peer a; NULL: all) to end, its
+ * segments to be dropped as why.  Returns how many it marked.  A scan of
+ * the table: it runs once per policy change and once per peer ever
+ * sealed. */
+static int end_clear(struct ns_flow_table *t, const struct ns_peer_addr *a, enum ns_flow_count why)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; t->e != NULL && i < t->max; i++) {
+		struct ns_flow *f = &t->e[i];
+		struct ns_peer_addr fa;
+
+		if (f->state == F_FREE || !f->clear || f->end != END_NONE)
+			continue;
+		key_peer(f->key, &fa);
+		if (a != NULL && (fa.v6 != a->v6 || memcmp(fa.a, a->a, sizeof(fa.a)) != 0))
+			continue;
+		f->end = END_WAITING;
+		f->end_why = (uint8_t)why;
+		t->nend_waiting++;
+		queue_end(t, f);
+		n++;
+	}
+	return n;
+}
+
+/* The first segment of f's peer that verified: the peer goes into sealed
+ * memory, and the first time, its clear connections end.  Once per
+ * connection, not per segment. */
+static void peer_verified(struct ns_flow_table *t, const struct ns_flow *f)
+{
+	struct ns_peer_addr a;
+
+	if (t->peers == NULL)
+		return;
+	key_peer(f->key, &a);
+	if (ns_peers_mark_sealed(t->peers, &a, t->wall_s))
+		(void)end_clear(t, &a, NS_FC_DOWNGRADE);
 }
 
 #define PATH_FLOOR4 552   /* below it Linux stops setting DF: routers fragment */
@@ -365,6 +499,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 {
 	uint8_t nonce[NS_PKT_NONCE_LEN];
 	uint32_t isn = ns_tcpseg_seq(s);
+	bool clear = false;
 	int rc;
 
 	if (p->outgoing) {
@@ -382,14 +517,24 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		rc = ns_tcpseg_get_value(s, nonce);
 		if (rc < 0)
 			return drop(t, NS_FC_BAD_PACKET);
-		if (rc == 0)
-			return drop(t, NS_FC_NO_OPTION); /* no fallback to clear */
+		if (rc == 0) {
+			/* No fallback to clear but under opportunistic, and
+			 * never for a sealed peer. */
+			enum ns_flow_count why = clear_refused(t, key);
+			if (why != NS_FC_COUNT)
+				return drop(t, why);
+			clear = true;
+			memset(nonce, 0, sizeof(nonce)); /* a clear entry's nonce_i */
+		}
 		if (f != NULL) {
 			/* The peer's SYN again: its SYN-ACK was lost, or is late.
-			 * Until a segment of the peer verifies, the local stack is
-			 * still in SYN_RECV and answers with its SYN-ACK again
-			 * (which passes: on_synack), as without nodeseal. */
-			bool same = !f->we_init && !f->verified &&
+			 * Until a segment of the peer verifies (clear: until the
+			 * handshake completed), the local stack is still in
+			 * SYN_RECV and answers with its SYN-ACK again (which
+			 * passes: on_synack), as without nodeseal.  Clear or
+			 * sealed as the first time: the entry never changes. */
+			bool same = !f->we_init && f->clear == clear && f->end == END_NONE &&
+			           !(clear ? f->up : f->verified) &&
 			           (f->state == F_SYN_RCVD || f->state == F_KEYED) &&
 			           f->isn[NS_PKT_I2R] == isn &&
 			           ns_ct_equal(f->nonce_i, nonce, sizeof(nonce));
@@ -408,7 +553,9 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 		if (f == NULL)
 			return drop(t, NS_FC_TABLE_FULL);
 		f->we_init = (uint8_t)p->outgoing;
+		f->clear = (uint8_t)clear;
 		f->isn[NS_PKT_I2R] = isn;
+		f->hi[NS_PKT_I2R] = clear ? isn + 1 : 0;
 		note_syn_window(f, s, NS_PKT_I2R);
 		memcpy(f->nonce_i, nonce, sizeof(nonce));
 	}
@@ -417,10 +564,58 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 	 * stack gave up its half-open connection. */
 	if (f->state != F_KEYED)
 		f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
+	if (f->clear)
+		return pass_clear(t, p, s);
 	rc = ns_tcpseg_syn_rewrite(s, p->cap, mss_max(t, p, s, now), p->outgoing ? nonce : NULL);
 	if (rc != 0)
 		return drop(t, rc == NS_TCPSEG_NOSPACE ? NS_FC_UNSUPPORTED : NS_FC_BAD_PACKET);
 	return pass(t, p, s);
+}
+
+/*
+ * A SYN-ACK of a clear connection, or a peer's without the option (then
+ * answering our SYN, which carried it: the peer runs no nodeseal).  Our
+ * own answers a clear SYN; a peer's makes our connection clear if the
+ * policy allows and the peer is not sealed, only from SYN_SENT: an entry
+ * keyed stays sealed.  Retransmissions (same ISN) pass as long as the
+ * connection is not ending.
+ */
+static enum ns_flow_verdict on_synack_clear(struct ns_flow_table *t, struct ns_flow *f,
+                                            struct ns_flow_pkt *p, struct ns_tcpseg *s,
+                                            int64_t now)
+{
+	uint8_t v[NS_TCPSEG_OPT_VALUE_LEN];
+	uint32_t isn = ns_tcpseg_seq(s);
+
+	if (!p->outgoing) {
+		/* A peer's SYN-ACK with the option for a clear connection
+		 * reaches here too (f->clear): never sealed now. */
+		int rc = ns_tcpseg_get_value(s, v);
+		enum ns_flow_count why = clear_refused(t, f->key);
+		if (rc < 0)
+			return drop(t, NS_FC_BAD_PACKET);
+		if (rc > 0)
+			return drop(t, NS_FC_NOT_READY);
+		if (why != NS_FC_COUNT)
+			return drop(t, why);
+	}
+	if (f->end != END_NONE)
+		return drop(t, (enum ns_flow_count)f->end_why);
+	if (f->state == (f->clear ? F_SYN_RCVD : F_SYN_SENT)) {
+		f->clear = 1;
+		f->isn[NS_PKT_R2I] = isn;
+		f->hi[NS_PKT_I2R] = f->isn[NS_PKT_I2R] + 1;
+		f->hi[NS_PKT_R2I] = isn + 1;
+		note_syn_window(f, s, NS_PKT_R2I);
+		f->state = F_KEYED;
+	} else if (!f->clear || f->state != F_KEYED || f->end != END_NONE ||
+	           f->isn[NS_PKT_R2I] != isn) {
+		return drop(t, NS_FC_NOT_READY);
+	}
+	if (!f->up)
+		f->expires_ms = now + NS_FLOW_HANDSHAKE_MS;
+	list_place(t, f);
+	return pass_clear(t, p, s);
 }
 
 static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f,
@@ -428,25 +623,27 @@ static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f
 {
 	uint8_t nonce[NS_PKT_NONCE_LEN];
 	uint32_t isn = ns_tcpseg_seq(s);
-	int rc;
+	int rc = 0;
 
 	if (f == NULL)
 		return drop(t, NS_FC_NO_FLOW);
 	/* Our SYN-ACK answers a peer's SYN; a peer's answers ours. */
 	if (f->we_init == p->outgoing || ns_tcpseg_ack(s) != f->isn[NS_PKT_I2R] + 1)
 		return drop(t, NS_FC_NO_FLOW);
+	if (!p->outgoing) {
+		rc = ns_tcpseg_get_value(s, nonce);
+		if (rc < 0)
+			return drop(t, NS_FC_BAD_PACKET);
+	}
+	/* A clear connection's, or a peer's without the option. */
+	if (f->clear || (!p->outgoing && rc == 0))
+		return on_synack_clear(t, f, p, s, now);
 	if (p->outgoing) {
 		/* Our SYN-ACK again (same ISN, keys made): the nonce it had. */
 		if (f->state == F_KEYED && f->isn[NS_PKT_R2I] == isn)
 			memcpy(nonce, f->nonce_r, sizeof(nonce));
 		else if (fresh_nonce(t, nonce) != 0)
 			return drop(t, NS_FC_INTERNAL);
-	} else {
-		rc = ns_tcpseg_get_value(s, nonce);
-		if (rc < 0)
-			return drop(t, NS_FC_BAD_PACKET);
-		if (rc == 0)
-			return drop(t, NS_FC_NO_OPTION);
 	}
 	if (f->state == F_SYN_SENT || f->state == F_SYN_RCVD) {
 		f->isn[NS_PKT_R2I] = isn;
@@ -588,13 +785,89 @@ static enum ns_flow_verdict open_segment(struct ns_flow_table *t, struct ns_flow
 		return mac_failed(t, f, s, d, now);
 	if (ns_pkt_xor_stream(&f->keys, d, h.seq_off, ns_tcpseg_payload(s), s->paylen) != 0)
 		return drop(t, NS_FC_INTERNAL);
-	f->verified = 1;
+	if (!f->verified) {
+		f->verified = 1;
+		peer_verified(t, f);
+	}
 	f->failed = 0;
 	note_window(f, s, d);
 	if ((h.flags & NS_TCP_ACK) && h.ack_off > f->acked[d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R])
 		f->acked[d == NS_PKT_I2R ? NS_PKT_R2I : NS_PKT_I2R] = h.ack_off;
 	advance(t, f, &h, s->paylen, d, now);
 	return pass(t, p, s);
+}
+
+/*
+ * A segment of a clear connection (not a SYN): passes as it came, unless
+ * the connection is ending.  The entry follows the connection only as far
+ * as eviction and expiry need: the handshake completing (up), FINs, and
+ * resets.  A reset counts from the local stack, and from the peer only if
+ * at the next sequence number seen (what RFC 5961 has the stack accept
+ * without a challenge): a stranger's blind reset must not make the entry
+ * evictable, or have it expire under a live connection.  hi follows a
+ * peer's stream, and its FIN counts, only in order for the same reason; a
+ * reset after a reordering then leaves the entry to its idle timeout.
+ */
+static enum ns_flow_verdict clear_segment(struct ns_flow_table *t, struct ns_flow *f,
+                                          struct ns_flow_pkt *p, struct ns_tcpseg *s, int64_t now)
+{
+	enum ns_pkt_dir d = p->outgoing == (bool)f->we_init ? NS_PKT_I2R : NS_PKT_R2I;
+	uint8_t flags = ns_tcpseg_flags(s);
+	bool rst0 = (flags & NS_TCP_RST) && s->paylen == 0, reset, in_order;
+	uint32_t seq = ns_tcpseg_seq(s), hi = (uint32_t)f->hi[d];
+	uint32_t end = seq + (uint32_t)s->paylen + ((flags & NS_TCP_FIN) ? 1u : 0u);
+
+	if (f->end != END_NONE) {
+		/* The local stack's reset once the caller destroyed its socket
+		 * (ns_flow_next_kill): it carries nothing and tells the peer
+		 * the connection is over, as the reset for a connection the
+		 * stack does not know, which passes too. */
+		if (rst0 && p->outgoing) {
+			if (f->state != F_CLOSING) {
+				f->state = F_CLOSING;
+				f->expires_ms = now + NS_FLOW_RESET_MS;
+				list_place(t, f);
+			}
+			return pass_clear(t, p, s);
+		}
+		return drop(t, (enum ns_flow_count)f->end_why);
+	}
+	if (f->state == F_SYN_RCVD) {
+		/* Before our SYN-ACK: only the stack refusing the SYN. */
+		if (!(rst0 && p->outgoing))
+			return drop(t, NS_FC_NOT_READY);
+		flow_remove(t, f);
+		return pass_clear(t, p, s);
+	}
+	/* The initiator acknowledging the SYN-ACK, and no more than the
+	 * responder sent: the handshake is complete for its stack too. */
+	if (!f->up && d == NS_PKT_I2R && (flags & (NS_TCP_ACK | NS_TCP_RST)) == NS_TCP_ACK &&
+	    ns_tcpseg_ack(s) - (f->isn[NS_PKT_R2I] + 1) <=
+	        (uint32_t)f->hi[NS_PKT_R2I] - (f->isn[NS_PKT_R2I] + 1)) {
+		f->up = 1;
+		note_clear(t, f, now);
+	}
+	in_order = p->outgoing || (int32_t)(seq - hi) <= 0;
+	reset = (flags & NS_TCP_RST) && (p->outgoing || seq == hi);
+	if (in_order && (int32_t)(end - hi) > 0)
+		f->hi[d] = end;
+	if ((flags & NS_TCP_FIN) && in_order)
+		f->fin[d] = 1;
+	if (reset) {
+		f->state = F_CLOSING;
+		f->expires_ms = now + NS_FLOW_RESET_MS;
+	} else if (f->fin[0] && f->fin[1]) {
+		if (f->state != F_CLOSING)
+			f->expires_ms = now + NS_FLOW_CLOSED_MS;
+		f->state = F_CLOSING;
+	} else if (f->state == F_KEYED) {
+		f->expires_ms = now + (f->up ? NS_FLOW_IDLE_MS : NS_FLOW_HANDSHAKE_MS);
+		/* Throttled per entry: no peer lookup per segment. */
+		if (f->up && now - f->noted_ms >= NS_FLOW_CLEAR_NOTE_MS)
+			note_clear(t, f, now);
+	}
+	list_place(t, f);
+	return pass_clear(t, p, s);
 }
 
 enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
@@ -627,6 +900,8 @@ enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt
 		return (flags & NS_TCP_ACK) ? on_synack(t, f, p, &s, now_ms)
 		                            : on_syn(t, f, p, &s, key, now_ms);
 	}
+	if (f != NULL && f->clear)
+		return clear_segment(t, f, p, &s, now_ms);
 	if (f == NULL || (f->state != F_KEYED && f->state != F_CLOSING)) {
 		bool rst0 = (flags & NS_TCP_RST) && s.paylen == 0;
 		/* The local stack's reset for a connection it does not know,
@@ -657,6 +932,9 @@ void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget)
 		struct ns_flow *f = &t->e[t->expire_cursor];
 		if (f->state != F_FREE && f->expires_ms <= now_ms)
 			flow_remove(t, f);
+		else if (f->clear && f->up && f->end == END_NONE && f->state == F_KEYED &&
+		         now_ms - f->noted_ms >= NS_FLOW_CLEAR_NOTE_MS)
+			note_clear(t, f, now_ms);
 		t->expire_cursor = (t->expire_cursor + 1) % t->max;
 	}
 }
@@ -675,13 +953,43 @@ bool ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct n
 {
 	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
 		const struct ns_flow *f = &t->e[*cursor];
-		if (f->state == F_FREE || f->state == F_CLOSING)
+		if (f->state == F_FREE || f->state == F_CLOSING || f->clear)
 			continue;
 		key_tuple(f->key, tu);
 		(*cursor)++;
 		return true;
 	}
 	return false;
+}
+
+bool ns_flow_next_info(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_info *out)
+{
+	for (; t->e != NULL && *cursor < t->max; (*cursor)++) {
+		const struct ns_flow *f = &t->e[*cursor];
+		if (f->state == F_FREE)
+			continue;
+		memset(out, 0, sizeof(*out));
+		key_tuple(f->key, &out->tu);
+		out->out = f->we_init != 0;
+		out->clear = f->clear != 0;
+		out->ending = f->end != END_NONE;
+		out->since = f->since_s;
+		if (f->state == F_CLOSING)
+			out->state = "closing";
+		else if (f->state == F_KEYED && (f->clear ? f->up : f->verified))
+			out->state = "open";
+		else
+			out->state = "handshake";
+		(*cursor)++;
+		return true;
+	}
+	return false;
+}
+
+int ns_flow_set_policy(struct ns_flow_table *t, enum ns_policy p)
+{
+	t->policy = p;
+	return p == NS_POLICY_REQUIRED ? end_clear(t, NULL, NS_FC_NO_OPTION) : 0;
 }
 
 int ns_flow_check_lists(const struct ns_flow_table *t)
@@ -709,19 +1017,46 @@ int ns_flow_check_lists(const struct ns_flow_table *t)
 	return on_lists == should ? 0 : -1;
 }
 
+/* Clear connections waiting for room, into the emptied kill queue: a
+ * scan, only while some wait (after a policy change or a peer sealed
+ * with more than NS_FLOW_KILL_MAX of them).  false if none was found. */
+static bool refill_kills(struct ns_flow_table *t)
+{
+	uint32_t before = t->nkill;
+
+	for (uint32_t i = 0; t->e != NULL && i < t->max && t->nend_waiting > 0 &&
+	                     t->nkill < NS_FLOW_KILL_MAX; i++)
+		if (t->e[i].state != F_FREE && t->e[i].end == END_WAITING)
+			queue_end(t, &t->e[i]);
+	if (t->nkill == before)
+		t->nend_waiting = 0; /* cannot happen: the count is kept exact */
+	return t->nkill > before;
+}
+
 bool ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu)
 {
-	while (t->nkill > 0) {
-		const uint8_t *key = t->kill[--t->nkill];
-		struct ns_flow *f = t->e != NULL ? lookup(t, key) : NULL;
+	for (;;) {
+		while (t->nkill > 0) {
+			const uint8_t *key = t->kill[--t->nkill];
+			struct ns_flow *f = t->e != NULL ? lookup(t, key) : NULL;
 
-		/* Still failing: not verified since, nor a new connection. */
-		if (f == NULL || f->failed != NS_FLOW_FAIL_MAX)
-			continue;
-		f->failed = KILLED;
-		key_tuple(key, tu);
-		t->count[NS_FC_RESET_FAILING]++;
-		return true;
+			if (f == NULL)
+				continue;
+			if (f->clear && f->end == END_QUEUED) {
+				f->end = END_DONE;
+				key_tuple(key, tu);
+				t->count[NS_FC_CLEAR_ENDED]++;
+				return true;
+			}
+			/* Still failing: not verified since, nor a new connection. */
+			if (f->failed != NS_FLOW_FAIL_MAX)
+				continue;
+			f->failed = KILLED;
+			key_tuple(key, tu);
+			t->count[NS_FC_RESET_FAILING]++;
+			return true;
+		}
+		if (t->nend_waiting == 0 || !refill_kills(t))
+			return false;
 	}
-	return false;
 }

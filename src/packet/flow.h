@@ -30,6 +30,20 @@
  * A connection whose arriving segments keep failing their MAC is given up:
  * the table queues its tuple (ns_flow_next_kill) and the caller destroys
  * the local socket, whose reset then leaves sealed through this table.
+ *
+ * The rollout policy (docs/PROTOCOL.md, "Rolling out"), t->policy.  Under
+ * NS_POLICY_REQUIRED the above is all.  Under NS_POLICY_OPPORTUNISTIC a
+ * peer's SYN without the option, or a SYN-ACK without it answering our SYN
+ * (which always carries it), makes the connection clear: its entry stays,
+ * marked, and every segment of it passes unchanged both ways (but for the
+ * checksums being completed).  A clear entry never becomes sealed, nor a
+ * sealed one clear.  Whatever the policy, a peer in sealed memory
+ * (t->peers, peers.h: it once verified a sealed segment) is never carried
+ * in clear: its optionless SYN or SYN-ACK is dropped (NS_FC_DOWNGRADE).
+ * When a peer is marked sealed for the first time, and when the policy
+ * becomes required, the clear connections concerned are ended through
+ * ns_flow_next_kill like failing ones, and their segments dropped from
+ * then on.
  */
 #ifndef NS_FLOW_H
 #define NS_FLOW_H
@@ -39,6 +53,7 @@
 #include <stdint.h>
 
 #include "../crypto/crypto.h"
+#include "../peers/peers.h"
 #include "pkt_crypto.h"
 #include "pmtu.h"
 
@@ -47,6 +62,10 @@
 #define NS_FLOW_IDLE_MS (2 * 3600 * 1000)  /* established, nothing seen */
 #define NS_FLOW_CLOSED_MS (60 * 1000)      /* both FINs, as TIME_WAIT */
 #define NS_FLOW_RESET_MS (10 * 1000)       /* after a reset */
+/* A clear connection is noted to t->peers at most this often (and, by the
+ * segment path or by expiry, at least about this often: well within
+ * NS_PEERS_CLEAR_HOLD_S). */
+#define NS_FLOW_CLEAR_NOTE_MS (NS_PEERS_CLEAR_HOLD_S * 1000 / 4)
 
 /* Room a caller's packet buffer needs past the packet: the MAC option. */
 #define NS_FLOW_HEADROOM 64
@@ -78,17 +97,22 @@ enum ns_flow_count {
 	NS_FC_IN,             /* segments verified and delivered */
 	NS_FC_BAD_PACKET,     /* unparsable, fragment, extension header, bad option */
 	NS_FC_NO_FLOW,        /* no connection known for the 4-tuple */
-	NS_FC_NO_OPTION,      /* a peer's SYN or SYN-ACK without the nodeseal option */
+	NS_FC_NO_OPTION,      /* a peer's SYN or SYN-ACK without the nodeseal option (policy
+	                       * required), or a segment of a clear connection ended since */
 	NS_FC_BAD_MAC,        /* MAC missing or wrong */
 	NS_FC_NOT_READY,      /* a segment before the keys (not a SYN or a reset) */
 	NS_FC_TABLE_FULL,     /* a new connection with no room left */
 	NS_FC_UNSUPPORTED,    /* an option the daemon cannot carry, no MTU room */
 	NS_FC_INTERNAL,       /* a crypto failure */
+	NS_FC_CLEAR,          /* segments of clear connections passed unchanged, both ways */
+	NS_FC_DOWNGRADE,      /* a sealed peer's SYN or SYN-ACK without the option, or a
+	                       * segment of a clear connection ended since it became sealed */
 	/* From here on, counts of connections, not segments.  Ended after
 	 * NS_FLOW_FAIL_MAX failures in a row (handed to the caller by
 	 * ns_flow_next_kill): */
 	NS_FC_RESET_FAILING,
 	NS_FC_EVICTED,        /* entries that made way for a new connection */
+	NS_FC_CLEAR_ENDED,    /* clear connections handed out to end (policy, sealed peer) */
 	NS_FC_COUNT
 };
 extern const char *const ns_flow_count_names[NS_FC_COUNT];
@@ -126,6 +150,18 @@ struct ns_flow_table {
 	/* Connections to end, by key; looked up again when taken. */
 	uint8_t kill[NS_FLOW_KILL_MAX][NS_FLOW_KEY_LEN];
 	uint32_t nkill;
+	/* Clear connections to end that did not fit the kill queue yet:
+	 * ns_flow_next_kill finds them once the queue is empty. */
+	uint32_t nend_waiting;
+	/* The rollout policy: set it with ns_flow_set_policy (ns_flow_init
+	 * leaves NS_POLICY_REQUIRED). */
+	enum ns_policy policy;
+	/* Sealed memory, and where clear connections are noted; NULL: none
+	 * (no peer is known sealed, nothing is noted). */
+	struct ns_peers *peers;
+	/* Unix seconds, for what goes to t->peers and ns_flow_info.since: the
+	 * caller sets it before each batch (the table reads no clock). */
+	int64_t wall_s;
 };
 
 /* One segment as the queue hands it over. */
@@ -158,9 +194,30 @@ void ns_flow_free(struct ns_flow_table *t);
 enum ns_flow_verdict ns_flow_segment(struct ns_flow_table *t, struct ns_flow_pkt *p,
                                      int64_t now_ms);
 
-/* The connections not yet closed (handshake or established), one a call
- * from *cursor (0 to start); true while one was found, false at the end. */
+/* The sealed connections not yet closed (handshake or established), one a
+ * call from *cursor (0 to start); true while one was found, false at the
+ * end.  Clear ones are left out: they need no ending when the rules go. */
 bool ns_flow_next_open(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_tuple *tu);
+
+/* One connection of the table, for status. */
+struct ns_flow_info {
+	struct ns_flow_tuple tu;    /* remote: the peer */
+	bool out;                   /* this node sent the SYN */
+	bool clear;                 /* passed in clear (else sealed) */
+	bool ending;                /* clear, and queued to end (policy or sealed peer) */
+	int64_t since;              /* unix seconds (t->wall_s) when the entry was made: its SYN */
+	const char *state;          /* "handshake", "open" or "closing" */
+};
+/* Every entry, one a call from *cursor (0 to start); false at the end. */
+bool ns_flow_next_info(const struct ns_flow_table *t, uint32_t *cursor, struct ns_flow_info *out);
+
+/*
+ * Sets the policy.  To NS_POLICY_REQUIRED: every clear connection is
+ * queued to end (ns_flow_next_kill hands them all out, however many) and
+ * its segments are dropped from now on; sealed ones are untouched.
+ * Returns how many clear connections were queued (0 for opportunistic).
+ */
+int ns_flow_set_policy(struct ns_flow_table *t, enum ns_policy p);
 
 /* For tests and fuzzing: 0 if the eviction lists hold exactly the entries
  * that may be evicted, each once, linked both ways; -1 if not. */
@@ -168,16 +225,23 @@ int ns_flow_check_lists(const struct ns_flow_table *t);
 
 /*
  * The next connection to end because NS_FLOW_FAIL_MAX of its arriving
- * segments failed in a row: true with *tu set, false when there is none left.  The
- * caller destroys the local socket (SOCK_DESTROY); the stack's reset then
- * comes through ns_flow_segment and leaves sealed.  Call it after each
- * batch of segments: the table holds NS_FLOW_KILL_MAX, and a connection
- * that finds no room is queued at its next failure.  One that verified a
- * segment or was replaced meanwhile is left alone.
+ * segments failed in a row, or because it is clear and may no longer be
+ * (ns_flow_set_policy, or its peer newly sealed): true with *tu set, false
+ * when there is none left.  The caller destroys the local socket
+ * (SOCK_DESTROY); the stack's reset then comes through ns_flow_segment and
+ * leaves sealed, or in clear for a clear one (a reset without payload, as
+ * for a connection the stack does not know).  Call it after each batch of
+ * segments, until false: the table holds NS_FLOW_KILL_MAX, and a failing
+ * connection that finds no room is queued at its next failure; clear ones
+ * that found no room are all handed out once the queue is empty.  One that
+ * verified a segment or was replaced meanwhile is left alone.
  */
 bool ns_flow_next_kill(struct ns_flow_table *t, struct ns_flow_tuple *tu);
 
-/* Frees entries whose time is up; looks at up to budget entries a call. */
+/* Frees entries whose time is up; looks at up to budget entries a call.
+ * A clear connection it passes that is open and was not noted for
+ * NS_FLOW_CLEAR_NOTE_MS is noted (ns_peers_saw_clear, t->wall_s), as its
+ * segments note it at most once per NS_FLOW_CLEAR_NOTE_MS. */
 void ns_flow_expire(struct ns_flow_table *t, int64_t now_ms, uint32_t budget);
 
 #endif

@@ -386,8 +386,10 @@ int ns_queue_fd(const struct ns_queue *q)
 }
 
 /* Ends the connections the table gave up on (NS_FLOW_FAIL_MAX failures
- * in a row): each local socket is destroyed, and the stack's reset comes
- * back through the queue, to be sealed like any segment.  A socket already
+ * in a row) or may no longer carry in clear (the policy, a peer newly
+ * sealed): each local socket is destroyed, and the stack's reset comes
+ * back through the queue, to be sealed like any segment (a clear one's
+ * passes as it is).  ns_flow_next_kill hands out every one, however many.  A socket already
  * gone is nothing to end.  The diag socket lives only while there is work:
  * this is rare, and the packet path keeps no extra descriptor. */
 static void kill_failing(struct ns_queue *q)
@@ -405,10 +407,28 @@ static void kill_failing(struct ns_queue *q)
 		close(fd);
 }
 
+void ns_queue_set_peers(struct ns_queue *q, struct ns_peers *peers)
+{
+	q->flows.peers = peers;
+}
+
+int ns_queue_set_policy(struct ns_queue *q, enum ns_policy p)
+{
+	int n;
+
+	q->flows.wall_s = ns_wall_s();
+	n = ns_flow_set_policy(&q->flows, p);
+	kill_failing(q);
+	return n;
+}
+
 void ns_queue_event(struct ns_queue *q, int64_t now_ms)
 {
 	struct ns_queue_rx *rx = q->rx;
 
+	/* The flow table's wall clock (peers.h keeps unix seconds): once a
+	 * readiness event, not per packet. */
+	q->flows.wall_s = ns_wall_s();
 	for (int round = 0; round < NS_QUEUE_ROUNDS; round++) {
 		int n;
 
@@ -473,6 +493,7 @@ static void kernel_counters(struct ns_queue *q)
 
 void ns_queue_tick(struct ns_queue *q, int64_t now_ms)
 {
+	q->flows.wall_s = ns_wall_s();
 	ns_flow_expire(&q->flows, now_ms, 4096);
 	kernel_counters(q);
 	/* MTUs change rarely; a second's delay is fine. */

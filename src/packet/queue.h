@@ -84,6 +84,14 @@ int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t ma
  * CAP_NET_RAW, no IPv6) it still lowers the MTUs, and says so in err. */
 int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
                         char *err, size_t errlen);
+/* Sealed memory for the flow table (flow.h, t->peers): the queue keeps the
+ * pointer, the caller owns the table and saves it (dirty) when it likes.
+ * NULL: none. */
+void ns_queue_set_peers(struct ns_queue *q, struct ns_peers *peers);
+/* The rollout policy (ns_flow_set_policy).  Switching to required ends
+ * every clear connection at once (their local sockets destroyed, as
+ * ns_queue_event does for failing ones); returns how many were queued. */
+int ns_queue_set_policy(struct ns_queue *q, enum ns_policy p);
 /* Every packet accepted leaves the queue with this mark (0: none). */
 void ns_queue_set_mark(struct ns_queue *q, uint32_t mark);
 int ns_queue_fd(const struct ns_queue *q);
@@ -91,7 +99,9 @@ int ns_queue_fd(const struct ns_queue *q);
  * the local socket of each connection the flow table gave up on
  * (ns_flow_next_kill), whose reset is sealed in a later batch. */
 void ns_queue_event(struct ns_queue *q, int64_t now_ms);
-/* Expiry of the flow table; kernel counters. */
+/* Expiry of the flow table (which also notes open clear connections to
+ * the peers, at least every NS_FLOW_CLEAR_NOTE_MS for tables of up to
+ * 4096 * 30 entries); kernel counters. */
 void ns_queue_tick(struct ns_queue *q, int64_t now_ms);
 /*
  * Ends the node's connections that packet mode protects, before the rules

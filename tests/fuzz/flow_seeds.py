@@ -57,6 +57,11 @@ def kill(side, mtu=MTU_1500):
     return bytes([6 | (side << 3) | (mtu << 4)])
 
 
+def policy(side, opportunistic):
+    """side's table set to required (0) or opportunistic (1)."""
+    return bytes([0x80 | 6 | (side << 3) | (opportunistic << 4)])
+
+
 def clock(step, expire_side=None, budget=16):
     how = step | ((8 | (expire_side << 4)) if expire_side is not None else 0)
     return bytes([7 | (how << 3), budget])
@@ -112,6 +117,30 @@ SEEDS = {
     "seed_raw_syn": raw(A, 1, ipv4_syn())
     + forge(P, 0, SYN | ACK, opts=O_MSS | O_TS | O_WS | O_NS, dseq=0)
     + forge(P, 0, RST | ACK, opts=0),
+    # opportunistic: a plain stack at P's address opens a clear connection
+    # to A (segments that skip P's table), then A goes required and ends it
+    "seed_clear_inbound": policy(A, 1)
+    + forge(P, 1, SYN, opts=O_MSS | O_SACKOK | O_TS | O_WS)
+    + send(A, 1, SYN | ACK, opts=O_MSS | O_SACKOK | O_TS | O_WS)
+    + forge(P, 1, ACK)
+    + forge(P, 1, ACK | PSH, payload=b"version")
+    + send(A, 1, ACK | PSH, payload=b"verack")
+    + policy(A, 0) + kill(A)
+    + forge(P, 1, ACK | PSH, payload=b"late"),
+    # opportunistic: A's SYN (with the option) answered by a plain SYN-ACK,
+    # then a sealed connection with P puts it in A's sealed memory, which
+    # ends the clear one and refuses P's plain SYNs from then on
+    "seed_clear_outbound": policy(A, 1)
+    + send(A, 0, SYN, opts=O_MSS | O_TS | O_WS)
+    + forge(P, 0, SYN | ACK, opts=O_MSS | O_TS | O_WS)
+    + send(A, 0, ACK)
+    + forge(P, 0, ACK | PSH, payload=b"plain")
+    + handshake(2, data_units=1) + kill(A)
+    + forge(P, 3, SYN, opts=O_MSS | O_TS)
+    + forge(P, 0, ACK | PSH, payload=b"after"),
+    # both opportunistic: two tables still seal
+    "seed_opportunistic_sealed": policy(A, 1) + policy(P, 1) + handshake(4, data_units=2)
+    + send(P, 4, ACK | FIN) + send(A, 4, ACK | FIN),
 }
 
 

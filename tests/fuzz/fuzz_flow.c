@@ -17,14 +17,16 @@
  *   replay     one of the last segments that left a table, altered or not,
  *              into the other table or reflected into its sender;
  *   handshake  SYN, SYN-ACK and ACK of one slot through both tables;
- *   kill       the connections a table gave up on (ns_flow_next_kill), as
- *              queue.c takes them after a batch: each one's local stack
- *              then sends a reset, which goes through the table and on to
- *              the other;
+ *   kill       the connections a table gave up on or ends for the policy
+ *              (ns_flow_next_kill), as queue.c takes them after a batch:
+ *              each one's local stack then sends a reset, which goes
+ *              through the table and on to the other;
+ *   policy     a table's rollout policy set to required or opportunistic
+ *              (ns_flow_set_policy; both start required);
  *   clock      time moves on (up to past every timeout), expiry runs.
  * Each packet is handed over in a buffer of exactly its length plus
  * NS_FLOW_HEADROOM, with an MTU from a list that includes 0 (unknown),
- * too small and too large.
+ * too small and too large.  A has a peer memory (sealed peers), P none.
  *
  * Invariants (abort() when broken):
  * - an accepted packet parses, fits its buffer, and its checksums verify;
@@ -40,10 +42,18 @@
  *   stream);
  * - after an honest handshake whose last ACK verified, honest data gets
  *   through both ways;
- * - a connection handed out to be ended is still keyed: the reset its
- *   stack sends is sealed;
+ * - a connection handed out to be ended for its failures is still keyed:
+ *   the reset its stack sends is sealed; one ended for the policy is
+ *   clear: its reset passes as it is;
+ * - a segment passed in clear (counted clear) is the packet as it came,
+ *   checksums completed, and none goes through sealing or opening; under
+ *   required, or with a peer in A's sealed memory, the only one is the
+ *   local stack's reset without payload (of a connection being ended);
+ *   under required every clear entry is being ended, and so is every one
+ *   with a peer in sealed memory;
  * - every call counts exactly one of the table's per-segment counters,
- *   sealed only for outgoing accepts and opened only for incoming ones;
+ *   sealed only for outgoing accepts and opened only for incoming ones,
+ *   clear for accepts in clear;
  *   each connection given up took NS_FLOW_FAIL_MAX MAC failures; used <=
  *   max; the open-connection walk yields distinct tuples, no more than used;
  *   the eviction lists hold exactly the entries that may be evicted.
@@ -52,6 +62,7 @@
 #include <string.h>
 
 #include "../../src/packet/flow.h"
+#include "../../src/peers/peers.h"
 #include "../../src/packet/tcpseg.h"
 #include "../unit/segment.h"
 
@@ -75,6 +86,8 @@ static const uint8_t addr6[2][16] = { { 0xfd, [15] = 1 }, { 0xfd, [15] = 2 } };
 struct side {
 	struct ns_flow_table t;
 	uint64_t calls, out_ok, in_ok;
+	struct ns_peers peers;
+	int has_peers;
 };
 
 /* A segment a table sealed: the fields its MAC covers, as on the wire. */
@@ -104,7 +117,7 @@ static int log_full;
 static struct ring_pkt ring[RING];
 static size_t nring, ring_next;
 static int64_t now;
-static uint8_t pkt[BUF], before[BUF], wire[BUF], payload[BUF];
+static uint8_t pkt[BUF], before[BUF], wire[BUF], payload[BUF], as_came[BUF];
 
 struct reader {
 	const uint8_t *p;
@@ -247,6 +260,38 @@ static size_t build(uint8_t *b, const struct spec *g)
 
 /* ------------------------------------------------------------ checks */
 
+/* Whether side's peer memory holds the remote address of tu as sealed. */
+static int remote_sealed(const struct side *sd, bool v6, const uint8_t *remote)
+{
+	struct ns_peer_addr a;
+
+	if (!sd->has_peers)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.v6 = v6;
+	memcpy(a.a, remote, v6 ? 16 : 4);
+	return ns_peers_sealed(&sd->peers, &a);
+}
+
+/* Every entry listed once; a clear one is being ended under required and
+ * when its peer is sealed. */
+static void check_clear_entries(const struct side *sd)
+{
+	const struct ns_flow_table *t = &sd->t;
+	struct ns_flow_info fi;
+	uint32_t cursor = 0, n = 0;
+
+	while (ns_flow_next_info(t, &cursor, &fi)) {
+		if (++n > t->used || fi.state == NULL)
+			abort();
+		if (fi.clear && !fi.ending &&
+		    (t->policy == NS_POLICY_REQUIRED || remote_sealed(sd, fi.tu.v6, fi.tu.remote)))
+			abort();
+	}
+	if (n != t->used || t->nend_waiting > t->used)
+		abort();
+}
+
 static void check_table(const struct side *sd)
 {
 	const struct ns_flow_table *t = &sd->t;
@@ -271,6 +316,7 @@ static void check_table(const struct side *sd)
 				abort();
 		seen[n++] = tu;
 	}
+	check_clear_entries(sd);
 }
 
 static void fields(const struct ns_tcpseg *s, struct sealed *e)
@@ -330,23 +376,44 @@ static int judge(int side, int outgoing, uint8_t *b, size_t *len, unsigned mtu)
 	size_t inlen = *len;
 	struct ns_tcpseg s, s0;
 	struct ns_tcpopts o;
-	int accepted, unchanged, in_parsed;
+	int accepted, unchanged, in_parsed, clear;
+	uint64_t clear0 = sd->t.count[NS_FC_CLEAR];
 
 	memcpy(before, b, inlen);
 	in_parsed = ns_tcpseg_parse(&s0, before, inlen) == 0;
 	accepted = ns_flow_segment(&sd->t, &p, now) == NS_FLOW_ACCEPT;
+	clear = sd->t.count[NS_FC_CLEAR] != clear0;
 	sd->calls++;
-	if (accepted && outgoing)
+	if (accepted && !clear && outgoing)
 		sd->out_ok++;
-	else if (accepted)
+	else if (accepted && !clear)
 		sd->in_ok++;
 	check_table(sd);
-	if (!accepted)
+	if (!accepted) {
+		if (clear)
+			abort();
 		return 0;
+	}
 
 	*len = p.len;
 	if (!in_parsed || p.len > p.cap || ns_tcpseg_parse(&s, b, p.len) != 0)
 		abort();
+	if (clear) {
+		/* As it came, but for the checksums completed. */
+		struct ns_tcpseg sc;
+		const uint8_t *remote = s.pkt + (s.ipv6 ? (outgoing ? 24 : 8) : (outgoing ? 16 : 12));
+		int rst0 = outgoing && (ns_tcpseg_flags(&s) & NS_TCP_RST) && s.paylen == 0;
+
+		memcpy(as_came, before, inlen);
+		if (ns_tcpseg_parse(&sc, as_came, inlen) != 0)
+			abort();
+		ns_tcpseg_fix_checksums(&sc);
+		if (p.len != inlen || memcmp(b, as_came, inlen) != 0 || !ns_tcpseg_checksums_ok(&s))
+			abort();
+		if (!rst0 && (sd->t.policy == NS_POLICY_REQUIRED || remote_sealed(sd, s.ipv6, remote)))
+			abort();
+		return 1;
+	}
 	unchanged = p.len == inlen && memcmp(b, before, inlen) == 0;
 	/* Resets without payload pass as they came (before keys); any other
 	 * accept is a rewrite, checked below. */
@@ -621,20 +688,76 @@ static void stack_reset(int side, const struct ns_flow_tuple *tu, unsigned mtu)
 	(void)judge(!side, 0, pkt, &len, mtu);
 }
 
+/* The local stack's reset on a clear connection whose socket was
+ * destroyed: it passes as it is (unless longer than the MTU). */
+static void clear_reset(int side, const struct ns_flow_tuple *tu, unsigned mtu)
+{
+	uint64_t clear0 = sides[side].t.count[NS_FC_CLEAR];
+	struct spec g;
+	size_t len;
+	int passed;
+
+	memset(&g, 0, sizeof(g));
+	g.v6 = tu->v6;
+	g.src = tu->local;
+	g.dst = tu->remote;
+	g.sport = tu->lport;
+	g.dport = tu->rport;
+	g.flags = NS_TCP_RST | NS_TCP_ACK;
+	g.opts = 4;
+	for (int k = 0; k < NSLOT; k++) {
+		if (tu->lport == slot_port(k, side) && tu->rport == slot_port(k, !side)) {
+			g.seq = slots[k].isn[side] + 1 + slots[k].nxt[side];
+			g.ack = slots[k].isn[!side] + 1 + slots[k].nxt[!side];
+		}
+	}
+	g.payload = payload;
+	len = build(pkt, &g);
+	passed = judge(side, 1, pkt, &len, mtu);
+	if (passed != (mtu == 0 || len <= mtu) || (passed && sides[side].t.count[NS_FC_CLEAR] != clear0 + 1))
+		abort();
+	if (passed)
+		(void)judge(!side, 0, pkt, &len, mtu);
+}
+
 static void kill_failing(uint8_t how)
 {
 	int side = (how >> 3) & 1;
+	struct ns_flow_table *t = &sides[side].t;
 	struct ns_flow_tuple tu;
 
-	while (ns_flow_next_kill(&sides[side].t, &tu)) {
-		stack_reset(side, &tu, mtus[(how >> 4) & 7]);
+	for (;;) {
+		uint64_t ended = t->count[NS_FC_CLEAR_ENDED];
+		if (!ns_flow_next_kill(t, &tu))
+			break;
+		if (t->count[NS_FC_CLEAR_ENDED] != ended)
+			clear_reset(side, &tu, mtus[(how >> 4) & 7]);
+		else
+			stack_reset(side, &tu, mtus[(how >> 4) & 7]);
 	}
+	if (t->nkill != 0 || t->nend_waiting != 0)
+		abort(); /* none left behind */
 	check_table(&sides[side]);
+}
+
+/* A table's policy changes, as the control command does it. */
+static void set_policy(uint8_t how)
+{
+	struct side *sd = &sides[(how >> 3) & 1];
+	enum ns_policy pol = (how & 0x10) ? NS_POLICY_OPPORTUNISTIC : NS_POLICY_REQUIRED;
+	int n = ns_flow_set_policy(&sd->t, pol);
+
+	if (sd->t.policy != pol || n < 0 || (uint32_t)n > sd->t.used ||
+	    (pol == NS_POLICY_OPPORTUNISTIC && n != 0))
+		abort();
+	check_table(sd);
 }
 
 static void clock_tick(uint8_t how, uint8_t budget)
 {
 	now += steps[how & 7];
+	for (int i = 0; i < 2; i++)
+		sides[i].t.wall_s = now / 1000;
 	if (how & 8)
 		ns_flow_expire(&sides[(how >> 4) & 1].t, now, budget);
 	for (int i = 0; i < 2; i++)
@@ -652,7 +775,13 @@ static void setup(void)
 		/* Fixed rather than random: a crash must reproduce. */
 		memset(sd->t.secret, 0x40 + i, sizeof(sd->t.secret));
 		sd->t.hash_seed = 0x1234567890abcdefULL * (uint64_t)(i + 1);
+		sd->t.wall_s = 1000;
 	}
+	/* A remembers sealed peers, P does not. */
+	if (ns_peers_init(&sides[SIDE_A].peers, 8) != 0)
+		abort();
+	sides[SIDE_A].has_peers = 1;
+	sides[SIDE_A].t.peers = &sides[SIDE_A].peers;
 	for (int k = 0; k < NSLOT; k++) {
 		/* Some streams start just before the 32-bit wrap. */
 		slots[k].isn[SIDE_A] = (k & 2) ? 0xffffff00u + (uint32_t)k : 1000u * (uint32_t)(k + 1);
@@ -692,7 +821,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			handshake(rd8(&r));
 			break;
 		case 6:
-			kill_failing(op);
+			if (op & 0x80)
+				set_policy(op);
+			else
+				kill_failing(op);
 			break;
 		default:
 			clock_tick(op >> 3, rd8(&r));
@@ -701,5 +833,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int i = 0; i < 2; i++)
 		ns_flow_free(&sides[i].t);
+	ns_peers_free(&sides[SIDE_A].peers);
 	return 0;
 }

@@ -119,6 +119,8 @@ def test_network_key_file_readable_by_others_refused(ns, tmp_path, key, mode):
     (["--delivery-ports", "100-2000"], "not a range of ports 1024-65535"),
     (["--delivery-ports", "7400-7500"], "port 7447 is both protected and a delivery port"),
     (["--max-pending-per-source", "0"], "not a number from 1"),
+    (["--policy", "lax"], "policy: 'lax' is not required or opportunistic"),
+    (["--plain-retry", "0"], "plain-retry: '0' is not a number from 1"),
 ])
 def test_bad_options(ns, tmp_path, key, args, message):
     run_fails(ns, tmp_path, ["--network-key-file", key, *args], code=2, message=message)
@@ -335,7 +337,74 @@ def test_child_keeps_no_net_admin_nor_settings(ns, tmp_path, key, setpcap):
     assert "iptables -F: refused" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("cmd", ["run", "up", "down", "status", "pubkey"])
+def test_bad_policy_from_environment(ns, tmp_path, key):
+    run_fails(ns, tmp_path, ["--network-key-file", key], env={"NODESEAL_POLICY": "maybe"},
+              code=2, message="NODESEAL_POLICY: 'maybe' is not required or opportunistic")
+
+
+@pytest.mark.parametrize("text,line", [
+    ("10.0.0.1 100 200\nnot-an-address 1 2\n", 2),
+    ("# ok\n10.0.0.1 100\n", 2),
+    ("10.0.0.1 1 2\n10.0.0.1 3 4\n", 2),
+])
+def test_unreadable_peer_memory_stops_start(ns, tmp_path, key, text, line):
+    """A peer memory that cannot be read must not be taken for an empty one:
+    its peers would be taken in clear under --policy opportunistic."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "peers").write_text(text)
+    run_fails(ns, tmp_path, ["--network-key-file", key, "--policy", "opportunistic"], code=1,
+              message=r"peer memory .*/peers, line %d" % line)
+
+
+def test_policy_and_forget(ns, tmp_path, key):
+    """policy shows and changes the running policy; forget edits the memory
+    through the daemon, or the file itself when none runs."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "peers").write_text("10.0.0.1 100 200\nfd00::2 300 400\n10.0.0.3 500 600\n")
+    r = nodeseal(ns, "policy", "--state-dir", str(state))
+    assert r.returncode == 1 and "not running" in r.stderr, r
+    r = nodeseal(ns, "forget", "--state-dir", str(state), "10.0.0.3")
+    assert r.returncode == 0 and r.stdout == "forgot 10.0.0.3\n", r
+    assert "10.0.0.3" not in (state / "peers").read_text()
+    assert nodeseal(ns, "forget", "--state-dir", str(state), "10.0.0.300").returncode == 2
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--network-key-file", key,
+                           "--state-dir", str(state), "--policy", "opportunistic"],
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", str(state)).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        r = nodeseal(ns, "status", "--state-dir", str(state))
+        assert "policy opportunistic\npeers: 2 sealed, 0 in clear\n" in r.stdout, r.stdout
+        assert re.search(r"fd00::2 +sealed +1970-01-01T00:05:00Z +0", r.stdout), r.stdout
+        assert nodeseal(ns, "status", "--require-sealed", "--state-dir",
+                        str(state)).returncode == 0
+        r = nodeseal(ns, "policy", "--state-dir", str(state))
+        assert r.returncode == 0 and r.stdout == "policy opportunistic\n", r
+        r = nodeseal(ns, "policy", "--state-dir", str(state), "required")
+        assert r.returncode == 0, r
+        assert r.stdout == "policy required (was opportunistic): 0 connections in clear reset\n"
+        assert nodeseal(ns, "policy", "--state-dir", str(state), "lax").returncode == 2
+        r = nodeseal(ns, "forget", "--state-dir", str(state), "fd00::2")
+        assert r.returncode == 0 and r.stdout == "forgot fd00::2\n", r
+        assert "fd00::2" not in (state / "peers").read_text(), "forget is saved at once"
+        r = nodeseal(ns, "status", "--json", "--state-dir", str(state))
+        st = __import__("json").loads(r.stdout)
+        assert st["policy"] == "required" and st["summary"] == {"sealed": 1, "clear": 0}, st
+        assert st["peers"] == [{"address": "10.0.0.1", "state": "sealed", "since": 100,
+                                "open": 0}], st
+        r = nodeseal(ns, "forget", "--state-dir", str(state), "all")
+        assert r.returncode == 0 and r.stdout == "forgot 1 peer\n", r
+    finally:
+        assert nodeseal(ns, "down", "--state-dir", str(state)).returncode == 0
+        up.wait(timeout=10)
+    assert "10.0.0.1" not in (state / "peers").read_text()
+
+
+@pytest.mark.parametrize("cmd", ["run", "up", "down", "status", "pubkey", "policy", "forget"])
 def test_help(cmd):
     r = subprocess.run([NODESEAL, cmd, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("usage: nodeseal " + cmd), r

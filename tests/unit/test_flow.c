@@ -26,10 +26,19 @@
  *   verified segment starts the count again; failures far from the stream
  *   (a stranger's guesses) do not count; with the kill queue full, a
  *   connection is handed out at its next failure.
+ * - the rollout policy: under opportunistic a plain peer's connection
+ *   (its SYN, or its SYN-ACK to ours, without the option) passes unchanged
+ *   both ways and is counted clear, under required it is dropped as
+ *   before; a peer that verified a sealed segment is never carried in
+ *   clear again (downgrade), and its clear connections are handed out to
+ *   end; switching to required hands out every clear connection, more than
+ *   the kill queue holds, and drops their segments; clear handshakes are
+ *   evicted, established clear connections are not.
  */
 #include <string.h>
 
 #include "../../src/packet/flow.h"
+#include "../../src/peers/peers.h"
 #include "../../src/packet/tcpseg.h"
 #include "segment.h"
 #include "tap.h"
@@ -461,6 +470,348 @@ static size_t leave(struct host *h, uint8_t *pkt, size_t len, uint8_t *out)
 	return p.len;
 }
 
+/* ------------------------------------------------ the rollout policy */
+
+#define WALL 1700000000
+#define PLAIN_IP A_IP
+
+/* One packet through h's table: -1 dropped, 1 accepted as it came, 2
+ * accepted rewritten. */
+static int feed(struct host *h, int outgoing, const uint8_t *in, size_t len)
+{
+	uint8_t pkt[CAP];
+	struct ns_flow_pkt p = { pkt, len, CAP, outgoing != 0, 1500 };
+
+	memcpy(pkt, in, len);
+	if (ns_flow_segment(&h->t, &p, h->now) != NS_FLOW_ACCEPT)
+		return -1;
+	return p.len == len && memcmp(pkt, in, len) == 0 ? 1 : 2;
+}
+
+/* A plain stack at PLAIN_IP:port connects to B's 7447, B under its
+ * table: SYN, SYN-ACK, ACK, data both ways.  1 if every segment passed
+ * as it came. */
+static int plain_connects(struct host *b, uint16_t port, uint32_t isn_c, uint32_t isn_b)
+{
+	uint8_t pkt[CAP];
+	size_t len;
+	int good = 1;
+
+	len = build(pkt, PLAIN_IP, B_IP, port, 7447, isn_c, 0, NS_TCP_SYN, NULL);
+	good &= feed(b, 0, pkt, len) == 1;
+	len = build(pkt, B_IP, PLAIN_IP, 7447, port, isn_b, isn_c + 1, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	good &= feed(b, 1, pkt, len) == 1;
+	len = build(pkt, PLAIN_IP, B_IP, port, 7447, isn_c + 1, isn_b + 1, NS_TCP_ACK, NULL);
+	good &= feed(b, 0, pkt, len) == 1;
+	len = build(pkt, PLAIN_IP, B_IP, port, 7447, isn_c + 1, isn_b + 1, NS_TCP_ACK, "hello");
+	good &= feed(b, 0, pkt, len) == 1;
+	len = build(pkt, B_IP, PLAIN_IP, 7447, port, isn_b + 1, isn_c + 6, NS_TCP_ACK, "there");
+	good &= feed(b, 1, pkt, len) == 1;
+	return good;
+}
+
+/* The entry for remote port rport, as status lists it. */
+static int info_of(const struct ns_flow_table *t, uint16_t rport, struct ns_flow_info *out)
+{
+	uint32_t cursor = 0;
+
+	while (ns_flow_next_info(t, &cursor, out))
+		if (out->tu.rport == rport)
+			return 1;
+	return 0;
+}
+
+static void test_opportunistic_inbound(const uint8_t *key)
+{
+	struct host b = { .now = 1000 }, r = { .now = 1000 };
+	struct ns_flow_info fi;
+	uint8_t pkt[CAP];
+	size_t len;
+
+	ok(ns_flow_init(&b.t, 8, key) == 0 && ns_flow_init(&r.t, 8, key) == 0, "tables for clear");
+	b.t.wall_s = WALL;
+	ok(ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC) == 0 &&
+	   b.t.policy == NS_POLICY_OPPORTUNISTIC, "B goes opportunistic");
+	ok(plain_connects(&b, 50000, 1000, 2000),
+	   "opportunistic: a plain peer's connection passes unchanged both ways");
+	ok(b.t.count[NS_FC_CLEAR] == 5 && b.t.count[NS_FC_OUT] == 0 && b.t.count[NS_FC_IN] == 0 &&
+	   b.t.count[NS_FC_NO_OPTION] == 0, "5 segments counted clear, none sealed or opened");
+	ok(info_of(&b.t, 50000, &fi) && fi.clear && !fi.out && !fi.ending && fi.since == WALL &&
+	   strcmp(fi.state, "open") == 0 && fi.tu.lport == 7447 &&
+	   memcmp(fi.tu.remote, "\x0a\x00\x00\x01", 4) == 0,
+	   "status lists it: in, clear, open, since the SYN");
+	ok(!has_open(&b.t, 50000), "the open walk (ending before the rules go) leaves it out");
+	/* a segment carrying something like our option is just clear data */
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 1006, 2006, NS_TCP_ACK | NS_TCP_PSH, "more");
+	ok(feed(&b, 0, pkt, len) == 1, "later data passes unchanged too");
+	/* our SYN-ACK never gets the option for it, its retransmission neither */
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 50000, 2000, 1001, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	ok(feed(&b, 1, pkt, len) == 1, "B's SYN-ACK again: unchanged, no option");
+	/* FIN both ways: closing */
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 1010, 2006, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1, "the peer's FIN");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 50000, 2006, 1011, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 1, pkt, len) == 1 && info_of(&b.t, 50000, &fi) &&
+	   strcmp(fi.state, "closing") == 0 && ns_flow_check_lists(&b.t) == 0,
+	   "B's FIN: the entry is closing, on the ended list");
+	/* required (the default): as before */
+	len = build(pkt, PLAIN_IP, B_IP, 50001, 7447, 3000, 0, NS_TCP_SYN, NULL);
+	ok(r.t.policy == NS_POLICY_REQUIRED && feed(&r, 0, pkt, len) == -1 &&
+	   r.t.count[NS_FC_NO_OPTION] == 1 && r.t.count[NS_FC_CLEAR] == 0 && r.t.used == 0,
+	   "required: the same SYN is dropped (no_option), no entry");
+	len = build(pkt, PLAIN_IP, B_IP, 50001, 7447, 3001, 4001, NS_TCP_ACK, "hello");
+	ok(feed(&r, 0, pkt, len) == -1 && r.t.count[NS_FC_NO_FLOW] == 1, "and its data too");
+	ns_flow_free(&b.t);
+	ns_flow_free(&r.t);
+}
+
+static void test_opportunistic_outbound(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 }, r = { .now = 1000 };
+	struct ns_flow_info fi;
+	uint8_t pkt[CAP];
+	size_t len;
+	struct ns_flow_pkt p;
+
+	ok(ns_flow_init(&a.t, 8, key) == 0 && ns_flow_init(&b.t, 8, key) == 0 &&
+	   ns_flow_init(&r.t, 8, key) == 0, "tables for outbound clear");
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	ns_flow_set_policy(&a.t, NS_POLICY_OPPORTUNISTIC);
+	b.t.wall_s = WALL + 5;
+	/* B connects to a plain stack at PLAIN_IP:7447 */
+	len = build(pkt, B_IP, PLAIN_IP, 45000, 7447, 500, 0, NS_TCP_SYN, NULL);
+	p = (struct ns_flow_pkt){ pkt, len, CAP, 1, 1500 };
+	ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT && has_option(pkt, p.len, NULL) == 1,
+	   "opportunistic: our SYN still carries the option");
+	len = build(pkt, PLAIN_IP, B_IP, 7447, 45000, 9000, 501, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	ok(feed(&b, 0, pkt, len) == 1 && b.t.count[NS_FC_CLEAR] == 1,
+	   "the plain peer's SYN-ACK without it passes unchanged: the connection is clear");
+	ok(feed(&b, 0, pkt, len) == 1, "its retransmission too");
+	len = build(pkt, B_IP, PLAIN_IP, 45000, 7447, 501, 9001, NS_TCP_ACK, "version");
+	ok(feed(&b, 1, pkt, len) == 1, "B's data leaves unchanged");
+	len = build(pkt, PLAIN_IP, B_IP, 7447, 45000, 9001, 508, NS_TCP_ACK, "verack");
+	ok(feed(&b, 0, pkt, len) == 1, "the peer's arrives unchanged");
+	ok(info_of(&b.t, 7447, &fi) && fi.clear && fi.out && fi.since == WALL + 5 &&
+	   strcmp(fi.state, "open") == 0, "status: out, clear, open");
+	/* a SYN-ACK with the option now: the entry stays clear */
+	{
+		uint8_t syn[CAP];
+		size_t sl;
+		/* A's SYN-ACK with a nonce, but for B's clear connection */
+		len = build(pkt, B_IP, A_IP, 45000, 7447, 500, 0, NS_TCP_SYN, NULL);
+		p = (struct ns_flow_pkt){ pkt, len, CAP, 1, 1500 };
+		(void)ns_flow_segment(&r.t, &p, r.now);
+		sl = p.len;
+		memcpy(syn, pkt, sl);
+		ok(incoming(&a, syn, &sl) == 1, "(A takes a SYN)");
+		len = build(pkt, A_IP, B_IP, 7447, 45000, 9000, 501, NS_TCP_SYN | NS_TCP_ACK, NULL);
+		p = (struct ns_flow_pkt){ pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT &&
+		   has_option(pkt, p.len, NULL) == 1, "(A's SYN-ACK with its nonce)");
+		ok(feed(&b, 0, pkt, p.len) == -1, "a SYN-ACK with the option for a clear connection: dropped");
+	}
+	/* required: B's outbound connection to a plain peer fails, as before */
+	len = build(pkt, B_IP, PLAIN_IP, 45002, 7447, 700, 0, NS_TCP_SYN, NULL);
+	ok(feed(&r, 1, pkt, len) == 2, "required: our SYN");
+	len = build(pkt, PLAIN_IP, B_IP, 7447, 45002, 9100, 701, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	ok(feed(&r, 0, pkt, len) == -1 && r.t.count[NS_FC_NO_OPTION] == 1 &&
+	   r.t.count[NS_FC_CLEAR] == 0, "the plain SYN-ACK is dropped (no_option)");
+	/* opportunistic between two nodeseal tables: sealed as ever */
+	ok(connect_pair(&a, &b, 42000, 100, 5000) && a.t.count[NS_FC_OUT] >= 2 &&
+	   b.t.count[NS_FC_IN] >= 2 && info_of(&b.t, 42000, &fi) && !fi.clear &&
+	   strcmp(fi.state, "open") == 0, "opportunistic with the option: sealed, as today");
+	len = build(pkt, A_IP, B_IP, 42000, 7447, 102, 5002, NS_TCP_ACK, "plain");
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_BAD_MAC] == 1,
+	   "a sealed connection's segment without a MAC: dropped as today, never clear");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+	ns_flow_free(&r.t);
+}
+
+static int peer_listed(const struct ns_peers *pe, const char *addr, bool sealed)
+{
+	struct ns_peer_info pi;
+	size_t cursor = 0;
+
+	while (ns_peers_next(pe, &cursor, &pi))
+		if (strcmp(pi.addr, addr) == 0 && pi.sealed == sealed)
+			return 1;
+	return 0;
+}
+
+static void test_sealed_memory(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	struct ns_peers pe;
+	struct ns_peer_addr pa;
+	struct ns_flow_tuple tu;
+	uint8_t pkt[CAP];
+	size_t len;
+	struct ns_flow_pkt p;
+
+	ok(ns_flow_init(&a.t, 8, key) == 0 && ns_flow_init(&b.t, 8, key) == 0 &&
+	   ns_peers_init(&pe, 0) == 0, "tables and a peer memory");
+	b.t.peers = &pe;
+	b.t.wall_s = WALL;
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	ok(plain_connects(&b, 41000, 1000, 2000) && plain_connects(&b, 41001, 3000, 4000),
+	   "two clear connections from 10.0.0.1");
+	ok(peer_listed(&pe, "10.0.0.1", false), "the peer memory lists it clear");
+	ok(kills(&b.t, NULL) == 0, "nothing to end yet");
+	/* 10.0.0.1 now runs nodeseal: a sealed connection verifies */
+	ok(connect_pair(&a, &b, 42000, 100, 5000), "then a sealed connection from it");
+	ns_peer_addr_parse("10.0.0.1", &pa);
+	ok(ns_peers_sealed(&pe, &pa) && peer_listed(&pe, "10.0.0.1", true),
+	   "the peer is in sealed memory");
+	ok(kills(&b.t, &tu) == 2 && b.t.count[NS_FC_CLEAR_ENDED] == 2 &&
+	   (tu.rport == 41000 || tu.rport == 41001) && tu.lport == 7447,
+	   "its two clear connections are handed out to end");
+	ok(kills(&b.t, NULL) == 0, "once");
+	len = build(pkt, PLAIN_IP, B_IP, 41000, 7447, 1006, 2006, NS_TCP_ACK, "more");
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_DOWNGRADE] == 1,
+	   "a clear connection's segment is dropped from then on (downgrade)");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 41000, 2006, 1006, NS_TCP_ACK, "more");
+	ok(feed(&b, 1, pkt, len) == -1 && b.t.count[NS_FC_DOWNGRADE] == 2, "both ways");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 41000, 2006, 1006, NS_TCP_ACK | NS_TCP_RST, NULL);
+	ok(feed(&b, 1, pkt, len) == 1, "the stack's reset (socket destroyed) passes, to end the peer");
+	ok(has_open(&b.t, 42000) && connect_pair(&a, &b, 42001, 300, 7000),
+	   "the sealed connections are untouched, new ones seal");
+	len = build(pkt, PLAIN_IP, B_IP, 41002, 7447, 8000, 0, NS_TCP_SYN, NULL);
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_DOWNGRADE] == 3,
+	   "its SYN without the option: dropped (downgrade), though opportunistic");
+	ns_flow_set_policy(&b.t, NS_POLICY_REQUIRED);
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_DOWNGRADE] == 4 &&
+	   b.t.count[NS_FC_NO_OPTION] == 0, "under required too");
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	len = build(pkt, B_IP, PLAIN_IP, 45000, 7447, 500, 0, NS_TCP_SYN, NULL);
+	p = (struct ns_flow_pkt){ pkt, len, CAP, 1, 1500 };
+	ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_ACCEPT, "B connects to it");
+	len = build(pkt, PLAIN_IP, B_IP, 7447, 45000, 9000, 501, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_DOWNGRADE] == 5,
+	   "a SYN-ACK without the option from it: dropped (downgrade)");
+	/* another address is still welcome in clear */
+	len = build(pkt, C_IP, B_IP, 41003, 7447, 8000, 0, NS_TCP_SYN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1, "another peer's plain SYN still passes in clear");
+	ok(ns_flow_check_lists(&b.t) == 0, "the eviction lists are consistent");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+	ns_peers_free(&pe);
+}
+
+/* Switching to required ends every clear connection, more than the kill
+ * queue holds; sealed ones stay. */
+static void test_policy_required(const uint8_t *key)
+{
+	struct host a = { .now = 1000 }, b = { .now = 1000 };
+	struct ns_flow_tuple tu;
+	uint8_t pkt[CAP], seen[40] = { 0 };
+	size_t len;
+	int good = 1, n = 0, dup = 0, n_clear = NS_FLOW_KILL_MAX + 9;
+
+	ok(ns_flow_init(&a.t, 8, key) == 0 && ns_flow_init(&b.t, 64, key) == 0, "tables for required");
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	for (int i = 0; i < n_clear; i++)
+		good &= plain_connects(&b, (uint16_t)(50000 + i), 1000u * (uint32_t)i, 7u * (uint32_t)i);
+	ok(good && connect_pair(&a, &b, 42000, 100, 5000), "%d clear connections and a sealed one",
+	   n_clear);
+	len = build(pkt, C_IP, B_IP, 51000, 7447, 1, 0, NS_TCP_SYN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1, "and a clear handshake");
+	ok(ns_flow_set_policy(&b.t, NS_POLICY_REQUIRED) == n_clear + 1 && b.t.nkill == NS_FLOW_KILL_MAX,
+	   "required: %d queued to end, the kill queue full", n_clear + 1);
+	ok(ns_flow_set_policy(&b.t, NS_POLICY_REQUIRED) == 0, "again: none more");
+	ok(ns_flow_check_lists(&b.t) == 0, "lists consistent");
+	len = build(pkt, PLAIN_IP, B_IP, 50003, 7447, 3001, 22, NS_TCP_ACK, "late");
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_NO_OPTION] == 1,
+	   "a clear connection's segment is dropped now (no_option)");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 50003, 22, 3001, NS_TCP_ACK, "late");
+	ok(feed(&b, 1, pkt, len) == -1, "both ways");
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	ok(feed(&b, 1, pkt, len) == -1 && b.t.count[NS_FC_NO_OPTION] == 3,
+	   "and still after going back to opportunistic");
+	ns_flow_set_policy(&b.t, NS_POLICY_REQUIRED);
+	while (ns_flow_next_kill(&b.t, &tu)) {
+		n++;
+		if (tu.rport >= 50000 && tu.rport < 50000 + 40)
+			dup |= seen[tu.rport - 50000]++;
+		else if (tu.rport != 51000)
+			dup = 1;
+	}
+	ok(n == n_clear + 1 && !dup && b.t.count[NS_FC_CLEAR_ENDED] == (uint64_t)n_clear + 1 &&
+	   b.t.nend_waiting == 0, "all %d handed out, each once, none lost to the queue's size", n);
+	len = build(pkt, A_IP, B_IP, 42000, 7447, 102, 5002, NS_TCP_ACK, "sealed");
+	ok(send_seg(&a, &b, pkt, &len) == 1 && payload_is(pkt, len, "sealed"),
+	   "the sealed connection carries on");
+	len = build(pkt, PLAIN_IP, B_IP, 50100, 7447, 1, 0, NS_TCP_SYN, NULL);
+	ok(feed(&b, 0, pkt, len) == -1 && b.t.count[NS_FC_NO_OPTION] == 4,
+	   "a new plain SYN is dropped again");
+	/* an ended entry that goes before it is handed out is not */
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	ok(plain_connects(&b, 52000, 11, 22), "opportunistic: a new clear connection");
+	ok(ns_flow_set_policy(&b.t, NS_POLICY_REQUIRED) == 1, "required: queued");
+	b.now += NS_FLOW_IDLE_MS + 1;
+	ns_flow_expire(&b.t, b.now, 64);
+	ok(kills(&b.t, NULL) == 0, "expired before it was taken: nothing to end");
+	ok(ns_flow_check_lists(&b.t) == 0, "lists consistent");
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
+/* Clear entries under eviction: a handshake until the three-way
+ * handshake completes, then established. */
+static void test_evict_clear(const uint8_t *key)
+{
+	struct host b = { .now = 1000 };
+	struct ns_flow_info fi;
+	uint8_t pkt[CAP];
+	size_t len;
+	int good = 1, lists = 1;
+
+	ok(ns_flow_init(&b.t, 4, key) == 0, "a table of 4");
+	ns_flow_set_policy(&b.t, NS_POLICY_OPPORTUNISTIC);
+	ok(plain_connects(&b, 50000, 10, 20) && plain_connects(&b, 50001, 30, 40),
+	   "2 clear connections established");
+	/* a SYN answered, no ACK: still a handshake */
+	len = build(pkt, C_IP, B_IP, 50002, 7447, 50, 0, NS_TCP_SYN, NULL);
+	good &= feed(&b, 0, pkt, len) == 1;
+	len = build(pkt, B_IP, C_IP, 7447, 50002, 60, 51, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	good &= feed(&b, 1, pkt, len) == 1;
+	/* an ACK that does not acknowledge the SYN-ACK does not complete it */
+	len = build(pkt, C_IP, B_IP, 50002, 7447, 51, 9999, NS_TCP_ACK, NULL);
+	good &= feed(&b, 0, pkt, len) == 1;
+	ok(good && info_of(&b.t, 50002, &fi) && strcmp(fi.state, "handshake") == 0,
+	   "a clear handshake (SYN-ACK sent, no right ACK)");
+	for (uint16_t port = 60000; port < 60500; port++) {
+		len = build(pkt, C_IP, B_IP, port, 7447, port, 0, NS_TCP_SYN, NULL);
+		good &= feed(&b, 0, pkt, len) == 1;
+		if (port % 37 == 0)
+			lists &= ns_flow_check_lists(&b.t) == 0;
+	}
+	ok(good && b.t.used == 4 && b.t.count[NS_FC_TABLE_FULL] == 0 &&
+	   b.t.count[NS_FC_EVICTED] == 499, "500 spoofed plain SYNs: the last 499 each evict a handshake");
+	ok(info_of(&b.t, 50000, &fi) && info_of(&b.t, 50001, &fi) && !info_of(&b.t, 50002, &fi),
+	   "the established clear connections stayed, the clear handshake went");
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 16, 26, NS_TCP_ACK, "still");
+	ok(feed(&b, 0, pkt, len) == 1, "and still pass");
+	/* a stranger's FIN far from the stream does not count */
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 5000, 26, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1, "a blind FIN passes (the stack judges)");
+	len = build(pkt, B_IP, PLAIN_IP, 7447, 50000, 26, 21, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 1, pkt, len) == 1 && info_of(&b.t, 50000, &fi) &&
+	   strcmp(fi.state, "open") == 0, "with B's FIN it does not end the entry");
+	len = build(pkt, PLAIN_IP, B_IP, 50000, 7447, 21, 27, NS_TCP_ACK | NS_TCP_FIN, NULL);
+	ok(feed(&b, 0, pkt, len) == 1 && info_of(&b.t, 50000, &fi) &&
+	   strcmp(fi.state, "closing") == 0, "the peer's FIN in order does");
+	/* a stranger's reset at the wrong seq does not end one */
+	len = build(pkt, PLAIN_IP, B_IP, 50001, 7447, 12345, 0, NS_TCP_RST, NULL);
+	ok(feed(&b, 0, pkt, len) == 1 && info_of(&b.t, 50001, &fi) &&
+	   strcmp(fi.state, "open") == 0, "a blind reset passes (the stack judges) but ends nothing");
+	len = build(pkt, PLAIN_IP, B_IP, 50001, 7447, 36, 0, NS_TCP_RST, NULL);
+	ok(feed(&b, 0, pkt, len) == 1 && info_of(&b.t, 50001, &fi) &&
+	   strcmp(fi.state, "closing") == 0, "one at the next seq does");
+	ok(lists && ns_flow_check_lists(&b.t) == 0, "the eviction lists stayed consistent");
+	ns_flow_free(&b.t);
+}
+
 /*
  * A recorded connection replayed after its entry ended.  Under SYN cookies
  * B's stack answers the same SYN with the same ISN, so a nonce that is a
@@ -825,6 +1176,11 @@ int main(void)
 	test_repeated_syn_expiry(key);
 	test_replay_after_end(key);
 	test_blind_cut(key);
+	test_opportunistic_inbound(key);
+	test_opportunistic_outbound(key);
+	test_sealed_memory(key);
+	test_policy_required(key);
+	test_evict_clear(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
