@@ -34,7 +34,9 @@ What is asserted, per mode (both nodes `--policy opportunistic` unless said):
     connection reaches the other node's application, the downgrade counter
     (failed_handshakes.downgrade / segments.downgrade) rises and the peer stays
     sealed; the impersonation probe is refused; after both daemons restart
-    (STATE_DIR/peers) the same holds.  The capture on R never holds the marker.
+    (STATE_DIR/peers) the same holds; and once B forgets A (`nodeseal forget
+    all`), A's memory alone keeps both directions from going clear.  The
+    capture on R never holds the marker.
   * test_never_sealed_pair_goes_clear: a pair with no sealed memory, under
     the attack from the start, ends up clear: the transfers complete, status
     lists the peer as "clear", and the marker IS on the wire.  This is what
@@ -228,7 +230,8 @@ def run(dctx):
     c.caps = []
     yield c
     for cap in c.caps:
-        cap.stop()
+        if not getattr(cap, "scanned", False):
+            cap.stop()
     c.tamper.expect("downgrade off", "downgrade mode=off")
     c.stop()
 
@@ -243,8 +246,10 @@ def capture(c, name):
 
 
 def scan(cap):
-    """(marker flows on PORT, whether the control flow on PLAIN_PORT showed it)."""
+    """(marker flows on PORT, whether the control flow on PLAIN_PORT showed it,
+    packets tcpdump dropped)."""
     cap.stop()
+    cap.scanned = True
     streams = pcap_streams(cap.path)
     ctl = any(stream_has_marker(st) for k, sts in streams.items() if PLAIN_PORT in (k[1], k[3])
               for st in sts)
@@ -456,10 +461,45 @@ def test_sealed_pair_stays_sealed(run, mode):
 
     rcs = {n: require_sealed_rc(c, n) for n in ("A", "B")}
     assert rcs == {"A": 0, "B": 0}, "status --require-sealed exit statuses %s" % rcs
+
     hits, ctl, dropped = scan(cap)
     assert ctl, "capture blind: no marker on the control connection to port %d" % PLAIN_PORT
     assert dropped == 0, "tcpdump dropped %s packets" % dropped
     assert not hits, "the marker crossed R in clear in %s" % hits
+
+    # 4: one side forgets (B: `nodeseal forget all`).  A's memory still
+    # refuses everything, both ways: nothing reaches either application, and
+    # nothing A sends leaves in clear.  What B sends is B's memory's to
+    # protect: in proxy mode B's daemon, its handshake cut, retries in clear
+    # and the node's first bytes cross R before A refuses them (asserted as
+    # such, docs/SECURITY.md "Downgrade"); in packet mode A drops B's
+    # option-less SYN-ACK or stripped SYN, and no TCP connection comes up.
+    cap4 = capture(c, "forgot-" + mode)
+    r = c.bed.ns(c.nsname["B"], c.seal, "forget", "--state-dir", c.state["B"], "all",
+                 check=False, timeout=10)
+    assert r.returncode == 0, "nodeseal forget all in B: %s%s" % (r.stdout, r.stderr)
+    sb = c.status("B")
+    assert peer_state(sb, A_IP) != "sealed", "B still lists A sealed after forget all: %s" % (
+        sb.get("peers"))
+    n0 = c.counters()
+    results3, d = attack_round(c, mode, "under the attack, B having forgotten A", n0)
+    peers = peers_of(c)
+    hits4, ctl4, dropped4 = scan(cap4)
+    print("%s, B forgot: counters rose %s; peers %s; marker on the wire in %s" % (
+        mode, d, peers, hits4))
+    assert peer_state({"peers": peers["A"]}, B_IP) == "sealed", (
+        "A's peers after B forgot, under the attack: %s" % peers["A"])
+    assert d["A"].get(name, 0) > 0, "A did not count a downgrade once B forgot: rises %s" % d
+    assert ctl4 and dropped4 == 0, "capture blind (%s) or dropping (%s)" % (ctl4, dropped4)
+    not_b_out = [h for h in hits4 if not h.startswith(B_IP + ":") or
+                 not h.endswith(">%s:%d" % (A_IP, PORT))]
+    assert not not_b_out, "after B forgot, the marker crossed R in clear in flows other than " \
+        "B's connections to A:%d: %s" % (PORT, not_b_out)
+    if mode == "packet":
+        assert not hits4, "packet mode, B forgot: the marker crossed R in %s" % hits4
+    c.forgot_leaks = hits4
+    results2 += results3
+
     print("%s: application ends seen %s; %.1fs" % (
         mode, sorted(set("%s/%s" % (cli.get("end"), cli.get("send_end"))
                          for r in results + results2 for cli, _ in r.values())),
