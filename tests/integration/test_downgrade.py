@@ -27,16 +27,23 @@ B:7447 with A's address as source (SNAT on R, R's own traffic: not queued)
 and sends a `version` header, as a downgrading attacker would once the real
 handshakes fail.
 
-What is asserted, per mode (both nodes `--policy opportunistic` unless said):
+What is asserted (both nodes `--policy opportunistic` unless said):
+  * test_attacker_leaves_plain_peers_alone: the attacker's control, no
+    nodeseal: "rst" passes the applications' streams (header first) both
+    ways and resets a client that sends no header; "strip" changes nothing.
+Per mode:
   * test_sealed_pair_stays_sealed: with no attack a connection each way is
     sealed (status: the peer "sealed"); with the attack every new connection
     each way fails (reset, refused or timed out at the application), no
     connection reaches the other node's application, the downgrade counter
     (failed_handshakes.downgrade / segments.downgrade) rises and the peer stays
     sealed; the impersonation probe is refused; after both daemons restart
-    (STATE_DIR/peers) the same holds; and once B forgets A (`nodeseal forget
-    all`), A's memory alone keeps both directions from going clear.  The
-    capture on R never holds the marker.
+    (STATE_DIR/peers) the same holds.  The capture on R never holds the
+    marker.  Then B forgets A (`nodeseal forget all`): A still refuses both
+    ways and nothing of A's leaves in clear; B's own connections to A are
+    B's memory's to guard: in proxy mode their first bytes cross R in clear
+    before A refuses them (asserted to be only those), in packet mode no
+    connection comes up (asserted: no marker).
   * test_never_sealed_pair_goes_clear: a pair with no sealed memory, under
     the attack from the start, ends up clear: the transfers complete, status
     lists the peer as "clear", and the marker IS on the wire.  This is what
