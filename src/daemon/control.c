@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,14 +123,51 @@ static const char *policy_name(enum ns_policy p)
 	return p == NS_POLICY_REQUIRED ? "required" : "opportunistic";
 }
 
-/* Connections open with the peer at addr (proxy mode). */
+/* Where a walk over the connections of either mode is. */
+struct conn_cursor {
+	const void *relay;
+	uint32_t flow;
+};
+
+/* A packet-mode connection as status shows a proxy-mode one. */
+static void flow_conn(const struct ns_flow_info *fi, struct ns_conn_info *out)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	memset(out, 0, sizeof(*out));
+	inet_ntop(fi->tu.v6 ? AF_INET6 : AF_INET, fi->tu.remote, host, sizeof(host));
+	snprintf(out->addr, sizeof(out->addr), "%s", host);
+	snprintf(out->peer, sizeof(out->peer), fi->tu.v6 ? "[%s]:%u" : "%s:%u", host,
+	         fi->tu.rport);
+	out->outbound = fi->out;
+	out->sealed = !fi->clear;
+	out->since = fi->since;
+	out->age_ms = (ns_wall_s() - fi->since) * 1000;
+	out->state = fi->ending ? "ending" : fi->state;
+}
+
+/* Walks the connections of either mode: start with a zeroed cursor. */
+static bool conn_next(const struct ns_daemon *d, struct conn_cursor *cur, int64_t now,
+                      struct ns_conn_info *out)
+{
+	struct ns_flow_info fi;
+
+	if (d->cfg->mode != NS_MODE_PACKET)
+		return ns_relay_conn_next(&d->relay, &cur->relay, now, out);
+	if (!ns_queue_next_flow(&d->queue, &cur->flow, &fi))
+		return false;
+	flow_conn(&fi, out);
+	return true;
+}
+
+/* Connections open with the peer at addr. */
 static int open_with(struct ns_daemon *d, const char *addr, int64_t now)
 {
+	struct conn_cursor cur = { NULL, 0 };
 	struct ns_conn_info ci;
-	const void *it = NULL;
 	int n = 0;
 
-	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
+	while (conn_next(d, &cur, now, &ci))
 		n += ci.since != 0 && strcmp(ci.addr, addr) == 0;
 	return n;
 }
@@ -180,11 +218,24 @@ static void peers_text(struct ns_daemon *d, struct out *o, int64_t now)
 	}
 }
 
+/* One line per connection (packet mode counts no bytes per connection). */
+static void conns_text(struct ns_daemon *d, struct out *o, int64_t now)
+{
+	struct conn_cursor cur = { NULL, 0 };
+	struct ns_conn_info ci;
+
+	out_printf(o, "%-46s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR",
+	           "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
+	while (conn_next(d, &cur, now, &ci))
+		out_printf(o, "%-46s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
+		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.outbound ? "out" : "in",
+		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
+		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
+}
+
 static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	struct ns_relay_stats rs;
-	struct ns_conn_info ci;
-	const void *it = NULL;
 
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		struct ns_queue_snapshot q;
@@ -195,6 +246,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		rules_text(&d->watchdog, o);
 		peers_text(d, o, now);
 		packet_text(&q, o);
+		conns_text(d, o, now);
 		return;
 	}
 	ns_relay_stats(&d->relay, &rs);
@@ -202,13 +254,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 	           rs.conns == 1 ? "" : "s");
 	rules_text(&d->watchdog, o);
 	peers_text(d, o, now);
-	out_printf(o, "%-46s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR",
-	           "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
-	while (ns_relay_conn_next(&d->relay, &it, now, &ci))
-		out_printf(o, "%-46s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
-		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.outbound ? "out" : "in",
-		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
-		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
+	conns_text(d, o, now);
 }
 
 /* Packet mode's counters, for scripts. */
@@ -252,7 +298,7 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	struct ns_relay_stats rs;
 	struct ns_conn_info ci;
-	const void *it = NULL;
+	struct conn_cursor cur = { NULL, 0 };
 	bool first = true;
 
 	ns_relay_stats(&d->relay, &rs);
@@ -261,7 +307,7 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", rs.fingerprint);
 	else
 		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
-	while (ns_relay_conn_next(&d->relay, &it, now, &ci)) {
+	while (conn_next(d, &cur, now, &ci)) {
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
 		           "\"sealed\":%s,\"since\":%lld,"
