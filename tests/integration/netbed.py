@@ -1024,7 +1024,8 @@ class PipedProc:
             self.p.wait(1.5 if sig == signal.SIGTERM else 0)
         except subprocess.TimeoutExpired:
             pass
-        kill_pids([self.pid], sig=sig)
+        if self.p.poll() is None:   # reaped: its pid may be another process's by now
+            kill_pids([self.pid], sig=sig)
         try:
             self.p.wait(3)
         except subprocess.TimeoutExpired:

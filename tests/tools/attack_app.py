@@ -28,6 +28,11 @@ and answering one JSON object per line on stdout (standard library only):
       N fresh connections, each sending the bytes of FILE and reading what
       comes back; prints one JSON summary and exits.
 
+  server and client take --prefix-hex HEX: every stream of theirs (c2s and
+  s2c, when it is not empty) starts with those bytes before the content, and
+  the receiver expects them (test_downgrade.py: a MultiChain "version"
+  header, so that a connection carried in clear looks like a plain peer's).
+
 Content: a stream of messages, each [2-byte length][body][SHA-256(body)];
 the body holds MARKER, the trial id and the message index, and bytes derived
 from (trial, direction, index).  So a byte from another trial, direction or
@@ -47,6 +52,7 @@ import threading
 import time
 
 MARKER = b"NSATK-PLAINTEXT-MARKER"
+PREFIX = b""        # --prefix-hex: the bytes every stream starts with
 _content_cache = {}
 
 
@@ -69,13 +75,20 @@ def content(tid, direction, length):
     return data
 
 
+def stream(tid, direction, length):
+    """What a side sends: PREFIX (if length > 0), then length content bytes."""
+    return PREFIX + content(tid, direction, length) if PREFIX and length > 0 else \
+        content(tid, direction, length)
+
+
 def check(received, expected):
-    """(corrupted bytes, bad message digests) of received against expected."""
+    """(corrupted bytes, bad message digests) of received against expected
+    (a stream(): the messages start after PREFIX)."""
     n = min(len(received), len(expected))
     corrupted = sum(1 for i in range(n) if received[i] != expected[i]) if received[:n] != expected[:n] else 0
     corrupted += max(0, len(received) - len(expected))
     bad = 0
-    pos = 0
+    pos = len(PREFIX) if PREFIX and expected.startswith(PREFIX) else 0
     while pos + 2 <= len(received):
         (blen,) = struct.unpack(">H", received[pos:pos + 2])
         end = pos + 2 + blen + 32
@@ -199,9 +212,9 @@ class Server:
     def handle(self, s, exp, res):
         deadline = time.monotonic() + self.conn_timeout
         tid, c2s, s2c = exp if exp else (-1, 0, 0)
-        expected = content(tid, b"c2s", c2s)
+        expected = stream(tid, b"c2s", c2s)
         s.settimeout(self.conn_timeout)
-        sender = threading.Thread(target=send_all, args=(s, content(tid, b"s2c", s2c), res),
+        sender = threading.Thread(target=send_all, args=(s, stream(tid, b"s2c", s2c), res),
                                   daemon=True)
         sender.start()
         data, end = recv_all(s, deadline)
@@ -209,9 +222,10 @@ class Server:
         corrupted, bad = check(data, expected)
         s.close()
         with self.lock:
-            res.update({"received": len(data), "expected": c2s, "corrupted": corrupted,
+            res.update({"received": len(data), "expected": len(expected), "corrupted": corrupted,
                         "bad_digests": bad, "end": end, "done": True,
-                        "complete": (end == "eof" and len(data) == c2s and corrupted == 0 and
+                        "complete": (end == "eof" and len(data) == len(expected) and
+                                     corrupted == 0 and
                                      res.get("send_end") == "ok")})
             res.setdefault("send_end", "unfinished")
             res["saw_reset"] = saw_reset(res)
@@ -274,7 +288,7 @@ def client_run(target, tid, c2s, s2c, timeout, src_port=0):
     res["local_port"] = s.getsockname()[1]
     sender = None
     if c2s >= 0:
-        sender = threading.Thread(target=send_all, args=(s, content(tid, b"c2s", c2s), res),
+        sender = threading.Thread(target=send_all, args=(s, stream(tid, b"c2s", c2s), res),
                                   daemon=True)
         sender.start()
     else:
@@ -284,10 +298,11 @@ def client_run(target, tid, c2s, s2c, timeout, src_port=0):
         sender.join(max(0.1, deadline - time.monotonic()))
     s.close()
     res.setdefault("send_end", "unfinished")
-    corrupted, bad = check(data, content(tid, b"s2c", s2c))
-    res.update({"received": len(data), "expected": s2c, "corrupted": corrupted, "bad_digests": bad,
-                "end": end,
-                "complete": (end == "eof" and len(data) == s2c and corrupted == 0 and
+    expected = stream(tid, b"s2c", s2c)
+    corrupted, bad = check(data, expected)
+    res.update({"received": len(data), "expected": len(expected), "corrupted": corrupted,
+                "bad_digests": bad, "end": end,
+                "complete": (end == "eof" and len(data) == len(expected) and corrupted == 0 and
                              res["send_end"] == "ok")})
     res["saw_reset"] = saw_reset(res)
     return res
@@ -334,14 +349,18 @@ def main():
     sp.add_argument("--listen", required=True)
     sp.add_argument("--plain-port", type=int, default=0)
     sp.add_argument("--conn-timeout", type=float, default=10.0)
+    sp.add_argument("--prefix-hex", default="")
     cp = sub.add_parser("client")
     cp.add_argument("--connect", required=True)
+    cp.add_argument("--prefix-hex", default="")
     rp = sub.add_parser("replay")
     rp.add_argument("--to", required=True)
     rp.add_argument("--data", required=True)
     rp.add_argument("--count", type=int, default=1)
     rp.add_argument("--timeout", type=float, default=3.0)
     args = ap.parse_args()
+    global PREFIX
+    PREFIX = bytes.fromhex(getattr(args, "prefix_hex", "") or "")
 
     if args.mode == "replay":
         with open(args.data, "rb") as f:

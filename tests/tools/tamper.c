@@ -54,6 +54,28 @@
  *                "path 0 0" stops it.  Loss: drop with iptables
  *                -m statistic --mode random before the NFQUEUE rule.
  *   pathstats    prints "pathstats dups=N held=N"
+ *   downgrade MODE   a downgrade attacker, for every connection of the port
+ *                (both directions, no arming; tests/integration/test_downgrade.py):
+ *       off      none (the default)
+ *       rst      proxy mode: a connection whose first payload segment in
+ *                either direction (each judged on its own) is not a plain
+ *                MultiChain header (bytes 4..15 "version" NUL-padded) is
+ *                killed: that segment goes on as a
+ *                RST|ACK at its own sequence number (payload removed), the
+ *                sender gets a RST|ACK from the router at the sequence number
+ *                it acknowledged, and every later segment of the connection,
+ *                both ways, is dropped.  A first segment shorter than 16
+ *                bytes that agrees with the header so far passes and the
+ *                next one is judged with it.  A direction whose first payload
+ *                went by before "rst" is left alone.
+ *       strip    packet mode: the nodeseal option (kind 253, ExID 0x4E53,
+ *                docs/PROTOCOL.md "The option") is overwritten with NOPs in
+ *                every SYN and SYN-ACK of the port, checksums fixed
+ *                prints "downgrade mode=MODE"
+ *   dgstats      prints "dgstats mode=M killed=N plain=N stripped=N blackholed=N"
+ *                (connections killed, directions judged plain, SYN/SYN-ACKs
+ *                stripped, segments of killed connections dropped); each
+ *                kill and strip is also logged on stderr
  *   end TID      prints "end TID ..." with what the connection saw
  *   ping         prints "pong"
  *   quit         exits (so does EOF on stdin)
@@ -120,8 +142,18 @@ struct conn {
 	int fired, applied, cutting;
 	uint32_t cut;
 	uint64_t truncdrop;
+	int dg;              /* downgrade: DG_KILLED, or DG_NEW */
+	int dgd[2];          /* downgrade: each direction's first payload, DG_* */
 	struct dirst d[2];
 };
+
+/* A connection as the downgrade attacker sees it. */
+enum { DG_NEW, DG_PENDING, DG_PLAIN, DG_KILLED, DG_SEEN };
+enum { DGM_OFF, DGM_RST, DGM_STRIP };
+static const char *const dg_mode_names[3] = { "off", "rst", "strip" };
+static int dg_mode;
+static uint64_t dg_killed, dg_plain, dg_stripped, dg_blackholed;
+static const uint8_t mc_version_cmd[12] = { 'v', 'e', 'r', 's', 'i', 'o', 'n', 0, 0, 0, 0, 0 };
 
 static struct conn *conns[MAXCONN];
 static uint64_t next_gen = 1;
@@ -573,8 +605,139 @@ static int impair(const uint8_t *ip, uint32_t len)
 	return V_ACCEPT;
 }
 
+/* ------------------------------------------------------------ downgrade */
+
+/* Overwrites every nodeseal option (kind 253, ExID 0x4E53) in the options of
+ * tcp (header length thl) with NOPs; how many. */
+static int strip_ns_option(uint8_t *tcp, size_t thl)
+{
+	size_t i = 20;
+	int n = 0;
+
+	while (i < thl) {
+		uint8_t kind = tcp[i], olen;
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= thl || (olen = tcp[i + 1]) < 2 || i + olen > thl)
+			break; /* malformed: leave the rest */
+		if (kind == 253 && olen >= 4 && tcp[i + 2] == 0x4E && tcp[i + 3] == 0x53) {
+			memset(tcp + i, 1, olen);
+			n++;
+		}
+		i += olen;
+	}
+	return n;
+}
+
+/* Sends from the router a RST|ACK as if from (saddr, sp) to (daddr, dp). */
+static void send_rst(uint32_t saddr, uint16_t sp, uint32_t daddr, uint16_t dp, uint32_t seq,
+                     uint32_t ack)
+{
+	uint8_t p[40] = { 0 };
+
+	p[0] = 0x45;
+	p[3] = 40;
+	p[6] = 0x40; /* DF */
+	p[8] = 64;
+	p[9] = IPPROTO_TCP;
+	memcpy(p + 12, &saddr, 4);
+	memcpy(p + 16, &daddr, 4);
+	memcpy(p + 20, &sp, 2);
+	memcpy(p + 22, &dp, 2);
+	for (int i = 0; i < 4; i++) {
+		p[24 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		p[28 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	p[32] = 5 << 4;
+	p[33] = 0x14; /* RST|ACK */
+	fix_checksums(p, 20, 40);
+	raw_send(p, 40);
+}
+
+/*
+ * The "rst" downgrade attacker on one segment with payload of a connection
+ * of the port: V_ACCEPT, V_DROP (a killed connection), or V_MODIFIED (this
+ * segment made a RST: the kill).  Each direction's first payload is judged
+ * on its own (an application may answer before it heard anything): a plain
+ * MultiChain peer starts both with a header.
+ */
+static int dg_proxy(struct conn *c, int dir, uint32_t off, uint8_t *ip, uint8_t *tcp,
+                    uint32_t *plen)
+{
+	const uint8_t *pay = tcp + (size_t)(tcp[12] >> 4) * 4;
+	int have = 0, bad = 0;
+	char s1[32], s2[32], hex[40];
+
+	if (c->dg == DG_KILLED) {
+		dg_blackholed++;
+		return V_DROP;
+	}
+	if (*plen == 0 || c->dgd[dir] == DG_PLAIN || c->dgd[dir] == DG_SEEN)
+		return V_ACCEPT;
+	if (dg_mode != DGM_RST) {
+		/* this direction's first payload goes by unjudged: never judged later */
+		c->dgd[dir] = DG_SEEN;
+		return V_ACCEPT;
+	}
+	c->dgd[dir] = DG_PENDING;
+	if (off >= 16 && known_run(&c->d[dir], 0, 16) < 16)
+		bad = 1; /* its head went by unseen: judged bad */
+	/* the first 16 bytes as far as known: earlier segments, then this one */
+	for (uint32_t i = 0; i < 16 && !bad; i++) {
+		uint8_t b;
+		if (i >= off && i < off + *plen)
+			b = pay[i - off];
+		else if (known(&c->d[dir], i))
+			b = c->d[dir].hist[i];
+		else
+			continue;
+		have++;
+		if (i >= 4 && b != mc_version_cmd[i - 4])
+			bad = 1;
+	}
+	if (!bad) {
+		if (have == 16) {
+			c->dgd[dir] = DG_PLAIN;
+			dg_plain++;
+		}
+		return V_ACCEPT;
+	}
+	/* the kill: this segment goes on as a RST, the sender gets one too */
+	uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 |
+	               tcp[7];
+	uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 |
+	               tcp[11];
+	uint32_t saddr, daddr, n = *plen < 16 ? *plen : 16;
+	uint16_t sp, dp;
+	memcpy(&saddr, ip + 12, 4);
+	memcpy(&daddr, ip + 16, 4);
+	memcpy(&sp, tcp, 2);
+	memcpy(&dp, tcp + 2, 2);
+	if (tcp[13] & 0x10)
+		send_rst(daddr, dp, saddr, sp, ack, seq + *plen);
+	for (uint32_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", pay[i]);
+	hex[2 * n] = '\0';
+	addr_text(saddr, sp, s1, sizeof(s1));
+	addr_text(daddr, dp, s2, sizeof(s2));
+	fprintf(stderr, "downgrade: killed %s > %s (%s) off=%u len=%u first=%s\n", s1, s2,
+	        dir_names[dir], off, *plen, hex);
+	c->dg = DG_KILLED;
+	dg_killed++;
+	*plen = 0;
+	tcp[13] = 0x14; /* RST|ACK */
+	return V_MODIFIED;
+}
+
+/* Set by handle_tcp when it stripped a SYN's option in place. */
+static int syn_stripped;
+
 /* Decides one packet; may rewrite it in place (*len is its new length). */
-static int handle(uint8_t *ip, uint32_t *len)
+static int handle_tcp(uint8_t *ip, uint32_t *len)
 {
 	size_t ihl, thl, tot;
 	uint8_t *tcp, flags;
@@ -600,6 +763,20 @@ static int handle(uint8_t *ip, uint32_t *len)
 	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
 	flags = tcp[13];
 	plen = (uint32_t)(tot - ihl - thl);
+
+	if (dg_mode == DGM_STRIP && (flags & 0x02) && (ntohs(dp) == port || ntohs(sp) == port)) {
+		int n = strip_ns_option(tcp, thl);
+		if (n > 0) {
+			char s1[32], s2[32];
+			fix_checksums(ip, ihl, tot);
+			dg_stripped++;
+			addr_text(saddr, sp, s1, sizeof(s1));
+			addr_text(daddr, dp, s2, sizeof(s2));
+			fprintf(stderr, "downgrade: stripped %s %s > %s\n",
+			        flags & 0x10 ? "SYN-ACK" : "SYN", s1, s2);
+			syn_stripped = 1;
+		}
+	}
 
 	if ((flags & 0x12) == 0x02) { /* SYN: a new connection */
 		char s1[32], s2[32];
@@ -632,7 +809,9 @@ static int handle(uint8_t *ip, uint32_t *len)
 	cur_ip = ip;
 	cur_ihl = ihl;
 	cur_thl = thl;
-	v = attack(c, dir, off, tcp, tcp + thl, &plen);
+	v = c->sport == htons(port) ? dg_proxy(c, dir, off, ip, tcp, &plen) : V_ACCEPT;
+	if (v == V_ACCEPT)
+		v = attack(c, dir, off, tcp, tcp + thl, &plen);
 	if (v == V_DROP)
 		return V_DROP;
 	remember(&c->d[dir], off, tcp + thl, plen);
@@ -646,6 +825,15 @@ static int handle(uint8_t *ip, uint32_t *len)
 		*len = (uint32_t)tot;
 	}
 	return v;
+}
+
+static int handle(uint8_t *ip, uint32_t *len)
+{
+	int v;
+
+	syn_stripped = 0;
+	v = handle_tcp(ip, len);
+	return v == V_ACCEPT && syn_stripped ? V_MODIFIED : v;
 }
 
 /* ------------------------------------------------------------ netlink */
@@ -788,6 +976,23 @@ static void command(char *line)
 		path_rng_state = 0x2545f4914f6cdd1dULL ^ (uint64_t)(dup * 101 + reo);
 		held_tick(0);
 		say("path dup=%d reorder=%d", dup, reo);
+	} else if (strcmp(word, "downgrade") == 0) {
+		char m[8];
+		int k = -1;
+		if (sscanf(line, "downgrade %7s", m) == 1)
+			for (int i = 0; i < 3; i++)
+				if (strcmp(m, dg_mode_names[i]) == 0)
+					k = i;
+		if (k < 0) {
+			say("error bad downgrade: %s", line);
+			return;
+		}
+		dg_mode = k;
+		say("downgrade mode=%s", dg_mode_names[k]);
+	} else if (strcmp(word, "dgstats") == 0) {
+		say("dgstats mode=%s killed=%llu plain=%llu stripped=%llu blackholed=%llu",
+		    dg_mode_names[dg_mode], (unsigned long long)dg_killed, (unsigned long long)dg_plain,
+		    (unsigned long long)dg_stripped, (unsigned long long)dg_blackholed);
 	} else if (strcmp(word, "pathstats") == 0) {
 		say("pathstats dups=%llu held=%llu", (unsigned long long)n_dups,
 		    (unsigned long long)n_held);
