@@ -86,11 +86,53 @@ static void destroy_req(struct diag_req *m, bool v6, const uint8_t *local, const
 	m->req.id.idiag_cookie[0] = m->req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 }
 
+/*
+ * The cookie of the connection with exactly this 4-tuple.  The kernel's
+ * lookup by tuple (inet_diag_find_one_icsk) falls back to the listener of
+ * the local port when no connection has the tuple, so what it answers is
+ * taken only if it is that connection: not a listener, same remote port.
+ * 0 with cookie set; -1 if there is no such connection.
+ */
+static int find_cookie(int fd, const struct ns_flow_tuple *tu, uint32_t cookie[2])
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	uint64_t ans[512];
+	const struct nlmsghdr *h = (const struct nlmsghdr *)(const void *)ans;
+	const struct inet_diag_msg *d;
+	struct diag_req m;
+	ssize_t n;
+
+	destroy_req(&m, tu->v6, tu->local, tu->remote, htons(tu->lport), htons(tu->rport));
+	m.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	m.nlh.nlmsg_flags = NLM_F_REQUEST;
+	if (sendto(fd, &m, sizeof(m), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -1;
+	n = recv_kernel(fd, ans, sizeof(ans));
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(*d)) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+	    h->nlmsg_len < NLMSG_LENGTH(sizeof(*d)) || h->nlmsg_len > (size_t)n)
+		return -1; /* NLMSG_ERROR: ENOENT, no socket at all */
+	d = NLMSG_DATA(h);
+	if (d->idiag_state == TCP_LISTEN || d->id.idiag_dport != htons(tu->rport) ||
+	    d->id.idiag_sport != htons(tu->lport) ||
+	    memcmp(d->id.idiag_dst, tu->remote, tu->v6 ? 16 : 4) != 0)
+		return -1;
+	cookie[0] = d->id.idiag_cookie[0];
+	cookie[1] = d->id.idiag_cookie[1];
+	return 0;
+}
+
+/* By cookie: should the connection go meanwhile, the kernel's fallback to
+ * the listener fails the cookie check instead of destroying the listener. */
 int ns_sockdiag_destroy(int fd, const struct ns_flow_tuple *tu)
 {
 	struct diag_req m;
+	uint32_t cookie[2];
 
+	if (find_cookie(fd, tu, cookie) != 0)
+		return -1;
 	destroy_req(&m, tu->v6, tu->local, tu->remote, htons(tu->lport), htons(tu->rport));
+	m.req.id.idiag_cookie[0] = cookie[0];
+	m.req.id.idiag_cookie[1] = cookie[1];
 	return request(fd, &m) == 0 ? 0 : -1;
 }
 

@@ -20,8 +20,9 @@
 
 /* A NETLINK_SOCK_DIAG socket; -1 on failure. */
 int ns_sockdiag_open(void);
-/* Destroys one local TCP socket by its 4-tuple: 0 done, -1 not (gone,
- * or the kernel cannot). */
+/* Destroys one local TCP connection by its 4-tuple: 0 done, -1 not (gone,
+ * or the kernel cannot).  Never the port's listener, which the kernel's
+ * own lookup by tuple falls back to when the connection is gone. */
 int ns_sockdiag_destroy(int fd, const struct ns_flow_tuple *tu);
 /* 1 if this kernel can destroy sockets, 0 if not, -1 if it cannot tell. */
 int ns_sockdiag_probe(int fd);
