@@ -273,6 +273,15 @@ def test_rollout_node_by_node(seal, keys, make_bed, mode):
         rc, out = require_sealed(seal, bed, n)
         assert rc == 3, "phase 1: status --require-sealed on %s exited %d, expected 3: %s" % (
             n.name, rc, out)
+    # The node under nodeseal sees every inbound peer, sealed or in clear,
+    # from that peer's own address.
+    ip_of = {n.name: n.ip4 for n in bed.nodes}
+    for name, st in statuses({k: procs[k] for k in ("n0", "n1")}).items():
+        wrong = ["%s from %s" % (c["peer_name"], c["peer_host"]) for c in st["connections"]
+                 if c["direction"] == "in" and livemesh.is_open(c) and c["peer_name"]
+                 and c["peer_host"] != ip_of.get(c["peer_name"])]
+        assert not wrong, "phase 1: %s's node sees inbound peers from other addresses: %s" % (
+            name, wrong)
     before01 = {n: {i: v for i, v in open_ids(s).items() if v[1] in ("n0", "n1")}
                 for n, s in statuses({k: procs[k] for k in ("n0", "n1")}).items()}
 
