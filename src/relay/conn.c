@@ -362,14 +362,6 @@ static enum step step_connecting(struct ns_conn *c, char *err, size_t errlen)
 	return STEP_ON;
 }
 
-/* SO_RCVLOWAT of the peer's socket: epoll wakes when that many bytes wait. */
-static void set_lowat(struct ns_conn *c, int mark)
-{
-	if (mark != c->rcvlowat &&
-	    setsockopt(c->remote.fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)) == 0)
-		c->rcvlowat = mark;
-}
-
 /* Whether a connection with c's peer may be carried in clear, and if not,
  * why (a refusal kind). */
 static int clear_refusal(const struct ns_conn *c)
@@ -384,16 +376,18 @@ static int clear_refusal(const struct ns_conn *c)
 }
 
 /*
- * Inbound: the first bytes, peeked, say whether the peer runs nodeseal.
- * Nothing is read, so a plain connection reaches the node whole.  Until
- * NS_SNIFF_LEN bytes are there epoll is told to wait for them (a level-
- * triggered watch would spin on a short head); a peer that sends fewer and
- * stops runs into the handshake timeout like any other.
+ * Inbound: the first bytes say whether the peer runs nodeseal.  They are
+ * read into the handshake's buffer, where a first message continues; a
+ * plain connection's go to the node first, ahead of the rest (the relay's
+ * buffer is filled with them).  Reading, not peeking: a peer that sends a
+ * few bytes and then its end must be seen to end, not peeked at again and
+ * again while its end keeps the socket readable.
  */
+_Static_assert(NS_SNIFF_LEN <= NS_HS_MSG1_LEN, "sniffed bytes are the first message's");
+
 static enum step step_sniff(struct ns_conn *c, const char **why, char *err, size_t errlen)
 {
-	uint8_t head[NS_SNIFF_LEN];
-	ssize_t n = recv(c->remote.fd, head, sizeof(head), MSG_PEEK);
+	ssize_t n = recv(c->remote.fd, c->hs_in + c->hs_in_have, NS_SNIFF_LEN - c->hs_in_have, 0);
 	int plain, refusal;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -405,13 +399,12 @@ static enum step step_sniff(struct ns_conn *c, const char **why, char *err, size
 		              : "peer reset before its first message";
 		return STEP_FAILED;
 	}
-	plain = ns_sniff_plain(head, (size_t)n);
+	c->hs_in_have += (size_t)n;
+	plain = ns_sniff_plain(c->hs_in, c->hs_in_have);
 	if (plain < 0) {
-		set_lowat(c, NS_SNIFF_LEN);
 		ns_watch_set(&c->remote, EPOLLIN);
 		return STEP_WAIT;
 	}
-	set_lowat(c, 1);
 	if (!plain) {
 		c->state = NS_C_HANDSHAKE;
 		if (hs_start(c, false) != 0) {
@@ -428,6 +421,12 @@ static enum step step_sniff(struct ns_conn *c, const char **why, char *err, size
 		return STEP_FAILED;
 	}
 	c->clear = true;
+	if (ns_pump_clear_preload(c, c->hs_in, c->hs_in_have) != 0) {
+		*why = "out of memory";
+		return STEP_FAILED;
+	}
+	ns_wipe(c->hs_in, c->hs_in_have);
+	c->hs_in_have = 0;
 	*why = err;
 	if (deliver_start(c, err, errlen) != 0)
 		return STEP_FAILED;

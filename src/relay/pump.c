@@ -436,3 +436,13 @@ int ns_pump_clear_down(struct ns_conn *c, struct ns_wants *w, const char **why)
 		c->down_state = NS_DOWN_DONE;
 	return 0;
 }
+
+int ns_pump_clear_preload(struct ns_conn *c, const uint8_t *data, size_t len)
+{
+	if (len > NS_BUF_SIZE || buf_take(c, &c->down) != 0)
+		return -1;
+	memcpy(c->down.data, data, len);
+	c->down.start = 0;
+	c->down.end = len;
+	return 0;
+}

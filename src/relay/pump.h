@@ -28,6 +28,9 @@ int ns_pump_down(struct ns_conn *c, struct ns_wants *w, const char **why);
 /* The same for a connection in clear (c->clear): bytes copied unchanged. */
 int ns_pump_clear_up(struct ns_conn *c, struct ns_wants *w, const char **why);
 int ns_pump_clear_down(struct ns_conn *c, struct ns_wants *w, const char **why);
+/* Bytes already read from the peer, to go to the node first once a clear
+ * connection relays (an inbound connection's sniffed head).  -1: no memory. */
+int ns_pump_clear_preload(struct ns_conn *c, const uint8_t *data, size_t len);
 /* Gives c's buffers back to the pool (c closes). */
 void ns_pump_release(struct ns_conn *c);
 
