@@ -63,6 +63,13 @@ static void log_refused(struct ns_relay *r, const struct ns_conn *c, const char 
 		       reason);
 		return;
 	}
+	/* A holder of the network key that is not (or no longer) listed:
+	 * named by its fingerprint, for the operator to recognise. */
+	if (c->refusal == NS_R_NOT_MEMBER) {
+		ns_log(NS_LOG_WARN, "failed %s %s fingerprint=%s: %s", c->outbound ? "out" : "in",
+		       c->peer_text, c->fingerprint[0] ? c->fingerprint : "?", reason);
+		return;
+	}
 	if (now - r->log_window_ms > 10000) {
 		if (r->log_in_window > 10)
 			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",
@@ -85,9 +92,9 @@ static void log_closed(const struct ns_conn *c, const char *reason)
 		return;
 	}
 	ns_log(NS_LOG_INFO,
-	       "close %s %s %s%s sent=%llu received=%llu duration=%lld.%03llds %s",
+	       "close %s %s %s%s%s%s sent=%llu received=%llu duration=%lld.%03llds %s",
 	       c->outbound ? "out" : "in", c->peer_text, c->clear ? "CLEAR" : "fingerprint=",
-	       c->clear ? "" : c->fingerprint,
+	       c->clear ? "" : c->fingerprint, c->name[0] ? " name=" : "", c->name,
 	       (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
 	       (long long)(ms / 1000), (long long)(ms % 1000), reason);
 }
