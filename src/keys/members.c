@@ -48,7 +48,7 @@ static size_t next_word(const char **p, const char *end, const char **word)
 static int parse_line(const char *s, const char *end, const char *what, int line,
                       struct ns_member *m, char *err, size_t errlen)
 {
-	const char *key, *name, *extra, *why;
+	const char *key, *name, *extra;
 	size_t klen = next_word(&s, end, &key), nlen, xlen;
 
 	if (klen == 0)
@@ -62,8 +62,10 @@ static int parse_line(const char *s, const char *end, const char *what, int line
 		return ns_error(err, errlen, "%s:%d: not a public key: '%.*s' is %zu characters, "
 		                "a key is %d of base64 as 'nodeseal pubkey' prints it", what, line,
 		                (int)(klen > 48 ? 48 : klen), key, klen, NS_KEY_B64_LEN);
-	if ((why = ns_key_decode(key, klen, m->pub)) != NULL)
-		return ns_error(err, errlen, "%s:%d: not a public key: %s", what, line, why);
+	/* ns_key_decode's reason speaks of network keys: say it for this file. */
+	if (ns_key_decode(key, klen, m->pub) != NULL)
+		return ns_error(err, errlen, "%s:%d: not a public key: '%.*s' is not the base64 of "
+		                "32 bytes that 'nodeseal pubkey' prints", what, line, (int)klen, key);
 	if (xlen != 0)
 		return ns_error(err, errlen, "%s:%d: more than a key and a name (a name is one word)",
 		                what, line);
