@@ -122,8 +122,12 @@ int ns_relay_set_members(struct ns_relay *r, const struct ns_members *members)
 	while (c != NULL) {
 		struct ns_conn *next = c->next;
 		const uint8_t *key = conn_peer_key(c);
+		const struct ns_member *m = key != NULL ? ns_members_find(members, key) : NULL;
 
-		if (key != NULL && ns_members_find(members, key) == NULL) {
+		/* A member kept may have been renamed: status shows the new name. */
+		if (m != NULL && c->state == NS_C_RELAY)
+			memcpy(c->name, m->name, sizeof(c->name));
+		if (key != NULL && m == NULL) {
 			if (c->fingerprint[0] == '\0')
 				ns_fingerprint(key, c->fingerprint);
 			if (ns_conn_pending(c))

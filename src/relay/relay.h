@@ -98,7 +98,8 @@ int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
                          const struct ns_conn *keep, const char *reason);
 /* The members list from now on (NULL: membership open), owned by the
  * caller; every sealed connection, relaying or pending, whose peer key it
- * does not list is reset at once.  Returns how many. */
+ * does not list is reset at once, and one it lists takes the name given
+ * there.  Returns how many were reset. */
 int ns_relay_set_members(struct ns_relay *r, const struct ns_members *members);
 /* Once a second: handshakes out of time; the pool's memory once idle. */
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms);
