@@ -24,7 +24,8 @@ two connections.  Node keys are made beforehand with `nodeseal pubkey`.
   3. Bad lists: an unknown key format, a duplicate key and a group-writable
      file each stop the start with an error naming the file (and the line);
      a reload with a bad file is refused, names the line and keeps the list
-     in force; a good one replaces it; SIGHUP to `nodeseal up` reloads too.
+     in force; a good one replaces it; SIGHUP to `nodeseal up` reloads too,
+     and under `nodeseal run` it reloads and still reaches the child.
   4. `nodeseal reload` with no daemon: exit 1; `--members` in packet mode:
      exit 2.
 """
@@ -344,6 +345,22 @@ def test_bad_members_files(seal, keys, make_bed):
     assert p.poll() is None and "SIGHUP: reloading" in p.stderr()
     seal.cmd(bed, n0, "down", ["--state-dir", bed.node_dir(n0)])
     assert p.wait(10) == 0, p.describe()
+
+    # Under `nodeseal run`, SIGHUP reloads and still reaches the child.
+    got = bed.path("child-hup.txt")
+    child = ["sh", "-c", "trap 'echo HUP >> %s' HUP; while :; do sleep 0.1; done" % got]
+    p = bed.spawn(n0, seal.run_argv(opts, child), "n0-run")
+    seal.wait_ready(bed, n0, p)
+    write_members(path, [(key0, "n0")])
+    p.signal(signal.SIGHUP)
+    end = time.monotonic() + 5
+    while not (os.path.exists(got) and status_of(seal, bed, n0)["membership"]["members"] == 1):
+        assert time.monotonic() < end, "under run, SIGHUP: child saw it %s, members %s\n%s" % (
+            os.path.exists(got), status_of(seal, bed, n0)["membership"], p.describe())
+        time.sleep(0.1)
+    assert p.poll() is None, p.describe()
+    seal.cmd(bed, n0, "down", ["--state-dir", bed.node_dir(n0)])
+    p.wait(10)
 
 
 # ----------------------------------------------------------------- 4. the command line
