@@ -35,6 +35,12 @@ enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, N
                   NS_REFUSAL_KINDS };
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
+/* Lines of one kind logged in the current window (admission.c). */
+struct ns_relay_log_limit {
+	int64_t window_ms;
+	int in_window;
+};
+
 struct ns_relay {
 	const struct ns_config *cfg;
 	struct ns_loop *loop;
@@ -52,8 +58,8 @@ struct ns_relay {
 	uint64_t next_id;
 	uint64_t refused;               /* connections refused or failed before relaying */
 	uint64_t refused_by[NS_REFUSAL_KINDS];
-	int64_t log_window_ms;          /* the rate limit of refusal lines */
-	int log_in_window;
+	struct ns_relay_log_limit log_failed;      /* the rate limit of refusal lines */
+	struct ns_relay_log_limit log_not_member;  /* the same, of node keys not listed */
 };
 
 /* What the control socket shows of the relay, copied. */
