@@ -14,6 +14,7 @@ int cmd_down(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 /* Value of an option from argv ("--name VALUE" or "--name=VALUE"), else
  * the environment variable, else NULL.  *i is advanced past a value. */

@@ -19,6 +19,7 @@ static const struct {
 	{ "down", cmd_down, "stop protecting; remove every rule nodeseal installed" },
 	{ "status", cmd_status, "show connections and peers, sealed or in clear (--json)" },
 	{ "policy", cmd_policy, "show or change the running policy (required, opportunistic)" },
+	{ "reload", cmd_reload, "read the members list again (--members), keeping connections" },
 	{ "forget", cmd_forget, "forget that a peer was sealed (ADDRESS or all)" },
 	{ "genkey", cmd_genkey, "print a new network key (base64)" },
 	{ "pubkey", cmd_pubkey, "print this node's public key and fingerprint" },

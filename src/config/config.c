@@ -15,6 +15,9 @@ const char ns_config_usage[] =
 	"                            [NODESEAL_NETWORK_KEY_FILE]\n"
 	"  NODESEAL_NETWORK_KEY=KEY  the network key itself, base64: environment only (a\n"
 	"                            command line is readable by every local user)\n"
+	"  --members FILE            proxy mode: only the node keys listed complete a handshake\n"
+	"                            (one 'nodeseal pubkey' public-key a line, then a name;\n"
+	"                            'nodeseal reload' rereads it) [NODESEAL_MEMBERS_FILE] (open)\n"
 	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
@@ -101,6 +104,7 @@ static const struct setting settings[] = {
 	{ "--ports", "NODESEAL_PORTS", K_PORTS, 0, 0, 0 },
 	{ "--network-key", "NODESEAL_NETWORK_KEY", K_SECRET, OFF(network_key), 0, 0 },
 	{ "--network-key-file", "NODESEAL_NETWORK_KEY_FILE", K_STR, OFF(network_key_file), 0, 0 },
+	{ "--members", "NODESEAL_MEMBERS_FILE", K_STR, OFF(members_file), 0, 0 },
 	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
 	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
 	{ "--iptables", "NODESEAL_IPTABLES", K_IPT, OFF(iptables), 0, 0 },
@@ -287,6 +291,12 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
 			return -1;
 	}
+	/* Packet mode seals segments with keys from the network key alone:
+	 * there is no node key to check against a list. */
+	if (c->members_file != NULL && c->mode == NS_MODE_PACKET)
+		return ns_error(err, errlen, "--members (NODESEAL_MEMBERS_FILE): membership needs "
+		                "proxy mode; packet mode has no node keys, and only replacing the "
+		                "network key removes a member there (docs/SECURITY.md)");
 	/* Packet mode has no listeners and delivers nothing: its ports are free. */
 	for (int p = 0; p < c->nports && c->mode == NS_MODE_PROXY; p++) {
 		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)

@@ -23,6 +23,7 @@ struct ns_config {
 	const char *state_dir;
 	const char *network_key;
 	const char *network_key_file;
+	const char *members_file;   /* proxy mode: the node keys allowed; NULL: open */
 	int log_level;
 	const char *iptables;       /* auto, legacy or nft */
 	enum ns_mode mode;

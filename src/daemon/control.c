@@ -123,6 +123,23 @@ static const char *policy_name(enum ns_policy p)
 	return p == NS_POLICY_REQUIRED ? "required" : "opportunistic";
 }
 
+/* A string for JSON: the path is the operator's, so escape what needs it. */
+static void json_string(struct out *o, const char *s)
+{
+	out_printf(o, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			out_printf(o, "\\%c", ch);
+		else if (ch < 0x20)
+			out_printf(o, "\\u%04x", ch);
+		else
+			out_printf(o, "%c", ch);
+	}
+	out_printf(o, "\"");
+}
+
 /* Where a walk over the connections of either mode is. */
 struct conn_cursor {
 	const void *relay;
@@ -218,17 +235,39 @@ static void peers_text(struct ns_daemon *d, struct out *o, int64_t now)
 	}
 }
 
+/* "membership: open" or "membership: N members (FILE)". */
+static void membership_text(const struct ns_daemon *d, struct out *o)
+{
+	if (d->cfg->members_file == NULL)
+		out_printf(o, "membership: open\n");
+	else
+		out_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
+		           d->members.n == 1 ? "" : "s", d->cfg->members_file);
+}
+
+static void membership_json(const struct ns_daemon *d, struct out *o)
+{
+	if (d->cfg->members_file == NULL) {
+		out_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,\"file\":null}");
+		return;
+	}
+	out_printf(o, ",\"membership\":{\"mode\":\"file\",\"members\":%zu,\"file\":", d->members.n);
+	json_string(o, d->cfg->members_file);
+	out_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->reloads);
+}
+
 /* One line per connection (packet mode counts no bytes per connection). */
 static void conns_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
 	struct conn_cursor cur = { NULL, 0 };
 	struct ns_conn_info ci;
 
-	out_printf(o, "%-46s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT", "DIR",
-	           "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
+	out_printf(o, "%-46s %-16s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT",
+	           "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
 	while (conn_next(d, &cur, now, &ci))
-		out_printf(o, "%-46s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
-		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.outbound ? "out" : "in",
+		out_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
+		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.name[0] ? ci.name : "-",
+		           ci.outbound ? "out" : "in",
 		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
 		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
 }
@@ -244,6 +283,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "packet mode, queue %u, %u connection%s\n", q.num, q.flows,
 		           q.flows == 1 ? "" : "s");
 		rules_text(&d->watchdog, o);
+		membership_text(d, o);
 		peers_text(d, o, now);
 		packet_text(&q, o);
 		conns_text(d, o, now);
@@ -253,6 +293,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 	out_printf(o, "node %s, %d connection%s\n", rs.fingerprint, rs.conns,
 	           rs.conns == 1 ? "" : "s");
 	rules_text(&d->watchdog, o);
+	membership_text(d, o);
 	peers_text(d, o, now);
 	conns_text(d, o, now);
 }
@@ -309,10 +350,12 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
 	while (conn_next(d, &cur, now, &ci)) {
 		out_printf(o,
-		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"direction\":\"%s\","
-		           "\"sealed\":%s,\"since\":%lld,"
+		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
+		           "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
 		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
-		           first ? "" : ",", ci.peer, ci.fingerprint, ci.outbound ? "out" : "in",
+		           first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
+		           ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
+		           ci.outbound ? "out" : "in",
 		           ci.sealed ? "true" : "false", (long long)ci.since,
 		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
 		           (double)ci.age_ms / 1000.0, ci.state);
@@ -326,6 +369,7 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	           (unsigned long long)d->watchdog.restored,
 	           d->watchdog.missing ? "true" : "false");
 	peers_json(d, o, now);
+	membership_json(d, o);
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		struct ns_queue_snapshot q;
 
@@ -426,6 +470,19 @@ static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
 		out_printf(o, "forgot %s\n", arg);
 }
 
+/* "reload": the members list read again; a bad file keeps the old one. */
+static void reload_command(struct ns_daemon *d, struct out *o)
+{
+	char summary[256], err[512];
+
+	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0) {
+		ns_log(NS_LOG_ERROR, "reload refused, the members list in force is kept: %s", err);
+		out_printf(o, "error: reload refused, the members list in force is kept: %s\n", err);
+		return;
+	}
+	out_printf(o, "%s\n", summary);
+}
+
 static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 {
 	struct out o = { NULL, 0, 0 };
@@ -443,6 +500,8 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 		policy_command(d, ctl->in + 6, &o);
 	} else if (strncmp(ctl->in, "forget ", 7) == 0) {
 		forget_command(d, ctl->in + 7, &o);
+	} else if (strcmp(ctl->in, "reload") == 0) {
+		reload_command(d, &o);
 	} else if (strcmp(ctl->in, "stop") == 0) {
 		ns_log(NS_LOG_INFO, "stop requested on the control socket");
 		out_printf(&o, "stopping\n");

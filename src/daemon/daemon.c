@@ -46,6 +46,16 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 	return rc;
 }
 
+/* SIGHUP: a reload, answered in the log. */
+static void hup_reload(struct ns_daemon *d)
+{
+	char summary[256], err[512];
+
+	ns_log(NS_LOG_INFO, "SIGHUP: reloading");
+	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0)
+		ns_log(NS_LOG_ERROR, "reload refused, the members list in force is kept: %s", err);
+}
+
 static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
 {
 	struct ns_daemon *d = cookie;
@@ -67,9 +77,16 @@ static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
 				d->child = 0;
 				d->stop = true;
 			}
+		} else if (sig == SIGHUP) {
+			/* Ours first: the members list.  The child gets it too,
+			 * as from any entrypoint (bitcoind-style nodes reopen
+			 * their log on it). */
+			hup_reload(d);
+			if (d->child > 0)
+				kill(d->child, sig);
 		} else if (d->child > 0) {
 			kill(d->child, sig); /* the child decides; its exit ends us */
-		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
+		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
 			ns_log(NS_LOG_INFO, "signal %d: stopping", sig);
 			d->stop = true;
 		}
@@ -139,6 +156,30 @@ static int init_packet_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN
 	return 0;
 }
 
+/* The members list at start: a bad one stops the start, as a bad key
+ * does.  This node's own key missing from it is only a warning: the
+ * others will refuse it, which is what the operator sees first. */
+static int init_members(struct ns_daemon *d, const uint8_t own_pub[32], char *err,
+                        size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+
+	if (cfg->members_file == NULL) {
+		ns_log(NS_LOG_INFO, "membership open: every holder of the network key is a peer "
+		       "(--members FILE restricts it)");
+		return 0;
+	}
+	if (ns_members_load(cfg->members_file, &d->members, err, errlen) != 0)
+		return -1;
+	(void)ns_relay_set_members(&d->relay, &d->members);
+	ns_log(NS_LOG_INFO, "membership: %zu member%s (%s)", d->members.n,
+	       d->members.n == 1 ? "" : "s", cfg->members_file);
+	if (ns_members_find(&d->members, own_pub) == NULL)
+		ns_log(NS_LOG_WARN, "%s does not list this node's own key: the other members will "
+		       "refuse it", cfg->members_file);
+	return 0;
+}
+
 static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN], char *err,
                            size_t errlen)
 {
@@ -153,6 +194,8 @@ static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN]
 		goto out;
 	if (created)
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
+	if (init_members(d, node.pub, err, errlen) != 0)
+		goto out;
 	rc = 0;
 out:
 	ns_dh_keypair_free(&node);
@@ -400,6 +443,56 @@ int ns_daemon_forget(struct ns_daemon *d, const struct ns_peer_addr *addr, char 
 	return n;
 }
 
+/* Logs each member of old that new does not list, by name and fingerprint. */
+static int log_removed(const struct ns_members *old, const struct ns_members *new_list)
+{
+	char fp[NS_FINGERPRINT_LEN + 1];
+	int n = 0;
+
+	for (size_t i = 0; i < old->n; i++) {
+		if (ns_members_find(new_list, old->v[i].pub) != NULL)
+			continue;
+		ns_fingerprint(old->v[i].pub, fp);
+		ns_log(NS_LOG_INFO, "reload: member %s%sfingerprint=%s removed: its connections "
+		       "are reset and it is refused from now on", old->v[i].name,
+		       old->v[i].name[0] ? " " : "", fp);
+		n++;
+	}
+	return n;
+}
+
+int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *err,
+                     size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+	struct ns_members fresh, old;
+	int removed, added = 0, reset;
+
+	if (cfg->members_file == NULL) {
+		snprintf(summary, sumlen, "reloaded: membership open (%s), nothing to read",
+		         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
+		                                     : "no --members");
+		ns_log(NS_LOG_INFO, "%s", summary);
+		return 0;
+	}
+	/* Parsed whole before anything changes: a bad file keeps the old list. */
+	if (ns_members_load(cfg->members_file, &fresh, err, errlen) != 0)
+		return -1;
+	old = d->members;
+	d->members = fresh;
+	removed = log_removed(&old, &d->members);
+	for (size_t i = 0; i < d->members.n; i++)
+		added += ns_members_find(&old, d->members.v[i].pub) == NULL;
+	reset = ns_relay_set_members(&d->relay, &d->members);
+	ns_members_free(&old);
+	d->reloads++;
+	snprintf(summary, sumlen, "reloaded %s: %zu member%s, %d added, %d removed, "
+	         "%d connection%s reset", cfg->members_file, d->members.n,
+	         d->members.n == 1 ? "" : "s", added, removed, reset, reset == 1 ? "" : "s");
+	ns_log(NS_LOG_INFO, "%s", summary);
+	return 0;
+}
+
 /* Once a second: the mode's expiries, the peer memory, and the watchdog. */
 static void tick(struct ns_daemon *d, int64_t now)
 {
@@ -481,6 +574,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	ns_watch_drop(&d->signals);
 	ns_loop_close(&d->loop);
 	ns_relay_free(&d->relay);
+	ns_members_free(&d->members);
 	if (d->peers.dirty && ns_peers_save(&d->peers, err, sizeof(err)) != 0)
 		ns_log(NS_LOG_ERROR, "%s", err);
 	ns_peers_free(&d->peers);

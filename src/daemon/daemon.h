@@ -14,6 +14,7 @@
 #include "../config/config.h"
 #include "../event/clock.h"
 #include "../event/loop.h"
+#include "../keys/members.h"
 #include "../packet/queue.h"
 #include "../relay/relay.h"
 #include "listen.h"
@@ -39,6 +40,8 @@ struct ns_daemon {
 	struct ns_peers peers;          /* sealed for good, clear for a while (src/peers) */
 	enum ns_policy policy;          /* in force now: "nodeseal policy" changes it */
 	struct ns_watchdog watchdog;    /* rules another program took away */
+	struct ns_members members;      /* proxy mode, under --members: the list in force */
+	uint64_t reloads;               /* reloads that replaced the list */
 };
 
 /* Loads keys, opens listeners and the control socket. */
@@ -52,6 +55,12 @@ int ns_daemon_set_policy(struct ns_daemon *d, enum ns_policy policy);
 /* Forgets addr's sealed memory (NULL: every peer), saved at once; returns
  * how many peers were forgotten, -1 if saving failed (err says why). */
 int ns_daemon_forget(struct ns_daemon *d, const struct ns_peer_addr *addr, char *err,
+                     size_t errlen);
+/* Reads the members list again (the control socket's "reload", and
+ * SIGHUP).  A bad file keeps the list in force: -1 with err.  Otherwise
+ * the new list replaces it, and every connection of a key no longer
+ * listed is reset at once; summary says what changed. */
+int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *err,
                      size_t errlen);
 /* Closes everything and removes the interception. */
 void ns_daemon_shutdown(struct ns_daemon *d);

@@ -8,6 +8,8 @@
  * psk0 keys the first message's tag with the network key, so the responder
  * authenticates it (and its timestamp) before any DH: a stranger costs one
  * AEAD open.  The replay cache then refuses a first message seen before.
+ * A peer's static key, once it arrives, is checked against our own (a
+ * cloned key) and, with a members list, against the list.
  */
 #include <string.h>
 
@@ -27,6 +29,7 @@ const char *ns_strerror(int err)
 	case NS_ERR_CLONED:
 		return "peer has this node's own node key (a cloned node key, or a reflected "
 		       "connection)";
+	case NS_ERR_NOT_MEMBER: return "peer's node key is not in the members list";
 	}
 	return "unknown error";
 }
@@ -69,6 +72,17 @@ int ns_handshake_init(struct ns_handshake *h, bool initiator, const struct ns_id
 int ns_handshake_fix_ephemeral(struct ns_handshake *h, const uint8_t priv[32])
 {
 	return noise_handshake_set_fixed_ephemeral(&h->noise, priv) == 0 ? NS_OK : NS_ERR_INTERNAL;
+}
+
+void ns_handshake_set_check(struct ns_handshake *h, ns_peer_check_fn *check, void *ctx)
+{
+	h->check = check;
+	h->check_ctx = ctx;
+}
+
+const uint8_t *ns_handshake_peer_key(const struct ns_handshake *h)
+{
+	return h->noise.has_rs ? h->noise.rs : NULL;
 }
 
 void ns_handshake_set_time(struct ns_handshake *h, int64_t sec, uint32_t nsec)
@@ -172,6 +186,12 @@ int ns_handshake_read(struct ns_handshake *h, const uint8_t *msg, size_t len)
 	if (peer_is_self(h)) {
 		h->noise.state = NOISE_HS_FAILED;
 		return NS_ERR_CLONED;
+	}
+	/* The members list, at the same point: the initiator never writes
+	 * message 3 to a non-member, the responder never delivers one. */
+	if (h->check != NULL && h->noise.has_rs && !h->check(h->check_ctx, h->noise.rs)) {
+		h->noise.state = NOISE_HS_FAILED;
+		return NS_ERR_NOT_MEMBER;
 	}
 	if (first) {
 		/* Authentic, but possibly replayed: the cache decides before the

@@ -48,6 +48,7 @@ enum ns_err {
 	NS_ERR_TRUNCATED = -6, /* stream ended without a close record */
 	NS_ERR_INTERNAL = -7,  /* libcrypto or memory failure */
 	NS_ERR_CLONED = -8,    /* the peer's node key is our own */
+	NS_ERR_NOT_MEMBER = -9, /* the peer's node key is not in the members list */
 };
 const char *ns_strerror(int err);
 
@@ -121,9 +122,15 @@ void ns_session_free(struct ns_session *s);
 int ns_sniff_plain(const uint8_t *buf, size_t len);
 
 /* handshake.c */
+/* Whether the peer's node key may complete the handshake (the members
+ * list): asked as soon as the key arrives. */
+typedef bool ns_peer_check_fn(void *ctx, const uint8_t key[32]);
+
 struct ns_handshake {
 	struct noise_handshake noise;
 	struct ns_replay *replay;   /* responder only */
+	ns_peer_check_fn *check;    /* NULL: every key that authenticates */
+	void *check_ctx;
 	int64_t now;                /* the clock, passed in by the caller */
 	uint32_t now_ns;
 };
@@ -131,6 +138,10 @@ int ns_handshake_init(struct ns_handshake *h, bool initiator, const struct ns_id
                       struct ns_replay *replay);
 /* Test builds pin the ephemeral key (for recorded transcripts). */
 int ns_handshake_fix_ephemeral(struct ns_handshake *h, const uint8_t priv[32]);
+/* Refuses (NS_ERR_NOT_MEMBER) a peer whose node key check says no. */
+void ns_handshake_set_check(struct ns_handshake *h, ns_peer_check_fn *check, void *ctx);
+/* The peer's node key once it has arrived (message 2 or 3), else NULL. */
+const uint8_t *ns_handshake_peer_key(const struct ns_handshake *h);
 /* Sets the clock used for the timestamp (initiator) or its check. */
 void ns_handshake_set_time(struct ns_handshake *h, int64_t sec, uint32_t nsec);
 /* How many bytes the next message has, and whether it is ours to write. */

@@ -48,8 +48,21 @@ static void queue_remove(struct ns_pending *q, struct ns_conn *c)
 	q->n--;
 }
 
+/* At most 10 lines per 10 seconds of one kind; then a count. */
+static bool log_allowed(struct ns_relay_log_limit *l, int64_t now, const char *what)
+{
+	if (now - l->window_ms > 10000) {
+		if (l->in_window > 10)
+			ns_log(NS_LOG_INFO, "%d more %s since the last summary", l->in_window - 10,
+			       what);
+		l->window_ms = now;
+		l->in_window = 0;
+	}
+	return l->in_window++ < 10;
+}
+
 /* A refused stranger is one line per connection, but a flood of them
- * must not flood the log: at most 10 lines per 10 seconds. */
+ * must not flood the log. */
 static void log_refused(struct ns_relay *r, const struct ns_conn *c, const char *reason)
 {
 	int64_t now = ns_now_ms();
@@ -63,14 +76,18 @@ static void log_refused(struct ns_relay *r, const struct ns_conn *c, const char 
 		       reason);
 		return;
 	}
-	if (now - r->log_window_ms > 10000) {
-		if (r->log_in_window > 10)
-			ns_log(NS_LOG_INFO, "%d more failed handshakes since the last summary",
-			       r->log_in_window - 10);
-		r->log_window_ms = now;
-		r->log_in_window = 0;
+	/* A holder of the network key that is not (or no longer) listed:
+	 * named by its fingerprint, and limited on its own, so that strangers
+	 * do not hide it, nor it the strangers (it may retry as fast as it
+	 * likes). */
+	if (c->refusal == NS_R_NOT_MEMBER) {
+		if (log_allowed(&r->log_not_member, now, "refusals of node keys not listed"))
+			ns_log(NS_LOG_WARN, "failed %s %s fingerprint=%s: %s",
+			       c->outbound ? "out" : "in", c->peer_text,
+			       c->fingerprint[0] ? c->fingerprint : "?", reason);
+		return;
 	}
-	if (r->log_in_window++ < 10)
+	if (log_allowed(&r->log_failed, now, "failed handshakes"))
 		ns_log(NS_LOG_INFO, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
 		       reason);
 }
@@ -85,9 +102,9 @@ static void log_closed(const struct ns_conn *c, const char *reason)
 		return;
 	}
 	ns_log(NS_LOG_INFO,
-	       "close %s %s %s%s sent=%llu received=%llu duration=%lld.%03llds %s",
+	       "close %s %s %s%s%s%s sent=%llu received=%llu duration=%lld.%03llds %s",
 	       c->outbound ? "out" : "in", c->peer_text, c->clear ? "CLEAR" : "fingerprint=",
-	       c->clear ? "" : c->fingerprint,
+	       c->clear ? "" : c->fingerprint, c->name[0] ? " name=" : "", c->name,
 	       (unsigned long long)c->bytes_out, (unsigned long long)c->bytes_in,
 	       (long long)(ms / 1000), (long long)(ms % 1000), reason);
 }

@@ -83,6 +83,14 @@ void ns_conn_close(struct ns_conn *c, bool abort, const char *reason)
 	ns_pump_release(c);
 }
 
+/* Asked during the handshake, so a reload counts for handshakes under way. */
+static bool is_member(void *ctx, const uint8_t key[32])
+{
+	const struct ns_relay *r = ctx;
+
+	return r->members == NULL || ns_members_find(r->members, key) != NULL;
+}
+
 static int hs_start(struct ns_conn *c, bool initiator)
 {
 	struct ns_relay *r = c->relay;
@@ -94,6 +102,8 @@ static int hs_start(struct ns_conn *c, bool initiator)
 		c->hs = NULL;
 		return -1;
 	}
+	if (r->members != NULL)
+		ns_handshake_set_check(c->hs, is_member, r);
 	return 0;
 }
 
@@ -309,6 +319,8 @@ static void remember_sealed(struct ns_conn *c)
 
 static void established(struct ns_conn *c)
 {
+	const struct ns_member *m;
+
 	ns_admit_established(c->relay, c);
 	c->state = NS_C_RELAY;
 	c->since = ns_wall_s();
@@ -319,11 +331,14 @@ static void established(struct ns_conn *c)
 		return;
 	}
 	ns_fingerprint(c->session.peer_key, c->fingerprint);
+	if (c->relay->members != NULL &&
+	    (m = ns_members_find(c->relay->members, c->session.peer_key)) != NULL)
+		memcpy(c->name, m->name, sizeof(c->name));
 	ns_handshake_free(c->hs);
 	free(c->hs);
 	c->hs = NULL;
-	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s", c->outbound ? "out" : "in", c->peer_text,
-	       c->fingerprint);
+	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s%s%s", c->outbound ? "out" : "in",
+	       c->peer_text, c->fingerprint, c->name[0] ? " name=" : "", c->name);
 	remember_sealed(c);
 }
 

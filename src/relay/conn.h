@@ -30,6 +30,7 @@
 
 #include "../event/loop.h"
 #include "../keys/keys.h"
+#include "../keys/members.h"
 #include "../peers/peers.h"
 #include "../proto/proto.h"
 
@@ -91,6 +92,7 @@ struct ns_conn {
 	bool peer_ended;                /* outbound: the peer ended the handshake unanswered */
 	char peer_text[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1];
+	char name[NS_MEMBER_NAME_MAX + 1]; /* the peer's, from the members list */
 
 	/* handshake */
 	struct ns_handshake *hs;

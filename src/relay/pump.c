@@ -24,6 +24,7 @@ static int refusal_of(int err)
 	case NS_ERR_STALE: return NS_R_CLOCK;
 	case NS_ERR_BUSY: return NS_R_BUSY;
 	case NS_ERR_CLONED: return NS_R_CLONED;
+	case NS_ERR_NOT_MEMBER: return NS_R_NOT_MEMBER;
 	default: return NS_R_OTHER;
 	}
 }
@@ -67,6 +68,11 @@ static void hs_clock(struct ns_handshake *hs)
 /* A handshake error: the peer is refused, by kind. */
 static int hs_failed(struct ns_conn *c, int err, const char **why)
 {
+	const uint8_t *key = ns_handshake_peer_key(c->hs);
+
+	/* The log names a refused member's key by its fingerprint. */
+	if (err == NS_ERR_NOT_MEMBER && key != NULL)
+		ns_fingerprint(key, c->fingerprint);
 	c->refusal = refusal_of(err);
 	*why = ns_strerror(err);
 	return -1;

@@ -13,7 +13,7 @@
 
 const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
 	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
-	"cloned", "plain", "downgrade",
+	"cloned", "plain", "downgrade", "not_member",
 };
 
 /* Peers are usually set up like this host: if its ephemeral ports reach
@@ -101,6 +101,45 @@ int ns_relay_set_policy(struct ns_relay *r, enum ns_policy policy)
 	return ns_relay_close_clear(r, NULL, NULL, "policy now required: no connection in clear");
 }
 
+/* The peer key of a sealed connection, once the handshake has given it. */
+static const uint8_t *conn_peer_key(const struct ns_conn *c)
+{
+	if (c->clear)
+		return NULL;
+	if (c->has_session)
+		return c->session.peer_key;
+	return c->hs != NULL ? ns_handshake_peer_key(c->hs) : NULL;
+}
+
+int ns_relay_set_members(struct ns_relay *r, const struct ns_members *members)
+{
+	struct ns_conn *c = r->conns;
+	int n = 0;
+
+	r->members = members;
+	if (members == NULL)
+		return 0;
+	while (c != NULL) {
+		struct ns_conn *next = c->next;
+		const uint8_t *key = conn_peer_key(c);
+		const struct ns_member *m = key != NULL ? ns_members_find(members, key) : NULL;
+
+		/* A member kept may have been renamed: status shows the new name. */
+		if (m != NULL && c->state == NS_C_RELAY)
+			memcpy(c->name, m->name, sizeof(c->name));
+		if (key != NULL && m == NULL) {
+			if (c->fingerprint[0] == '\0')
+				ns_fingerprint(key, c->fingerprint);
+			if (ns_conn_pending(c))
+				c->refusal = NS_R_NOT_MEMBER;
+			ns_conn_close(c, true, "removed from the members list");
+			n++;
+		}
+		c = next;
+	}
+	return n;
+}
+
 void ns_relay_close_all(struct ns_relay *r, const char *reason)
 {
 	while (r->conns != NULL)
@@ -136,6 +175,7 @@ bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t n
 	out->sealed = !c->clear;
 	out->since = c->state == NS_C_RELAY ? c->since : 0;
 	memcpy(out->fingerprint, c->fingerprint, sizeof(out->fingerprint));
+	memcpy(out->name, c->name, sizeof(out->name));
 	out->outbound = c->outbound;
 	out->bytes_out = c->bytes_out;
 	out->bytes_in = c->bytes_in;

@@ -17,6 +17,7 @@
 #include "../event/loop.h"
 #include "../event/pool.h"
 #include "../keys/keys.h"
+#include "../keys/members.h"
 #include "../proto/proto.h"
 #include "../config/config.h"
 #include "conn.h"
@@ -30,8 +31,15 @@ enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, N
                   NS_R_LIMIT, NS_R_EVICTED, NS_R_CLONED,
                   NS_R_PLAIN,      /* a peer without nodeseal, under --policy required */
                   NS_R_DOWNGRADE,  /* in clear, or a cut handshake, from a peer sealed before */
+                  NS_R_NOT_MEMBER, /* a node key not in the members list */
                   NS_REFUSAL_KINDS };
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
+
+/* Lines of one kind logged in the current window (admission.c). */
+struct ns_relay_log_limit {
+	int64_t window_ms;
+	int in_window;
+};
 
 struct ns_relay {
 	const struct ns_config *cfg;
@@ -41,6 +49,7 @@ struct ns_relay {
 	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* of our node key */
 	struct ns_pool pool;            /* NS_BUF_SIZE buffers */
 	struct ns_peers *peers;         /* the daemon's peer memory */
+	const struct ns_members *members; /* the daemon's members list; NULL: open */
 	enum ns_policy policy;          /* in force now (ns_relay_set_policy) */
 	struct ns_conn *conns;          /* all open connections */
 	int nconns;
@@ -49,8 +58,8 @@ struct ns_relay {
 	uint64_t next_id;
 	uint64_t refused;               /* connections refused or failed before relaying */
 	uint64_t refused_by[NS_REFUSAL_KINDS];
-	int64_t log_window_ms;          /* the rate limit of refusal lines */
-	int log_in_window;
+	struct ns_relay_log_limit log_failed;      /* the rate limit of refusal lines */
+	struct ns_relay_log_limit log_not_member;  /* the same, of node keys not listed */
 };
 
 /* What the control socket shows of the relay, copied. */
@@ -65,6 +74,7 @@ struct ns_relay_stats {
 struct ns_conn_info {
 	char peer[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* empty before the handshake */
+	char name[NS_MEMBER_NAME_MAX + 1]; /* from the members list; "" if none */
 	char addr[48];                  /* the peer's IP address alone */
 	bool outbound;
 	bool sealed;                    /* false: carried in clear */
@@ -92,6 +102,11 @@ int ns_relay_set_policy(struct ns_relay *r, enum ns_policy policy);
  * just sealed, or was forgotten); returns how many. */
 int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
                          const struct ns_conn *keep, const char *reason);
+/* The members list from now on (NULL: membership open), owned by the
+ * caller; every sealed connection, relaying or pending, whose peer key it
+ * does not list is reset at once, and one it lists takes the name given
+ * there.  Returns how many were reset. */
+int ns_relay_set_members(struct ns_relay *r, const struct ns_members *members);
 /* Once a second: handshakes out of time; the pool's memory once idle. */
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms);
 /* Resets every connection (the daemon is stopping). */

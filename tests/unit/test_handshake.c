@@ -302,6 +302,94 @@ static void test_cloned_key(void)
 	ep_free(&b);
 }
 
+/* The members check: it says no to every key but allowed, and records
+ * the key it was asked about. */
+struct member_probe {
+	const uint8_t *allowed;
+	uint8_t asked[32];
+	int calls;
+};
+
+static bool probe_check(void *ctx, const uint8_t key[32])
+{
+	struct member_probe *p = ctx;
+
+	memcpy(p->asked, key, 32);
+	p->calls++;
+	return p->allowed != NULL && memcmp(key, p->allowed, 32) == 0;
+}
+
+static void test_not_member(void)
+{
+	struct ep_side a, b;
+	struct member_probe pa = { NULL, { 0 }, 0 }, pb = { NULL, { 0 }, 0 };
+	struct ns_session s;
+	uint8_t msg[128];
+	size_t len;
+	int err;
+
+	/* The initiator refuses the responder after message 2: message 3,
+	 * which would let the responder deliver, is never written. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_handshake_set_check(&a.hs, probe_check, &pa);
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) == NS_OK &&
+	   ns_handshake_read(&b.hs, msg, len) == NS_OK &&
+	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) == NS_OK,
+	   "not a member: the first two messages are made");
+	err = ns_handshake_read(&a.hs, msg, len);
+	ok(err == NS_ERR_NOT_MEMBER && pa.calls == 1 &&
+	   memcmp(pa.asked, b.id.node.pub, 32) == 0,
+	   "initiator asks about the responder's node key after message 2 and refuses it (%s)",
+	   ns_strerror(err));
+	ok(ns_handshake_peer_key(&a.hs) != NULL &&
+	   memcmp(ns_handshake_peer_key(&a.hs), b.id.node.pub, 32) == 0,
+	   "the refused key is there for the log's fingerprint");
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) != NS_OK &&
+	   ns_handshake_finish(&a.hs, &s) != NS_OK, "and stays failed: no message 3, no session");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* The responder refuses the initiator after message 3: no session,
+	 * so nothing is delivered. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_handshake_set_check(&b.hs, probe_check, &pb);
+	ok(ns_handshake_write(&a.hs, msg, sizeof(msg), &len) == NS_OK &&
+	   ns_handshake_read(&b.hs, msg, len) == NS_OK && pb.calls == 0 &&
+	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) == NS_OK &&
+	   ns_handshake_read(&a.hs, msg, len) == NS_OK &&
+	   ns_handshake_write(&a.hs, msg, sizeof(msg), &len) == NS_OK,
+	   "not a member: the initiator gets to its third message; no check before the key");
+	err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_ERR_NOT_MEMBER && memcmp(pb.asked, a.id.node.pub, 32) == 0,
+	   "responder refuses the initiator's node key after message 3 (%s)", ns_strerror(err));
+	ok(!ns_handshake_done(&b.hs) && ns_handshake_finish(&b.hs, &s) != NS_OK,
+	   "and never completes");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* Listed on both ends: the handshake completes. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	pa.allowed = b.id.node.pub;
+	pb.allowed = a.id.node.pub;
+	ns_handshake_set_check(&a.hs, probe_check, &pa);
+	ns_handshake_set_check(&b.hs, probe_check, &pb);
+	err = NS_OK;
+	for (int i = 0; i < 3 && err == NS_OK; i++) {
+		struct ep_side *w = i == 1 ? &b : &a, *r = i == 1 ? &a : &b;
+
+		err = ns_handshake_write(&w->hs, msg, sizeof(msg), &len);
+		if (err == NS_OK)
+			err = ns_handshake_read(&r->hs, msg, len);
+	}
+	ok(err == NS_OK && ns_handshake_done(&a.hs) && ns_handshake_done(&b.hs),
+	   "members on both ends complete (%s)", ns_strerror(err));
+	ep_free(&a);
+	ep_free(&b);
+}
+
 int main(void)
 {
 	ep_keys_fixed(&keys, 7);
@@ -312,5 +400,6 @@ int main(void)
 	test_version();
 	test_framing();
 	test_cloned_key();
+	test_not_member();
 	return tap_done();
 }
