@@ -256,6 +256,30 @@ static void membership_json(const struct ns_daemon *d, struct out *o)
 	out_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->reloads);
 }
 
+/* "network keys: sends A, accepts A, B": fingerprints, never the keys. */
+static void netkeys_text(const struct ns_daemon *d, struct out *o)
+{
+	out_printf(o, "network key%s: sends %s, accepts", d->nnetkeys == 1 ? "" : "s",
+	           d->netkey_fp[0]);
+	for (size_t i = 0; i < d->nnetkeys; i++)
+		out_printf(o, "%s %s", i ? "," : "", d->netkey_fp[i]);
+	out_printf(o, " (%s)\n", d->cfg->network_key_file != NULL ? d->cfg->network_key_file
+	                                                           : "inline");
+}
+
+static void netkeys_json(const struct ns_daemon *d, struct out *o)
+{
+	out_printf(o, ",\"network_keys\":{\"send\":\"%s\",\"accept\":[", d->netkey_fp[0]);
+	for (size_t i = 0; i < d->nnetkeys; i++)
+		out_printf(o, "%s\"%s\"", i ? "," : "", d->netkey_fp[i]);
+	out_printf(o, "],\"file\":");
+	if (d->cfg->network_key_file != NULL)
+		json_string(o, d->cfg->network_key_file);
+	else
+		out_printf(o, "null");
+	out_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->key_reloads);
+}
+
 /* One line per connection (packet mode counts no bytes per connection). */
 static void conns_text(struct ns_daemon *d, struct out *o, int64_t now)
 {
@@ -284,6 +308,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 		           q.flows == 1 ? "" : "s");
 		rules_text(&d->watchdog, o);
 		membership_text(d, o);
+		netkeys_text(d, o);
 		peers_text(d, o, now);
 		packet_text(&q, o);
 		conns_text(d, o, now);
@@ -294,6 +319,7 @@ static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
 	           rs.conns == 1 ? "" : "s");
 	rules_text(&d->watchdog, o);
 	membership_text(d, o);
+	netkeys_text(d, o);
 	peers_text(d, o, now);
 	conns_text(d, o, now);
 }
@@ -370,6 +396,7 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 	           d->watchdog.missing ? "true" : "false");
 	peers_json(d, o, now);
 	membership_json(d, o);
+	netkeys_json(d, o);
 	if (d->cfg->mode == NS_MODE_PACKET) {
 		struct ns_queue_snapshot q;
 
@@ -470,14 +497,17 @@ static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
 		out_printf(o, "forgot %s\n", arg);
 }
 
-/* "reload": the members list read again; a bad file keeps the old one. */
+/* "reload": the members list and the network key file read again; a bad
+ * file keeps both in force. */
 static void reload_command(struct ns_daemon *d, struct out *o)
 {
 	char summary[256], err[512];
 
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0) {
-		ns_log(NS_LOG_ERROR, "reload refused, the members list in force is kept: %s", err);
-		out_printf(o, "error: reload refused, the members list in force is kept: %s\n", err);
+		ns_log(NS_LOG_ERROR, "reload refused, the members list and network keys in force "
+		       "are kept: %s", err);
+		out_printf(o, "error: reload refused, the members list and network keys in force "
+		           "are kept: %s\n", err);
 		return;
 	}
 	out_printf(o, "%s\n", summary);

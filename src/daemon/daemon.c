@@ -24,6 +24,7 @@
 #include "../keys/keys.h"
 #include "../packet/sockdiag.h"
 #include "../util/confine.h"
+#include "../util/errmsg.h"
 #include "../util/log.h"
 #include "control.h"
 #include "daemon.h"
@@ -53,7 +54,8 @@ static void hup_reload(struct ns_daemon *d)
 
 	ns_log(NS_LOG_INFO, "SIGHUP: reloading");
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0)
-		ns_log(NS_LOG_ERROR, "reload refused, the members list in force is kept: %s", err);
+		ns_log(NS_LOG_ERROR, "reload refused, the members list and network keys in force "
+		       "are kept: %s", err);
 }
 
 static void on_signal(void *cookie, struct ns_watch *w, uint32_t events)
@@ -220,15 +222,48 @@ static int init_peers(struct ns_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* The network key, and the keys of the mode derived from it.  The key's
- * one copy here is wiped on the way out, whatever happened. */
+/* Puts the keys k in force, in the mode's holder: the flow table's (it
+ * refuses two keys with one packet-mode id) or the handshake identity's.
+ * On failure nothing changed. */
+static int keys_apply(struct ns_daemon *d, const struct ns_netkeys *k, const char *name,
+                      char *err, size_t errlen)
+{
+	char why[256];
+
+	if (d->cfg->mode == NS_MODE_PACKET) {
+		if (ns_flow_set_keys(&d->queue.flows, k->key[0], k->n, why,
+		                     sizeof(why)) != 0)
+			return ns_error(err, errlen, "%s: %s", name, why);
+	} else if (ns_identity_set_keys(&d->relay.id, k->key[0],
+	                                k->n) != 0) {
+		snprintf(err, errlen, "cannot derive the handshake keys");
+		return -1;
+	}
+	d->nnetkeys = k->n;
+	for (size_t i = 0; i < k->n; i++)
+		ns_network_key_fingerprint(k->key[i], d->netkey_fp[i]);
+	return 0;
+}
+
+/* "sends A, accepts A, B": the key set by fingerprint. */
+static void keys_describe(const struct ns_daemon *d, char *out, size_t len)
+{
+	int n = snprintf(out, len, "sends %s, accepts", d->netkey_fp[0]);
+
+	for (size_t i = 0; i < d->nnetkeys && n > 0 && (size_t)n < len; i++)
+		n += snprintf(out + n, len - (size_t)n, "%s %s", i ? "," : "", d->netkey_fp[i]);
+}
+
+/* The network keys, and the keys of the mode derived from them.  The
+ * keys' one copy here is wiped on the way out, whatever happened. */
 static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 {
 	const struct ns_config *cfg = d->cfg;
-	uint8_t netkey[NS_KEY_LEN];
+	struct ns_netkeys k;
+	char set[128];
 	int rc;
 
-	rc = ns_network_key_load(cfg->network_key, cfg->network_key_file, netkey, err, errlen);
+	rc = ns_network_keys_load(cfg->network_key, cfg->network_key_file, &k, err, errlen);
 	/* An inline key comes only from the environment (config.c): wiped
 	 * there, /proc/PID/environ no longer shows it to the node. */
 	if (cfg->network_key != NULL)
@@ -236,11 +271,19 @@ static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 	if (rc != 0)
 		goto out;
 	if (cfg->mode == NS_MODE_PACKET)
-		rc = init_packet_keys(d, netkey, err, errlen);
+		rc = init_packet_keys(d, k.key[0], err, errlen);
 	else
-		rc = init_proxy_keys(d, netkey, err, errlen);
+		rc = init_proxy_keys(d, k.key[0], err, errlen);
+	if (rc == 0)
+		rc = keys_apply(d, &k, cfg->network_key_file != NULL ? cfg->network_key_file
+		                                                     : "network key (inline)",
+		                err, errlen);
+	if (rc == 0) {
+		keys_describe(d, set, sizeof(set));
+		ns_log(NS_LOG_INFO, "network key%s: %s", d->nnetkeys == 1 ? "" : "s", set);
+	}
 out:
-	ns_wipe(netkey, sizeof(netkey));
+	ns_network_keys_wipe(&k);
 	return rc;
 }
 
@@ -461,36 +504,89 @@ static int log_removed(const struct ns_members *old, const struct ns_members *ne
 	return n;
 }
 
+/* The network key file read again, into k (n 0: an inline key, which
+ * cannot be read again); note says what happened for the summary. */
+static int keys_reload_read(struct ns_daemon *d, struct ns_netkeys *k, char *note,
+                            size_t notelen, char *err, size_t errlen)
+{
+	const struct ns_config *cfg = d->cfg;
+
+	memset(k, 0, sizeof(*k));
+	if (cfg->network_key_file == NULL) {
+		snprintf(note, notelen, "network key inline (NODESEAL_NETWORK_KEY) kept: the "
+		         "variable is wiped at start, so it cannot be read again; give the keys in "
+		         "a file (NODESEAL_NETWORK_KEY_FILE) to rotate them without a restart");
+		return 0;
+	}
+	return ns_network_keys_load(NULL, cfg->network_key_file, k, err, errlen);
+}
+
+/* The members list read again into fresh (*have false: open membership). */
+static int members_reload_read(struct ns_daemon *d, struct ns_members *fresh, bool *have,
+                               char *err, size_t errlen)
+{
+	*have = d->cfg->members_file != NULL;
+	if (!*have)
+		return 0;
+	return ns_members_load(d->cfg->members_file, fresh, err, errlen);
+}
+
 int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *err,
                      size_t errlen)
 {
 	const struct ns_config *cfg = d->cfg;
-	struct ns_members fresh, old;
-	int removed, added = 0, reset;
+	struct ns_members fresh = { 0 }, old;
+	struct ns_netkeys k;
+	char members[256] = "", keys[512] = "", was[128], set[128];
+	int removed, added = 0, reset, rc = -1;
+	bool have_members;
 
-	if (cfg->members_file == NULL) {
-		snprintf(summary, sumlen, "reloaded: membership open (%s), nothing to read",
+	/* Both files parsed whole before anything changes: a bad one, either,
+	 * keeps everything in force. */
+	if (members_reload_read(d, &fresh, &have_members, err, errlen) != 0)
+		return -1;
+	if (keys_reload_read(d, &k, keys, sizeof(keys), err, errlen) != 0)
+		goto out;
+	if (k.n > 0) {
+		keys_describe(d, was, sizeof(was));
+		/* Packet mode refuses two keys of one id: still nothing changed. */
+		if (keys_apply(d, &k, cfg->network_key_file, err, errlen) != 0)
+			goto out;
+		keys_describe(d, set, sizeof(set));
+		d->key_reloads++;
+		snprintf(keys, sizeof(keys), "network key%s %s (%s)%s", d->nnetkeys == 1 ? "" : "s",
+		         set, cfg->network_key_file,
+		         strcmp(was, set) == 0 ? ", unchanged" : "");
+		if (strcmp(was, set) != 0)
+			ns_log(NS_LOG_INFO, "reload: network keys were: %s; now: %s; sealed connections "
+			       "keep their keys", was, set);
+	}
+	if (!have_members) {
+		snprintf(members, sizeof(members), "membership open (%s)",
 		         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
 		                                     : "no --members");
-		ns_log(NS_LOG_INFO, "%s", summary);
-		return 0;
+	} else {
+		old = d->members;
+		d->members = fresh;
+		memset(&fresh, 0, sizeof(fresh));
+		removed = log_removed(&old, &d->members);
+		for (size_t i = 0; i < d->members.n; i++)
+			added += ns_members_find(&old, d->members.v[i].pub) == NULL;
+		reset = ns_relay_set_members(&d->relay, &d->members);
+		ns_members_free(&old);
+		d->reloads++;
+		snprintf(members, sizeof(members), "%s: %zu member%s, %d added, %d removed, "
+		         "%d connection%s reset", cfg->members_file, d->members.n,
+		         d->members.n == 1 ? "" : "s", added, removed, reset, reset == 1 ? "" : "s");
 	}
-	/* Parsed whole before anything changes: a bad file keeps the old list. */
-	if (ns_members_load(cfg->members_file, &fresh, err, errlen) != 0)
-		return -1;
-	old = d->members;
-	d->members = fresh;
-	removed = log_removed(&old, &d->members);
-	for (size_t i = 0; i < d->members.n; i++)
-		added += ns_members_find(&old, d->members.v[i].pub) == NULL;
-	reset = ns_relay_set_members(&d->relay, &d->members);
-	ns_members_free(&old);
-	d->reloads++;
-	snprintf(summary, sumlen, "reloaded %s: %zu member%s, %d added, %d removed, "
-	         "%d connection%s reset", cfg->members_file, d->members.n,
-	         d->members.n == 1 ? "" : "s", added, removed, reset, reset == 1 ? "" : "s");
+	snprintf(summary, sumlen, "reloaded %s; %s", members, keys);
 	ns_log(NS_LOG_INFO, "%s", summary);
-	return 0;
+	rc = 0;
+out:
+	if (have_members)
+		ns_members_free(&fresh);
+	ns_network_keys_wipe(&k);
+	return rc;
 }
 
 /* Once a second: the mode's expiries, the peer memory, and the watchdog. */

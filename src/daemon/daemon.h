@@ -14,6 +14,7 @@
 #include "../config/config.h"
 #include "../event/clock.h"
 #include "../event/loop.h"
+#include "../keys/keys.h"
 #include "../keys/members.h"
 #include "../packet/queue.h"
 #include "../relay/relay.h"
@@ -42,6 +43,11 @@ struct ns_daemon {
 	struct ns_watchdog watchdog;    /* rules another program took away */
 	struct ns_members members;      /* proxy mode, under --members: the list in force */
 	uint64_t reloads;               /* reloads that replaced the list */
+	/* The network keys in force, by fingerprint only (the keys live in
+	 * the relay's identity or the flow table): [0] is sent with. */
+	char netkey_fp[NS_NETKEYS_MAX][NS_FINGERPRINT_LEN + 1];
+	size_t nnetkeys;
+	uint64_t key_reloads;           /* reloads that read the network key file */
 };
 
 /* Loads keys, opens listeners and the control socket. */
@@ -56,10 +62,14 @@ int ns_daemon_set_policy(struct ns_daemon *d, enum ns_policy policy);
  * how many peers were forgotten, -1 if saving failed (err says why). */
 int ns_daemon_forget(struct ns_daemon *d, const struct ns_peer_addr *addr, char *err,
                      size_t errlen);
-/* Reads the members list again (the control socket's "reload", and
- * SIGHUP).  A bad file keeps the list in force: -1 with err.  Otherwise
- * the new list replaces it, and every connection of a key no longer
- * listed is reset at once; summary says what changed. */
+/* Reads the members list and the network key file again (the control
+ * socket's "reload", and SIGHUP).  A bad file, either, keeps both in
+ * force: -1 with err.  Otherwise the new list replaces it, and every
+ * connection of a key no longer listed is reset at once; the new keys
+ * serve the handshakes from now on, and connections already sealed keep
+ * theirs.  An inline network key cannot be read again (the variable is
+ * wiped at start): it stays, and summary says so.  summary says what
+ * changed. */
 int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *err,
                      size_t errlen);
 /* Closes everything and removes the interception. */

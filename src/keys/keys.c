@@ -1,6 +1,8 @@
 /*
- * keys.c: loading the network key and loading or creating the node key.
+ * keys.c: loading the network keys and loading or creating the node key.
  *
+ * A network key file holds one key, or two while a rotation runs: the
+ * first is sent with, both are accepted (ns_network_keys_parse).
  * The node key file is created atomically (written under a temporary name,
  * synced, then linked into place, so a crash never leaves half a key and
  * two starting daemons never overwrite each other) with mode 0600.  A key
@@ -17,15 +19,14 @@
 #include "../util/errmsg.h"
 #include "keys.h"
 
-#define KEY_FILE_MAX 256
+/* Two keys and comments fit with room to spare; more is not a key file. */
+#define KEY_FILE_MAX 4096
+#define NETKEY_FP_LABEL "nodeseal network key fingerprint 1"
 
-void ns_fingerprint(const uint8_t pub[32], char out[NS_FINGERPRINT_LEN + 1])
+static void hex8(const uint8_t h[32], char out[NS_FINGERPRINT_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint8_t h[32];
 
-	if (ns_hash(NS_HASH_SHA256, pub, 32, NULL, 0, h) != 0)
-		memset(h, 0, sizeof(h));
 	for (int i = 0; i < NS_FINGERPRINT_LEN / 2; i++) {
 		out[2 * i] = hex[h[i] >> 4];
 		out[2 * i + 1] = hex[h[i] & 15];
@@ -33,10 +34,97 @@ void ns_fingerprint(const uint8_t pub[32], char out[NS_FINGERPRINT_LEN + 1])
 	out[NS_FINGERPRINT_LEN] = '\0';
 }
 
+void ns_fingerprint(const uint8_t pub[32], char out[NS_FINGERPRINT_LEN + 1])
+{
+	uint8_t h[32];
+
+	if (ns_hash(NS_HASH_SHA256, pub, 32, NULL, 0, h) != 0)
+		memset(h, 0, sizeof(h));
+	hex8(h, out);
+}
+
+void ns_network_key_fingerprint(const uint8_t key[32], char out[NS_FINGERPRINT_LEN + 1])
+{
+	uint8_t h[32];
+
+	if (ns_hash(NS_HASH_SHA256, (const uint8_t *)NETKEY_FP_LABEL, sizeof(NETKEY_FP_LABEL) - 1,
+	            key, 32, h) != 0)
+		memset(h, 0, sizeof(h));
+	hex8(h, out);
+	ns_wipe(h, sizeof(h));
+}
+
+void ns_network_keys_wipe(struct ns_netkeys *k)
+{
+	ns_wipe(k, sizeof(*k));
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+int ns_network_keys_parse(const char *text, size_t len, const char *name, struct ns_netkeys *k,
+                          char *err, size_t errlen)
+{
+	size_t pos = 0, b, e;
+	int line = 0, at[NS_NETKEYS_MAX] = { 0 };
+	const char *why;
+	uint8_t key[32];
+	int rc = -1;
+
+	memset(k, 0, sizeof(*k));
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+
+		line++;
+		for (b = pos; b < end && blank(text[b]); b++)
+			;
+		for (e = end; e > b && blank(text[e - 1]); e--)
+			;
+		pos = end + 1;
+		if (b == e || text[b] == '#')
+			continue;
+		if (memchr(text + b, '\0', e - b) != NULL) {
+			ns_error(err, errlen, "%s line %d: not a key: a NUL byte", name, line);
+			goto out;
+		}
+		if ((why = ns_key_decode(text + b, e - b, key)) != NULL) {
+			ns_error(err, errlen, "%s line %d: not a key: %s", name, line, why);
+			goto out;
+		}
+		for (size_t i = 0; i < k->n; i++)
+			if (ns_ct_equal(k->key[i], key, 32) == 1) {
+				ns_error(err, errlen, "%s line %d: the same key as line %d; "
+				          "list each key once", name, line, at[i]);
+				goto out;
+			}
+		if (k->n == NS_NETKEYS_MAX) {
+			ns_error(err, errlen, "%s line %d: a third key; a node holds at most two "
+			          "(the first, sent with, and one more accepted)", name, line);
+			goto out;
+		}
+		memcpy(k->key[k->n], key, 32);
+		at[k->n++] = line;
+	}
+	if (k->n == 0) {
+		ns_error(err, errlen, "%s: no key in it (create one with 'nodeseal genkey')", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	ns_wipe(key, sizeof(key));
+	if (rc != 0)
+		ns_network_keys_wipe(k);
+	return rc;
+}
+
 /* Reads a key file of at most KEY_FILE_MAX bytes that only its owner may
- * read or change; what names the key in errors. */
-static int key_file_read(const char *path, const char *what, uint8_t key[32], char *err,
-                         size_t errlen)
+ * read or change; what names the key in errors.  A network key file
+ * (netkeys not NULL) may hold two keys; a node key file holds one. */
+static int key_file_read(const char *path, const char *what, uint8_t key[32],
+                         struct ns_netkeys *netkeys, char *err, size_t errlen)
 {
 	char text[KEY_FILE_MAX + 1];
 	struct stat st;
@@ -67,7 +155,10 @@ static int key_file_read(const char *path, const char *what, uint8_t key[32], ch
 		          KEY_FILE_MAX);
 		goto out;
 	}
-	if ((why = ns_key_decode(text, (size_t)n, key)) != NULL) {
+	if (netkeys != NULL) {
+		if (ns_network_keys_parse(text, (size_t)n, path, netkeys, err, errlen) != 0)
+			goto out;
+	} else if ((why = ns_key_decode(text, (size_t)n, key)) != NULL) {
 		ns_error(err, errlen, "%s: not a key: %s", path, why);
 		goto out;
 	}
@@ -78,11 +169,10 @@ out:
 	return rc;
 }
 
-int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32],
-                        char *err, size_t errlen)
+int ns_network_keys_load(const char *inline_b64, const char *path, struct ns_netkeys *k,
+                         char *err, size_t errlen)
 {
-	const char *why;
-
+	memset(k, 0, sizeof(*k));
 	if (inline_b64 != NULL && path != NULL)
 		return ns_error(err, errlen, "network key given both inline and as a file; "
 		                 "give one (NODESEAL_NETWORK_KEY or NODESEAL_NETWORK_KEY_FILE)");
@@ -90,10 +180,9 @@ int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32
 		return ns_error(err, errlen, "no network key: set NODESEAL_NETWORK_KEY or "
 		                 "NODESEAL_NETWORK_KEY_FILE (create one with 'nodeseal genkey')");
 	if (path != NULL)
-		return key_file_read(path, "network key", key, err, errlen);
-	if ((why = ns_key_decode(inline_b64, strlen(inline_b64), key)) != NULL)
-		return ns_error(err, errlen, "network key (inline): %s", why);
-	return 0;
+		return key_file_read(path, "network key", NULL, k, err, errlen);
+	return ns_network_keys_parse(inline_b64, strlen(inline_b64), "network key (inline)", k,
+	                             err, errlen);
 }
 
 /* mkdir -p, the last component with mode 0700. */
@@ -182,7 +271,7 @@ int ns_node_key_load_or_create(const char *state_dir, struct ns_dh_keypair *kp, 
 			return -1;
 		*created = true;
 	}
-	if (key_file_read(path, "node key", priv, err, errlen) != 0)
+	if (key_file_read(path, "node key", priv, NULL, err, errlen) != 0)
 		return -1;
 	rc = ns_dh_from_private(NS_DH_25519, priv, kp);
 	ns_wipe(priv, sizeof(priv));

@@ -25,9 +25,30 @@ void ns_key_encode(const uint8_t key[32], char out[NS_KEY_B64_LEN + 1]);
 const char *ns_key_decode(const char *text, size_t len, uint8_t key[32]);
 
 /* keys.c */
-/* The network key from inline text or from a file: exactly one of them. */
-int ns_network_key_load(const char *inline_b64, const char *path, uint8_t key[32],
-                        char *err, size_t errlen);
+/*
+ * The network keys a node holds: one, or two while a rotation runs
+ * (docs/SECURITY.md, "Rotating the network key").  key[0] is the one this
+ * node sends with; every one of them is accepted.
+ */
+#define NS_NETKEYS_MAX 2
+struct ns_netkeys {
+	uint8_t key[NS_NETKEYS_MAX][32];
+	size_t n;
+};
+/* The text of a network key file (or of the inline key): one or two keys,
+ * one a line, as 'nodeseal genkey' prints them; blank lines and lines
+ * starting with '#' are skipped.  name is the file in errors, which name
+ * the line: a line that is not a key, a key given twice, a third key. */
+int ns_network_keys_parse(const char *text, size_t len, const char *name, struct ns_netkeys *k,
+                          char *err, size_t errlen);
+/* The network keys from inline text or from a file: exactly one of them. */
+int ns_network_keys_load(const char *inline_b64, const char *path, struct ns_netkeys *k,
+                         char *err, size_t errlen);
+void ns_network_keys_wipe(struct ns_netkeys *k);
+/* A network key's fingerprint, for status and logs: the first 8 bytes, in
+ * hex, of SHA-256("nodeseal network key fingerprint 1" || key).  The label
+ * keeps it from being any other hash of the key. */
+void ns_network_key_fingerprint(const uint8_t key[32], char out[NS_FINGERPRINT_LEN + 1]);
 /* The state directory, created (mkdir -p, itself mode 0700) if missing. */
 int ns_state_dir_make(const char *dir, char *err, size_t errlen);
 /* The node key in state_dir (made as above), created (mode 0600) when it

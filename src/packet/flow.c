@@ -31,6 +31,7 @@
  * the two halves do not expect; fuzz_flow drives both through the one
  * public entry point.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,7 @@
 const char *const ns_flow_count_names[NS_FC_COUNT] = {
 	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
 	"table_full", "unsupported", "internal", "clear", "downgrade", "reset_failing", "evicted",
-	"clear_ended",
+	"clear_ended", "unknown_key",
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };
@@ -145,8 +146,60 @@ int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_ke
 		t->e[i].list = L_NONE;
 	}
 	t->free_head = 0;
-	memcpy(t->network_key, network_key, NS_KEY_LEN);
+	if (ns_flow_set_keys(t, network_key, 1, NULL, 0) != 0) {
+		ns_flow_free(t);
+		return -1;
+	}
 	return 0;
+}
+
+int ns_flow_set_keys(struct ns_flow_table *t, const uint8_t *keys, size_t n,
+                     char *err, size_t errlen)
+{
+	uint8_t id[NS_FLOW_NETKEYS_MAX][NS_PKT_KEYID_LEN];
+	int rc = -1;
+
+	if (n < 1 || n > NS_FLOW_NETKEYS_MAX) {
+		if (err != NULL)
+			snprintf(err, errlen, "packet mode holds 1 to %d network keys, not %zu",
+			         NS_FLOW_NETKEYS_MAX, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ns_pkt_key_id(keys + i * NS_KEY_LEN, id[i]) != 0)
+			goto out;
+	/* The id picks the key a SYN named: two keys with one id (1 pair in
+	 * 65536) could not be told apart.  Making another new key is the
+	 * remedy; guessing would fail one connection in two. */
+	if (n == 2 && memcmp(id[0], id[1], NS_PKT_KEYID_LEN) == 0) {
+		if (err != NULL)
+			snprintf(err, errlen, "the two network keys have the same packet-mode key id "
+			         "(a 1 in 65536 chance); make another new key with 'nodeseal genkey'");
+		goto out;
+	}
+	ns_wipe(t->netkey, sizeof(t->netkey));
+	memcpy(t->netkey, keys, n * NS_KEY_LEN);
+	memcpy(t->netkey_id, id, sizeof(id));
+	t->nnetkeys = (uint32_t)n;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* The network key a SYN's nonce names, NULL if none held.  Holding one
+ * key, a node takes it whatever the id: the id only chooses, the MAC
+ * authenticates, and a peer under another key fails there as before. */
+static const uint8_t *netkey_for(const struct ns_flow_table *t,
+                                 const uint8_t nonce_i[NS_PKT_NONCE_LEN])
+{
+	const uint8_t *id = nonce_i + NS_PKT_NONCE_LEN - NS_PKT_KEYID_LEN;
+
+	if (t->nnetkeys == 1)
+		return t->netkey[0];
+	for (uint32_t i = 0; i < t->nnetkeys; i++)
+		if (memcmp(t->netkey_id[i], id, NS_PKT_KEYID_LEN) == 0)
+			return t->netkey[i];
+	return NULL;
 }
 
 void ns_flow_free(struct ns_flow_table *t)
@@ -157,7 +210,7 @@ void ns_flow_free(struct ns_flow_table *t)
 	free(t->e);
 	free(t->bucket);
 	ns_pmtu_free(&t->pmtu);
-	ns_wipe(t->network_key, sizeof(t->network_key));
+	ns_wipe(t->netkey, sizeof(t->netkey));
 	ns_wipe(t->secret, sizeof(t->secret));
 	t->e = NULL;
 	t->bucket = NULL;
@@ -509,14 +562,23 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			flow_remove(t, f);
 			f = NULL;
 		}
-		if (f != NULL)
+		if (f != NULL) {
 			memcpy(nonce, f->nonce_i, sizeof(nonce));
-		else if (fresh_nonce(t, nonce) != 0)
-			return drop(t, NS_FC_INTERNAL);
+		} else {
+			if (fresh_nonce(t, nonce) != 0)
+				return drop(t, NS_FC_INTERNAL);
+			/* The key this node sends with, named for the peer. */
+			memcpy(nonce + NS_PKT_NONCE_LEN - NS_PKT_KEYID_LEN, t->netkey_id[0],
+			       NS_PKT_KEYID_LEN);
+		}
 	} else {
 		rc = ns_tcpseg_get_value(s, nonce);
 		if (rc < 0)
 			return drop(t, NS_FC_BAD_PACKET);
+		/* A key we do not hold: a node before or after a rotation
+		 * that this one is not part of.  Its stack never sees it. */
+		if (rc > 0 && netkey_for(t, nonce) == NULL)
+			return drop(t, NS_FC_UNKNOWN_KEY);
 		if (rc == 0) {
 			/* No fallback to clear but under opportunistic, and
 			 * never for a sealed peer. */
@@ -646,10 +708,15 @@ static enum ns_flow_verdict on_synack(struct ns_flow_table *t, struct ns_flow *f
 			return drop(t, NS_FC_INTERNAL);
 	}
 	if (f->state == F_SYN_SENT || f->state == F_SYN_RCVD) {
+		const uint8_t *netkey = netkey_for(t, f->nonce_i);
+
+		/* Gone only if a reload dropped it since the SYN. */
+		if (netkey == NULL)
+			return drop(t, NS_FC_UNKNOWN_KEY);
 		f->isn[NS_PKT_R2I] = isn;
 		note_syn_window(f, s, NS_PKT_R2I);
 		memcpy(f->nonce_r, nonce, sizeof(nonce));
-		if (ns_pkt_keys_derive(&f->keys, t->network_key, f->nonce_i, f->nonce_r) != 0)
+		if (ns_pkt_keys_derive(&f->keys, netkey, f->nonce_i, f->nonce_r) != 0)
 			return drop(t, NS_FC_INTERNAL);
 		f->state = F_KEYED;
 	} else if (f->state != F_KEYED || f->verified || f->isn[NS_PKT_R2I] != isn ||

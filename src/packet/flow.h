@@ -113,6 +113,7 @@ enum ns_flow_count {
 	NS_FC_RESET_FAILING,
 	NS_FC_EVICTED,        /* entries that made way for a new connection */
 	NS_FC_CLEAR_ENDED,    /* clear connections handed out to end (policy, sealed peer) */
+	NS_FC_UNKNOWN_KEY,    /* a SYN or SYN-ACK whose key id names no network key held */
 	NS_FC_COUNT
 };
 extern const char *const ns_flow_count_names[NS_FC_COUNT];
@@ -127,6 +128,8 @@ struct ns_flow_tuple {
 	uint16_t lport, rport;          /* host order */
 };
 
+/* Network keys held at once: two during a rotation. */
+#define NS_FLOW_NETKEYS_MAX 2
 /* An entry's key: local address, remote address, ports, family (flow.c). */
 #define NS_FLOW_KEY_LEN 40
 /* Eviction lists: handshakes, ended connections (flow.c). */
@@ -137,7 +140,11 @@ struct ns_flow_table {
 	int32_t *bucket;            /* nbuckets heads, -1 terminated chains */
 	uint32_t nbuckets, max, used;
 	int32_t free_head;
-	uint8_t network_key[NS_KEY_LEN];
+	/* The network keys: [0] is sent with, each is accepted; ids as
+	 * ns_pkt_key_id gives them (ns_flow_set_keys). */
+	uint8_t netkey[NS_FLOW_NETKEYS_MAX][NS_KEY_LEN];
+	uint8_t netkey_id[NS_FLOW_NETKEYS_MAX][NS_PKT_KEYID_LEN];
+	uint32_t nnetkeys;
 	uint8_t secret[NS_KEY_LEN];  /* nonces: fresh per start */
 	uint64_t nonce_counter;      /* nonces made so far */
 	uint64_t hash_seed;
@@ -177,6 +184,14 @@ struct ns_flow_pkt {
  * net.ipv4.route.min_pmtu default) or 1280 (IPv6). */
 
 int ns_flow_init(struct ns_flow_table *t, uint32_t max, const uint8_t network_key[NS_KEY_LEN]);
+/*
+ * Replaces the network keys, on a reload: n (1 to NS_FLOW_NETKEYS_MAX) of
+ * NS_KEY_LEN bytes one after another, the first sent with.  Connections already keyed keep their keys; a
+ * handshake completes under the key its SYN named, if still held.  Two
+ * keys with the same id are refused (err says so), the old set kept.
+ */
+int ns_flow_set_keys(struct ns_flow_table *t, const uint8_t *keys, size_t n,
+                     char *err, size_t errlen);
 /* Frees every entry's keys and the arrays; wipes the secrets. */
 void ns_flow_free(struct ns_flow_table *t);
 

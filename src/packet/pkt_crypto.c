@@ -47,6 +47,19 @@ out:
 	return rc;
 }
 
+int ns_pkt_key_id(const uint8_t network_key[NS_KEY_LEN], uint8_t id[NS_PKT_KEYID_LEN])
+{
+	static const char label[] = PKT_LABEL " key id";
+	uint8_t full[32];
+	int rc;
+
+	rc = ns_hmac(NS_HASH_SHA256, network_key, NS_KEY_LEN, (const uint8_t *)label,
+	             sizeof(label) - 1, NULL, 0, full);
+	memcpy(id, full, NS_PKT_KEYID_LEN);
+	ns_wipe(full, sizeof(full));
+	return rc;
+}
+
 void ns_pkt_keys_free(struct ns_pkt_keys *k)
 {
 	for (int d = 0; d < 2; d++) {

@@ -23,6 +23,9 @@
 #define NS_PKT_VERSION 1
 #define NS_PKT_NONCE_LEN NS_TCPSEG_OPT_VALUE_LEN /* each side's, in its SYN option */
 #define NS_PKT_MAC_LEN NS_TCPSEG_OPT_VALUE_LEN /* HMAC-SHA256 truncated: 128 bits */
+/* The initiator's nonce ends with the id of the network key it sends
+ * with, so that a responder holding two keys (a rotation) knows which. */
+#define NS_PKT_KEYID_LEN 2
 /* Fixed-length part of the MAC input, before the ciphertext. */
 #define NS_PKT_MAC_HDR_LEN 28
 
@@ -58,6 +61,10 @@ struct ns_pkt_hdr {
 int ns_pkt_keys_derive(struct ns_pkt_keys *k, const uint8_t network_key[NS_KEY_LEN],
                        const uint8_t nonce_i[NS_PKT_NONCE_LEN],
                        const uint8_t nonce_r[NS_PKT_NONCE_LEN]);
+/* A network key's id: HMAC-SHA256(network key, "nodeseal packet 1 key id")
+ * truncated to NS_PKT_KEYID_LEN bytes.  It names a key among the two a
+ * node holds; it is no secret, and it authenticates nothing. */
+int ns_pkt_key_id(const uint8_t network_key[NS_KEY_LEN], uint8_t id[NS_PKT_KEYID_LEN]);
 /* Frees the contexts; libcrypto cleanses the key schedules.  Idempotent. */
 void ns_pkt_keys_free(struct ns_pkt_keys *k);
 

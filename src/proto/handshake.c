@@ -7,7 +7,8 @@
  *
  * psk0 keys the first message's tag with the network key, so the responder
  * authenticates it (and its timestamp) before any DH: a stranger costs one
- * AEAD open.  The replay cache then refuses a first message seen before.
+ * AEAD open for each network key the responder holds (two during a
+ * rotation).  The replay cache then refuses a first message seen before.
  * A peer's static key, once it arrives, is checked against our own (a
  * cloned key) and, with a members list, against the list.
  */
@@ -34,17 +35,44 @@ const char *ns_strerror(int err)
 	return "unknown error";
 }
 
-int ns_identity_init(struct ns_identity *id, const uint8_t network_key[NS_KEY_LEN],
-                     const uint8_t node_priv[32])
+/* Key separation: the network key itself never enters a cipher. */
+static int psk_derive(const uint8_t network_key[NS_KEY_LEN], uint8_t psk[NS_KEY_LEN])
 {
 	static const char label[] = "nodeseal protocol 1 handshake psk";
 
-	/* Key separation: the network key itself never enters a cipher. */
+	return ns_hmac(NS_HASH_SHA256, network_key, NS_KEY_LEN, (const uint8_t *)label,
+	               sizeof(label) - 1, NULL, 0, psk);
+}
+
+int ns_identity_init(struct ns_identity *id, const uint8_t network_key[NS_KEY_LEN],
+                     const uint8_t node_priv[32])
+{
 	memset(id, 0, sizeof(*id));
-	if (ns_hmac(NS_HASH_SHA256, network_key, NS_KEY_LEN, (const uint8_t *)label,
-	            sizeof(label) - 1, NULL, 0, id->psk) != 0)
+	if (psk_derive(network_key, id->psk[0]) != 0)
 		return -1;
+	id->npsk = 1;
 	return ns_dh_from_private(NS_DH_25519, node_priv, &id->node);
+}
+
+int ns_identity_set_keys(struct ns_identity *id, const uint8_t *network_keys, size_t n)
+{
+	uint8_t psk[NS_PSK_MAX][NS_KEY_LEN];
+	int rc = -1;
+
+	if (n < 1 || n > NS_PSK_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (psk_derive(network_keys + i * NS_KEY_LEN, psk[i]) != 0)
+			goto out;
+	/* All or nothing: a half-replaced set would send with one key and
+	 * accept another. */
+	ns_wipe(id->psk, sizeof(id->psk));
+	memcpy(id->psk, psk, n * NS_KEY_LEN);
+	id->npsk = n;
+	rc = 0;
+out:
+	ns_wipe(psk, sizeof(psk));
+	return rc;
 }
 
 void ns_identity_wipe(struct ns_identity *id)
@@ -53,25 +81,40 @@ void ns_identity_wipe(struct ns_identity *id)
 	ns_wipe(id, sizeof(*id));
 }
 
-int ns_handshake_init(struct ns_handshake *h, bool initiator, const struct ns_identity *id,
-                      struct ns_replay *replay)
+/* A fresh Noise state under the k-th PSK.  Nothing here costs a scalar
+ * multiplication: a stranger's connection must be cheap until its first
+ * message has been authenticated. */
+static int hs_setup(struct ns_handshake *h, bool initiator, size_t k)
 {
-	memset(h, 0, sizeof(*h));
-	if (!initiator && replay == NULL)
-		return NS_ERR_INTERNAL;
-	/* Nothing here costs a scalar multiplication: a stranger's connection
-	 * must be cheap until its first message has been authenticated. */
-	h->replay = replay;
 	if (noise_handshake_init(&h->noise, NS_PROTOCOL_NAME, initiator) != 0 ||
-	    noise_handshake_set_local_keypair(&h->noise, &id->node) != 0 ||
-	    noise_handshake_add_psk(&h->noise, id->psk) != 0)
+	    noise_handshake_set_local_keypair(&h->noise, h->node) != 0 ||
+	    noise_handshake_add_psk(&h->noise, h->psk[k]) != 0 ||
+	    (h->has_fixed_e && noise_handshake_set_fixed_ephemeral(&h->noise, h->fixed_e) != 0))
 		return NS_ERR_INTERNAL;
 	return NS_OK;
 }
 
+int ns_handshake_init(struct ns_handshake *h, bool initiator, const struct ns_identity *id,
+                      struct ns_replay *replay)
+{
+	memset(h, 0, sizeof(*h));
+	if ((!initiator && replay == NULL) || id->npsk < 1 || id->npsk > NS_PSK_MAX)
+		return NS_ERR_INTERNAL;
+	h->replay = replay;
+	h->node = &id->node;
+	/* A copy: a reload changes id's keys, not a handshake's. */
+	memcpy(h->psk, id->psk, sizeof(h->psk));
+	h->npsk = initiator ? 1 : id->npsk; /* an initiator sends with the first */
+	return hs_setup(h, initiator, 0);
+}
+
 int ns_handshake_fix_ephemeral(struct ns_handshake *h, const uint8_t priv[32])
 {
-	return noise_handshake_set_fixed_ephemeral(&h->noise, priv) == 0 ? NS_OK : NS_ERR_INTERNAL;
+	if (noise_handshake_set_fixed_ephemeral(&h->noise, priv) != 0)
+		return NS_ERR_INTERNAL;
+	memcpy(h->fixed_e, priv, sizeof(h->fixed_e));
+	h->has_fixed_e = true;
+	return NS_OK;
 }
 
 void ns_handshake_set_check(struct ns_handshake *h, ns_peer_check_fn *check, void *ctx)
@@ -169,7 +212,7 @@ int ns_handshake_read(struct ns_handshake *h, const uint8_t *msg, size_t len)
 {
 	uint8_t payload[NS_TIMESTAMP_LEN];
 	size_t plen;
-	int first = h->noise.msg == 0, err;
+	int first = h->noise.msg == 0, err, rc;
 
 	if (hs_start(h) != NS_OK)
 		return NS_ERR_INTERNAL;
@@ -177,7 +220,20 @@ int ns_handshake_read(struct ns_handshake *h, const uint8_t *msg, size_t len)
 		h->noise.state = NOISE_HS_FAILED;
 		return NS_ERR_PROTO;
 	}
-	if (noise_handshake_read(&h->noise, msg, len, payload, sizeof(payload), &plen) != 0)
+	rc = noise_handshake_read(&h->noise, msg, len, payload, sizeof(payload), &plen);
+	/* A responder holding two network keys tries the first message under
+	 * each: a wrong PSK fails the tag, and nothing before the tag costs a
+	 * DH (e is only hashed and mixed in), so a stranger still costs AEAD
+	 * opens, one a key held, and never a scalar multiplication. */
+	for (size_t k = 1; rc != 0 && first && !h->noise.initiator && k < h->npsk; k++) {
+		noise_handshake_free(&h->noise);
+		if (hs_setup(h, false, k) != NS_OK || hs_start(h) != NS_OK) {
+			h->noise.state = NOISE_HS_FAILED;
+			return NS_ERR_INTERNAL;
+		}
+		rc = noise_handshake_read(&h->noise, msg, len, payload, sizeof(payload), &plen);
+	}
+	if (rc != 0)
 		return NS_ERR_AUTH;
 	if (plen != (first ? NS_TIMESTAMP_LEN : 0U)) {
 		h->noise.state = NOISE_HS_FAILED;

@@ -52,14 +52,22 @@ enum ns_err {
 };
 const char *ns_strerror(int err);
 
-/* The keys one node holds. */
+/* The keys one node holds.  During a rotation a node holds two network
+ * keys: psk[0], from the one it sends with, starts its handshakes, and a
+ * first message under any of them is accepted. */
+#define NS_PSK_MAX 2
 struct ns_identity {
-	uint8_t psk[NS_KEY_LEN];    /* derived from the network key */
+	uint8_t psk[NS_PSK_MAX][NS_KEY_LEN]; /* derived from the network keys */
+	size_t npsk;
 	struct ns_dh_keypair node;  /* the node key */
 };
 /* Derives the handshake PSK from the 32-byte network key. */
 int ns_identity_init(struct ns_identity *id, const uint8_t network_key[NS_KEY_LEN],
                      const uint8_t node_priv[32]);
+/* Replaces the network keys, at start and on a reload: n (1 to
+ * NS_PSK_MAX) of NS_KEY_LEN bytes one after another, the first sent with.
+ * Handshakes already begun keep theirs. */
+int ns_identity_set_keys(struct ns_identity *id, const uint8_t *network_keys, size_t n);
 void ns_identity_wipe(struct ns_identity *id);
 
 /* replay.c */
@@ -128,6 +136,14 @@ typedef bool ns_peer_check_fn(void *ctx, const uint8_t key[32]);
 
 struct ns_handshake {
 	struct noise_handshake noise;
+	/* What a responder needs to read the first message again under its
+	 * next PSK: the node key (borrowed), the PSKs (a copy, wiped), and a
+	 * pinned ephemeral (test builds). */
+	const struct ns_dh_keypair *node;
+	uint8_t psk[NS_PSK_MAX][NS_KEY_LEN];
+	size_t npsk;
+	uint8_t fixed_e[32];
+	bool has_fixed_e;
 	struct ns_replay *replay;   /* responder only */
 	ns_peer_check_fn *check;    /* NULL: every key that authenticates */
 	void *check_ctx;
