@@ -9,6 +9,11 @@
  * - messages of the wrong size or out of turn are refused;
  * - a peer holding our own node key (a cloned key, or our own connection
  *   reflected back) is refused in either role, before the handshake ends.
+ * - rotation: a responder holding two network keys accepts a first
+ *   message under either, with no DH for the one that fails; holding
+ *   only the other key it refuses (AUTH) without DH; an initiator sends
+ *   with its first key only; a pinned ephemeral survives the retry (same
+ *   transcript); a reload during a handshake does not change its keys.
  */
 #include "endpoints.h"
 #include "tap.h"
@@ -199,7 +204,7 @@ static void test_version(void)
 	ep_init(&b, &keys, 0, 0, NULL);
 	noise_handshake_init(&v2, NS_PROTOCOL_NAME, true);
 	noise_handshake_set_local_static(&v2, keys.node_i);
-	noise_handshake_add_psk(&v2, b.id.psk);
+	noise_handshake_add_psk(&v2, b.id.psk[0]);
 	noise_handshake_start(&v2, (const uint8_t *)prologue, sizeof(prologue) - 1);
 	noise_handshake_write(&v2, ts, sizeof(ts), msg, sizeof(msg), &len);
 	ok(len == NS_HS_MSG1_LEN && ns_handshake_read(&b.hs, msg, len) == NS_ERR_AUTH,
@@ -271,7 +276,7 @@ static void test_cloned_key(void)
 
 	/* The responder's own check, against an initiator that makes none. */
 	ep_init(&b, &clone, 0, 0, NULL);
-	raw_initiator(&v, clone.node_r, b.id.psk, msg, sizeof(msg), &len);
+	raw_initiator(&v, clone.node_r, b.id.psk[0], msg, sizeof(msg), &len);
 	ok(ns_handshake_read(&b.hs, msg, len) == NS_OK &&
 	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) == NS_OK &&
 	   noise_handshake_read(&v, msg, len, NULL, 0, &plen) == 0 &&
@@ -287,7 +292,7 @@ static void test_cloned_key(void)
 
 	/* The same unchecking initiator with a key of its own is accepted. */
 	ep_init(&b, &keys, 0, 0, NULL);
-	raw_initiator(&v, keys.node_i, b.id.psk, msg, sizeof(msg), &len);
+	raw_initiator(&v, keys.node_i, b.id.psk[0], msg, sizeof(msg), &len);
 	err = ns_handshake_read(&b.hs, msg, len);
 	if (err == NS_OK)
 		err = ns_handshake_write(&b.hs, msg, sizeof(msg), &len);
@@ -390,6 +395,131 @@ static void test_not_member(void)
 	ep_free(&b);
 }
 
+/* ep's keys replaced by n network keys (the first sent with) and its
+ * handshake begun afresh under them, as a reload and a new connection. */
+static int rekey(struct ep_side *ep, const struct ep_keys *k, int initiator, int pin,
+                 const uint8_t *net, size_t n)
+{
+	ns_handshake_free(&ep->hs);
+	if (ns_identity_set_keys(&ep->id, net, n) != 0 ||
+	    ns_handshake_init(&ep->hs, initiator, &ep->id, initiator ? NULL : &ep->replay) != 0)
+		return -1;
+	ns_handshake_set_time(&ep->hs, EP_NOW, 0);
+	if (pin && ns_handshake_fix_ephemeral(&ep->hs, initiator ? k->eph_i : k->eph_r) != 0)
+		return -1;
+	return 0;
+}
+
+static void test_rotation(void)
+{
+	struct ep_side a, b;
+	uint8_t two[64], nb[32], na_nb[64], msg[128], t1[512] = { 0 }, t2[512] = { 0 };
+	size_t len, l1 = 0, l2 = 0, lz = 0;
+	uint64_t dh;
+	int err;
+
+	memcpy(nb, keys.network, 32);
+	nb[0] ^= 0x80;                       /* the next key, B */
+	memcpy(two, nb, 32);                 /* [B, A]: sends with B, accepts both */
+	memcpy(two + 32, keys.network, 32);
+	memcpy(na_nb, keys.network, 32);     /* [A, B]: sends with A, accepts both */
+	memcpy(na_nb + 32, nb, 32);
+
+	/* Step 1 done here, not there: A sends with A; B accepts [B, A]. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ok(rekey(&b, &keys, 0, 0, two, 2) == 0 && b.hs.npsk == 2, "responder holds [B, A]");
+	ns_handshake_write(&a.hs, msg, sizeof(msg), &len);
+	dh = ns_dh_count();
+	err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_OK && ns_dh_count() == dh,
+	   "initiator under A, responder [B, A]: first message accepted under the second key, "
+	   "no DH for the first (%s)", ns_strerror(err));
+	err = NS_OK;
+	while (err == NS_OK && (!ns_handshake_done(&a.hs) || !ns_handshake_done(&b.hs))) {
+		struct ep_side *w = ns_handshake_writing(&a.hs) ? &a : &b, *r = w == &a ? &b : &a;
+		if ((err = ns_handshake_write(&w->hs, msg, sizeof(msg), &len)) == NS_OK)
+			err = ns_handshake_read(&r->hs, msg, len);
+	}
+	ok(err == NS_OK && ns_handshake_finish(&a.hs, &a.s) == NS_OK &&
+	   ns_handshake_finish(&b.hs, &b.s) == NS_OK &&
+	   memcmp(a.s.handshake_hash, b.s.handshake_hash, 32) == 0,
+	   "and the handshake completes, same hash (%s)", ns_strerror(err));
+	ep_free(&a);
+	ep_free(&b);
+
+	/* Step 3 done here, not there: A still sends with A; B holds [B]. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	rekey(&b, &keys, 0, 0, nb, 1);
+	ns_handshake_write(&a.hs, msg, sizeof(msg), &len);
+	dh = ns_dh_count();
+	err = ns_handshake_read(&b.hs, msg, len);
+	ok(err == NS_ERR_AUTH && ns_dh_count() == dh,
+	   "initiator under A, responder [B]: refused at the first message, no DH (%s)",
+	   ns_strerror(err));
+	ok(ns_handshake_write(&b.hs, msg, sizeof(msg), &len) != NS_OK, "and stays refused");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* A stranger to both keys costs two AEAD opens and no DH. */
+	memset(msg, 0x5a, NS_HS_MSG1_LEN);
+	ep_init(&b, &keys, 0, 0, NULL);
+	rekey(&b, &keys, 0, 0, two, 2);
+	dh = ns_dh_count();
+	err = ns_handshake_read(&b.hs, msg, NS_HS_MSG1_LEN);
+	ok(err == NS_ERR_AUTH && ns_dh_count() == dh && !ns_handshake_writing(&b.hs) &&
+	   ns_handshake_write(&b.hs, msg, sizeof(msg), &len) != NS_OK,
+	   "a stranger's first message to [B, A]: refused, no DH, stays failed (%s)",
+	   ns_strerror(err));
+	ep_free(&b);
+
+	/* Step 2 here, not there: A sends with B ([B, A]); B still [A, B] and
+	 * [A] (before step 1: refused). */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	rekey(&a, &keys, 1, 0, two, 2);
+	rekey(&b, &keys, 0, 0, na_nb, 2);
+	ok(a.hs.npsk == 1 && ep_handshake(&a, &b, NULL, NULL, NULL, NULL) == NS_OK,
+	   "initiator [B, A] sends with B; responder [A, B] accepts it");
+	ep_free(&a);
+	ep_free(&b);
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	rekey(&a, &keys, 1, 0, two, 2);
+	err = ep_handshake(&a, &b, NULL, NULL, NULL, NULL);
+	ok(err == NS_ERR_AUTH, "initiator [B, A], responder [A]: refused, the initiator never "
+	   "falls back to A (%s)", ns_strerror(err));
+	ep_free(&a);
+	ep_free(&b);
+
+	/* Pinned ephemerals: the retry under the second PSK is the same
+	 * handshake as with that PSK alone. */
+	ep_init(&a, &keys, 1, 1, NULL);
+	ep_init(&b, &keys, 0, 1, NULL);
+	err = ep_handshake(&a, &b, t1, &l1, t1 + 256, &lz);
+	ep_free(&a);
+	ep_free(&b);
+	ep_init(&a, &keys, 1, 1, NULL);
+	ep_init(&b, &keys, 0, 1, NULL);
+	rekey(&b, &keys, 0, 1, two, 2);
+	lz = 0;
+	err |= ep_handshake(&a, &b, t2, &l2, t2 + 256, &lz);
+	ok(err == NS_OK && l1 == l2 && memcmp(t1, t2, 512) == 0,
+	   "pinned: responder [B, A] answers as responder [A] does, byte for byte");
+	ep_free(&a);
+	ep_free(&b);
+
+	/* A reload between the connection's start and its first message. */
+	ep_init(&a, &keys, 1, 0, NULL);
+	ep_init(&b, &keys, 0, 0, NULL);
+	ns_identity_set_keys(&b.id, nb, 1);
+	ok(ep_handshake(&a, &b, NULL, NULL, NULL, NULL) == NS_OK,
+	   "a handshake begun before a reload keeps the keys it began with");
+	ep_free(&a);
+	ep_free(&b);
+}
+
 int main(void)
 {
 	ep_keys_fixed(&keys, 7);
@@ -401,5 +531,6 @@ int main(void)
 	test_framing();
 	test_cloned_key();
 	test_not_member();
+	test_rotation();
 	return tap_done();
 }
