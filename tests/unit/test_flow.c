@@ -34,7 +34,14 @@
  *   end; switching to required hands out every clear connection, more than
  *   the kill queue holds, and drops their segments; clear handshakes are
  *   evicted, established clear connections are not.
+ * - rotation: the SYN's nonce ends with the id of the key its sender
+ *   sends with; a responder holding two keys keys the connection with the
+ *   one named, whichever is first; holding two and neither named, it drops
+ *   the SYN (unknown_key); holding one, a peer under another key fails at
+ *   the MAC as before; a reload keeps established connections' keys; two
+ *   keys of one id are refused and the old set kept.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "../../src/packet/flow.h"
@@ -944,6 +951,132 @@ static void test_blind_cut(const uint8_t *key)
 	ns_flow_free(&b.t);
 }
 
+static void set_keys(struct host *h, const uint8_t *k0, const uint8_t *k1)
+{
+	uint8_t two[64];
+	char err[256];
+
+	memcpy(two, k0, 32);
+	if (k1 != NULL)
+		memcpy(two + 32, k1, 32);
+	if (ns_flow_set_keys(&h->t, two, k1 != NULL ? 2 : 1, err, sizeof(err)) != 0)
+		fprintf(stderr, "# set_keys: %s\n", err);
+}
+
+static void test_rotation(const uint8_t *ka)
+{
+	struct host a = { .now = 7000 }, b = { .now = 7000 };
+	uint8_t kb[32], kc[32], id[2], pkt[CAP], v[16], two[64];
+	uint64_t unknown, bad_mac;
+	char err[256];
+	size_t len;
+
+	memcpy(kb, ka, 32);
+	kb[5] ^= 0x11;
+	memcpy(kc, ka, 32);
+	kc[6] ^= 0x22;
+	ok(ns_flow_init(&a.t, 16, ka) == 0 && ns_flow_init(&b.t, 16, ka) == 0, "tables for rotation");
+
+	/* The SYN names the key its sender sends with. */
+	set_keys(&a, kb, ka);
+	len = build(pkt, A_IP, B_IP, 41000, 7447, 1000, 0, NS_TCP_SYN, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&a.t, &p, a.now) == NS_FLOW_ACCEPT && has_option(pkt, p.len, v) == 1 &&
+		   ns_pkt_key_id(kb, id) == 0 && memcmp(v + 14, id, 2) == 0,
+		   "A [B, A]: its SYN's nonce ends with B's key id");
+	}
+	ns_flow_free(&a.t);
+	ns_flow_init(&a.t, 16, ka);
+
+	/* Step 1 at B only: A sends with A, B [B, A] keys with A. */
+	set_keys(&b, kb, ka);
+	ok(connect_pair(&a, &b, 41001, 10, 20000), "A [A] to B [B, A]: connected, data both ways");
+	/* Step 2 at A: A [B, A] sends with B; B [B, A] follows. */
+	set_keys(&a, kb, ka);
+	ok(connect_pair(&a, &b, 41002, 30, 40000), "A [B, A] to B [B, A]: connected under B");
+	/* Step 3 at B: B [B]; the connection under A keeps its keys. */
+	set_keys(&b, kb, NULL);
+	ok(damaged(&a, &b, 41001, 10, 20000, 1, 0) == 1,
+	   "after B dropped A, the connection made under A still verifies (keys kept)");
+	ok(connect_pair(&a, &b, 41003, 50, 60000), "A [B, A] to B [B]: connected");
+
+	/* A node left with the old key only: refused by B [B] at the MAC. */
+	set_keys(&a, ka, NULL);
+	bad_mac = b.t.count[NS_FC_BAD_MAC];
+	ok(!connect_pair(&a, &b, 41004, 70, 80000) && b.t.count[NS_FC_BAD_MAC] > bad_mac,
+	   "A [A] to B [B]: the handshake's ACK fails B's MAC, no connection");
+	/* B holding two keys, neither A: the SYN is dropped, never answered. */
+	set_keys(&b, kb, kc);
+	unknown = b.t.count[NS_FC_UNKNOWN_KEY];
+	len = build(pkt, A_IP, B_IP, 41005, 7447, 90, 0, NS_TCP_SYN, NULL);
+	ok(send_seg(&a, &b, pkt, &len) == 0 && b.t.count[NS_FC_UNKNOWN_KEY] == unknown + 1,
+	   "A [A] to B [B, C]: its SYN dropped as unknown_key");
+	/* The other way: B [B, C] sends with B; A [A] takes the SYN (one key
+	 * held, the id is not asked) and B's ACK fails A's MAC. */
+	{
+		uint8_t p2[CAP];
+		size_t l2;
+		uint64_t am = a.t.count[NS_FC_BAD_MAC];
+		int good;
+
+		l2 = build(p2, B_IP, A_IP, 41006, 7447, 100, 0, NS_TCP_SYN, NULL);
+		good = send_seg(&b, &a, p2, &l2) == 1;
+		l2 = build(p2, A_IP, B_IP, 7447, 41006, 200, 101, NS_TCP_SYN | NS_TCP_ACK, NULL);
+		good &= send_seg(&a, &b, p2, &l2) == 1;
+		l2 = build(p2, B_IP, A_IP, 41006, 7447, 101, 201, NS_TCP_ACK, "v");
+		good &= send_seg(&b, &a, p2, &l2) == 0;
+		ok(good && a.t.count[NS_FC_BAD_MAC] == am + 1,
+		   "B [B, C] to A [A]: B's first sealed segment fails A's MAC");
+	}
+
+	/* A reload that drops the key a SYN named, before the SYN-ACK. */
+	set_keys(&a, ka, NULL);
+	set_keys(&b, kb, ka);
+	len = build(pkt, A_IP, B_IP, 41007, 7447, 300, 0, NS_TCP_SYN, NULL);
+	ok(send_seg(&a, &b, pkt, &len) == 1, "A [A] SYN to B [B, A]: taken");
+	set_keys(&b, kb, kc);
+	unknown = b.t.count[NS_FC_UNKNOWN_KEY];
+	len = build(pkt, B_IP, A_IP, 7447, 41007, 400, 301, NS_TCP_SYN | NS_TCP_ACK, NULL);
+	{
+		struct ns_flow_pkt p = { pkt, len, CAP, 1, 1500 };
+		ok(ns_flow_segment(&b.t, &p, b.now) == NS_FLOW_DROP &&
+		   b.t.count[NS_FC_UNKNOWN_KEY] == unknown + 1,
+		   "B reloaded to [B, C] before its SYN-ACK: dropped, unknown_key");
+	}
+
+	/* Two keys of one id: found by search (about 2^8 keys), refused. */
+	{
+		static uint16_t seen[65536];
+		uint8_t k[32] = { 0 }, prev[32];
+		uint32_t i, hit = 0;
+
+		memset(seen, 0, sizeof(seen));
+		for (i = 1; i < 100000 && hit == 0; i++) {
+			k[0] = (uint8_t)i;
+			k[1] = (uint8_t)(i >> 8);
+			k[2] = (uint8_t)(i >> 16);
+			ns_pkt_key_id(k, id);
+			uint16_t slot = (uint16_t)(id[0] << 8 | id[1]);
+			if (seen[slot] != 0)
+				hit = seen[slot];
+			else
+				seen[slot] = (uint16_t)i;
+		}
+		memset(prev, 0, sizeof(prev));
+		prev[0] = (uint8_t)hit;
+		prev[1] = (uint8_t)(hit >> 8);
+		memcpy(two, prev, 32);
+		memcpy(two + 32, k, 32);
+		ok(hit != 0 && ns_flow_set_keys(&b.t, two, 2, err, sizeof(err)) != 0 &&
+		   strstr(err, "same packet-mode key id") && b.t.nnetkeys == 2 &&
+		   memcmp(b.t.netkey[0], kb, 32) == 0 && memcmp(b.t.netkey[1], kc, 32) == 0,
+		   "two keys of one id refused, the set in force kept: %s", err);
+	}
+	ns_flow_free(&a.t);
+	ns_flow_free(&b.t);
+}
+
 int main(void)
 {
 	static uint8_t key[32] = { 1, 2, 3 }, other[32] = { 9 };
@@ -1181,6 +1314,7 @@ int main(void)
 	test_sealed_memory(key);
 	test_policy_required(key);
 	test_evict_clear(key);
+	test_rotation(key);
 
 	ns_flow_free(&a.t);
 	ns_flow_free(&b.t);
