@@ -192,12 +192,10 @@ out:
 static const uint8_t *netkey_for(const struct ns_flow_table *t,
                                  const uint8_t nonce_i[NS_PKT_NONCE_LEN])
 {
-	const uint8_t *id = nonce_i + NS_PKT_NONCE_LEN - NS_PKT_KEYID_LEN;
-
 	if (t->nnetkeys == 1)
 		return t->netkey[0];
 	for (uint32_t i = 0; i < t->nnetkeys; i++)
-		if (memcmp(t->netkey_id[i], id, NS_PKT_KEYID_LEN) == 0)
+		if (memcmp(t->netkey_id[i], &nonce_i[NS_PKT_KEYID_OFF], NS_PKT_KEYID_LEN) == 0)
 			return t->netkey[i];
 	return NULL;
 }
@@ -568,8 +566,7 @@ static enum ns_flow_verdict on_syn(struct ns_flow_table *t, struct ns_flow *f,
 			if (fresh_nonce(t, nonce) != 0)
 				return drop(t, NS_FC_INTERNAL);
 			/* The key this node sends with, named for the peer. */
-			memcpy(nonce + NS_PKT_NONCE_LEN - NS_PKT_KEYID_LEN, t->netkey_id[0],
-			       NS_PKT_KEYID_LEN);
+			memcpy(&nonce[NS_PKT_KEYID_OFF], t->netkey_id[0], NS_PKT_KEYID_LEN);
 		}
 	} else {
 		rc = ns_tcpseg_get_value(s, nonce);

@@ -26,6 +26,7 @@
 /* The initiator's nonce ends with the id of the network key it sends
  * with, so that a responder holding two keys (a rotation) knows which. */
 #define NS_PKT_KEYID_LEN 2
+#define NS_PKT_KEYID_OFF (NS_PKT_NONCE_LEN - NS_PKT_KEYID_LEN) /* in the nonce */
 /* Fixed-length part of the MAC input, before the ciphertext. */
 #define NS_PKT_MAC_HDR_LEN 28
 
