@@ -1,10 +1,14 @@
 /*
  * reload.c: "nodeseal reload" asks the running daemon to read its members
- * list (--members) again, through the control socket.
+ * list (--members) and its network key file again, through the control
+ * socket.  New network keys serve the handshakes begun from then on;
+ * sealed connections keep theirs.  An inline network key cannot be read
+ * again (wiped from the environment at start): it is kept, and the answer
+ * says so.
  *
  * No sealed connection of a member still listed is touched; a member no
  * longer listed has its connections reset at once and is refused from
- * then on.  A bad file is refused whole and the list in force stays: the
+ * then on.  A bad file is refused whole and the list and keys in force stay: the
  * answer says why, and the exit status is 1.  SIGHUP to the daemon does
  * the same, answered only in the log; this command is the way that says
  * what happened.
