@@ -40,8 +40,8 @@
 
 const char *const ns_flow_count_names[NS_FC_COUNT] = {
 	"sealed", "opened", "bad_packet", "no_flow", "no_option", "bad_mac", "not_ready",
-	"table_full", "unsupported", "internal", "clear", "downgrade", "reset_failing", "evicted",
-	"clear_ended", "unknown_key",
+	"table_full", "unsupported", "internal", "clear", "downgrade", "unknown_key", "reset_failing",
+	"evicted", "clear_ended",
 };
 
 enum fstate { F_FREE, F_SYN_SENT, F_SYN_RCVD, F_KEYED, F_CLOSING };

@@ -107,13 +107,13 @@ enum ns_flow_count {
 	NS_FC_CLEAR,          /* segments of clear connections passed unchanged, both ways */
 	NS_FC_DOWNGRADE,      /* a sealed peer's SYN or SYN-ACK without the option, or a
 	                       * segment of a clear connection ended since it became sealed */
+	NS_FC_UNKNOWN_KEY,    /* a SYN, or our SYN-ACK, whose key id names no network key held */
 	/* From here on, counts of connections, not segments.  Ended after
 	 * NS_FLOW_FAIL_MAX failures in a row (handed to the caller by
 	 * ns_flow_next_kill): */
 	NS_FC_RESET_FAILING,
 	NS_FC_EVICTED,        /* entries that made way for a new connection */
 	NS_FC_CLEAR_ENDED,    /* clear connections handed out to end (policy, sealed peer) */
-	NS_FC_UNKNOWN_KEY,    /* a SYN or SYN-ACK whose key id names no network key held */
 	NS_FC_COUNT
 };
 extern const char *const ns_flow_count_names[NS_FC_COUNT];

@@ -23,6 +23,9 @@
  *              through the table and on to the other;
  *   policy     a table's rollout policy set to required or opportunistic
  *              (ns_flow_set_policy; both start required);
+ *   keys       a table's network keys replaced, as a reload during a
+ *              rotation does: [K], [K2, K], [K, K2] or [K2] (the first sent
+ *              with), under live connections and handshakes;
  *   clock      time moves on (up to past every timeout), expiry runs.
  * Each packet is handed over in a buffer of exactly its length plus
  * NS_FLOW_HEADROOM, with an MTU from a list that includes 0 (unknown),
@@ -753,6 +756,23 @@ static void set_policy(uint8_t how)
 	check_table(sd);
 }
 
+/* A reload of the network keys (a rotation's steps, in any order). */
+static void set_keys(uint8_t how)
+{
+	static const uint8_t next_key[NS_KEY_LEN] = { 0x6e, 0x65, 0x78, 0x74 };
+	struct side *sd = &sides[(how >> 3) & 1];
+	int which = ((how >> 4) & 1) | ((how >> 5) & 2);
+	uint8_t set[2 * NS_KEY_LEN];
+	size_t n = which == 0 || which == 3 ? 1 : 2;
+	char err[256];
+
+	memcpy(set, which == 1 || which == 3 ? next_key : network_key, NS_KEY_LEN);
+	memcpy(set + NS_KEY_LEN, which == 1 ? network_key : next_key, NS_KEY_LEN);
+	if (ns_flow_set_keys(&sd->t, set, n, err, sizeof(err)) != 0 || sd->t.nnetkeys != n)
+		abort(); /* K and K2 have distinct ids */
+	check_table(sd);
+}
+
 static void clock_tick(uint8_t how, uint8_t budget)
 {
 	now += steps[how & 7];
@@ -821,7 +841,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			handshake(rd8(&r));
 			break;
 		case 6:
-			if (op & 0x80)
+			if ((op & 0xa0) == 0xa0)
+				set_keys(op);
+			else if (op & 0x80)
 				set_policy(op);
 			else
 				kill_failing(op);
