@@ -501,7 +501,7 @@ static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
  * file keeps both in force. */
 static void reload_command(struct ns_daemon *d, struct out *o)
 {
-	char summary[256], err[512];
+	char summary[1536], err[1024];
 
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0) {
 		ns_log(NS_LOG_ERROR, "reload refused, the members list and network keys in force "

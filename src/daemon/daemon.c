@@ -50,7 +50,7 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 /* SIGHUP: a reload, answered in the log. */
 static void hup_reload(struct ns_daemon *d)
 {
-	char summary[256], err[512];
+	char summary[1536], err[1024];
 
 	ns_log(NS_LOG_INFO, "SIGHUP: reloading");
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0)
@@ -537,7 +537,7 @@ int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *er
 	const struct ns_config *cfg = d->cfg;
 	struct ns_members fresh = { 0 }, old;
 	struct ns_netkeys k;
-	char members[256] = "", keys[512] = "", was[128], set[128];
+	char members[512] = "", keys[768] = "", was[128], set[128];
 	int removed, added = 0, reset, rc = -1;
 	bool have_members;
 
@@ -554,7 +554,7 @@ int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *er
 			goto out;
 		keys_describe(d, set, sizeof(set));
 		d->key_reloads++;
-		snprintf(keys, sizeof(keys), "network key%s %s (%s)%s", d->nnetkeys == 1 ? "" : "s",
+		snprintf(keys, sizeof(keys), "network key%s: %s (%s)%s", d->nnetkeys == 1 ? "" : "s",
 		         set, cfg->network_key_file,
 		         strcmp(was, set) == 0 ? ", unchanged" : "");
 		if (strcmp(was, set) != 0)
