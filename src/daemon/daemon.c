@@ -166,16 +166,11 @@ static int init_members(struct ns_daemon *d, const uint8_t own_pub[32], char *er
 {
 	const struct ns_config *cfg = d->cfg;
 
-	if (cfg->members_file == NULL) {
-		ns_log(NS_LOG_INFO, "membership open: every holder of the network key is a peer "
-		       "(--members FILE restricts it)");
+	if (cfg->members_file == NULL)
 		return 0;
-	}
 	if (ns_members_load(cfg->members_file, &d->members, err, errlen) != 0)
 		return -1;
 	(void)ns_relay_set_members(&d->relay, &d->members);
-	ns_log(NS_LOG_INFO, "membership: %zu member%s (%s)", d->members.n,
-	       d->members.n == 1 ? "" : "s", cfg->members_file);
 	if (ns_members_find(&d->members, own_pub) == NULL)
 		ns_log(NS_LOG_WARN, "%s does not list this node's own key: the other members will "
 		       "refuse it", cfg->members_file);
@@ -260,7 +255,6 @@ static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 {
 	const struct ns_config *cfg = d->cfg;
 	struct ns_netkeys k;
-	char set[128];
 	int rc;
 
 	rc = ns_network_keys_load(cfg->network_key, cfg->network_key_file, &k, err, errlen);
@@ -278,10 +272,6 @@ static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 		rc = keys_apply(d, &k, cfg->network_key_file != NULL ? cfg->network_key_file
 		                                                     : "network key (inline)",
 		                err, errlen);
-	if (rc == 0) {
-		keys_describe(d, set, sizeof(set));
-		ns_log(NS_LOG_INFO, "network key%s: %s", d->nnetkeys == 1 ? "" : "s", set);
-	}
 out:
 	ns_network_keys_wipe(&k);
 	return rc;
@@ -429,11 +419,22 @@ static int check_sock_destroy(char *err, size_t errlen)
 	return -1;
 }
 
-/* The line that says the node is protected now. */
+/* The lines that say the node is protected now, and with what: after
+ * the rules, so that a start that fails says only why. */
 static void announce(const struct ns_daemon *d)
 {
 	const struct ns_config *cfg = d->cfg;
 	struct ns_relay_stats rs;
+	char set[512];
+
+	keys_describe(d, set, sizeof(set));
+	ns_log(NS_LOG_INFO, "network key%s: %s", d->nnetkeys == 1 ? "" : "s", set);
+	if (cfg->mode == NS_MODE_PROXY && cfg->members_file == NULL)
+		ns_log(NS_LOG_INFO, "membership open: every holder of the network key is a peer "
+		       "(--members FILE restricts it)");
+	else if (cfg->mode == NS_MODE_PROXY)
+		ns_log(NS_LOG_INFO, "membership: %zu member%s (%s)", d->members.n,
+		       d->members.n == 1 ? "" : "s", cfg->members_file);
 
 	if (d->policy == NS_POLICY_OPPORTUNISTIC)
 		ns_log(NS_LOG_INFO, "policy opportunistic: peers without nodeseal are carried in "
