@@ -462,7 +462,7 @@ static int end_clear(struct ns_flow_table *t, const struct ns_peer_addr *a, enum
 		if (f->state == F_FREE || !f->clear || f->end != END_NONE)
 			continue;
 		key_peer(f->key, &fa);
-		if (a != NULL && (fa.v6 != a->v6 || memcmp(fa.a, a->a, sizeof(fa.a)) != 0))
+		if (a != NULL && !ns_peer_addr_equal(&fa, a))
 			continue;
 		f->end = END_WAITING;
 		f->end_why = (uint8_t)why;

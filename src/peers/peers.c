@@ -83,15 +83,15 @@ int ns_peer_addr_parse(const char *text, struct ns_peer_addr *out)
 	return 0;
 }
 
-static bool same(const struct ns_peer_addr *x, const struct ns_peer_addr *y)
+bool ns_peer_addr_equal(const struct ns_peer_addr *a, const struct ns_peer_addr *b)
 {
-	return x->v6 == y->v6 && memcmp(x->a, y->a, sizeof(x->a)) == 0;
+	return a->v6 == b->v6 && memcmp(a->a, b->a, sizeof(a->a)) == 0;
 }
 
 static struct ns_peer *find(const struct ns_peers *p, const struct ns_peer_addr *a)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (same(&p->v[i].addr, a))
+		if (ns_peer_addr_equal(&p->v[i].addr, a))
 			return &p->v[i];
 	return NULL;
 }

@@ -40,6 +40,9 @@ struct ns_peer_addr {
 	uint8_t a[16];
 };
 
+/* Whether a and b are one address. */
+bool ns_peer_addr_equal(const struct ns_peer_addr *a, const struct ns_peer_addr *b);
+
 struct ns_peer {
 	struct ns_peer_addr addr;
 	int64_t sealed_first;       /* unix seconds; 0: never sealed (kept in the file) */

@@ -70,11 +70,6 @@ void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
 	clear_seen(r);
 }
 
-static bool same_peer(const struct ns_peer_addr *a, const struct ns_peer_addr *b)
-{
-	return a->v6 == b->v6 && memcmp(a->a, b->a, sizeof(a->a)) == 0;
-}
-
 int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
                          const struct ns_conn *keep, const char *reason)
 {
@@ -84,7 +79,7 @@ int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
 	while (c != NULL) {
 		struct ns_conn *next = c->next;
 
-		if (c->clear && c != keep && (addr == NULL || same_peer(addr, &c->peer_ip))) {
+		if (c->clear && c != keep && (addr == NULL || ns_peer_addr_equal(addr, &c->peer_ip))) {
 			ns_conn_close(c, true, reason);
 			n++;
 		}
