@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes this Debian 12 machine able to build and run nodeseal's container
 # images with rootful podman, without a registry:
-#   - installs podman, runc, mmdebstrap (and python3-yaml) if missing;
+#   - installs podman, runc, mmdebstrap, podman-compose, python3-yaml if missing;
 #   - adds to /etc/containers/containers.conf, only where not set already,
 #     [containers] default_ulimits (a host without CAP_SYS_RESOURCE refuses
 #     podman's default nofile 1048576) and [engine] runtime = "runc" (crun
@@ -25,7 +25,7 @@ exec 9>/run/lock/nodeseal-container-setup.lock
 flock 9
 
 missing=""
-for p in podman runc mmdebstrap python3-yaml; do
+for p in podman runc mmdebstrap podman-compose python3-yaml; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing="$missing $p"
 done
