@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "nstc-" + secrets.token_hex(4)      # every name this run creates starts so
@@ -303,6 +302,7 @@ def test_compose_in_step_with_cli(images):
     """compose.yaml uses only settings the command line and the man page
     know, the key file where the secret is mounted, NET_ADMIN, and the
     image's entrypoint."""
+    import yaml     # python3-yaml (scripts/install-deps.sh)
     doc = yaml.safe_load(COMPOSE.read_text())
     usage = podman("run", "--rm", "--network", "none", "--entrypoint", "nodeseal",
                    images["nodeseal"], "run", "--help", check=False)
