@@ -73,6 +73,10 @@ if changed:
     print(f"container-setup: {path} updated")
 EOF
 
+if ! out=$(podman info 2>&1 >/dev/null); then
+	echo "container-setup: podman does not work here ($CONF?): $out" >&2
+	exit 1
+fi
 if podman image exists "$BASE"; then
 	exit 0
 fi
