@@ -17,8 +17,10 @@ containers") documents it:
   command line knows.
 
 scripts/container-setup.sh (run first) installs podman and makes the
-debian:12 base image if missing; the base image and the build cache stay for
-the next run, the images this run builds (tagged with its id) do not.  The
+debian:12 base image if missing.  The images are built under tags of the
+run's id, removed at the end; the base image, the build cache and the last
+images (localhost/nodeseal-test:nodeseal and :node, which keep the cache's
+layers) stay for the next run.  The
 binary comes from the image build, not from NS_BUILD.  Everything a test
 creates (containers, networks, the secret) carries the run's id and is
 removed by name, even on failure.
@@ -40,6 +42,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "nstc-" + secrets.token_hex(4)      # every name this run creates starts so
 PORT = 7447
+CACHE_TAG = "localhost/nodeseal-test:"
 COMMANDS = ("version", "verack", "ping", "pong", "inv", "block", "done")
 
 
@@ -77,9 +80,15 @@ def images():
                "-f", ROOT / "tests" / "container" / "Dockerfile.node", ROOT / "tests" / "peer",
                timeout=900)
         print("images built in %.1f s" % (time.monotonic() - t0))
+        # The last images stay under these tags, and with them the layers
+        # the next run's build takes from the cache (an image removed takes
+        # its layers along).
+        podman("tag", ns_img, CACHE_TAG + "nodeseal")
+        podman("tag", node_img, CACHE_TAG + "node")
         yield {"nodeseal": ns_img, "node": node_img}
     finally:
-        podman("rmi", "-f", ns_img, node_img, check=False)
+        for img in (ns_img, node_img):
+            podman("untag", img, img, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -248,11 +257,14 @@ def test_nodeseal_off_in_clear(mesh):
         assert cmd.encode().ljust(12, b"\0") in pcap, cmd
 
 
-def test_proxy_mode_without_ipv6(mesh):
+@pytest.mark.parametrize("mode,caps", [("proxy", ("NET_ADMIN",)),
+                                       ("packet", ("NET_ADMIN", "NET_RAW"))])
+def test_without_ipv6(mesh, mode, caps):
     """Containers without IPv6 (no ::1), as Docker made them on IPv4-only
     networks and many hosts configure."""
     mesh.start_capture()
-    result = mesh.run(extra=("--sysctl", "net.ipv6.conf.all.disable_ipv6=1"))
+    result = mesh.run(caps=caps, env=("NODESEAL_MODE=" + mode,),
+                      extra=("--sysctl", "net.ipv6.conf.all.disable_ipv6=1"))
     pcap = mesh.stop_capture()
     sent = check_exchanged(result)
     for node, (_, log) in result.items():
