@@ -119,6 +119,9 @@ class Mesh:
         self.containers = []
         self.tcpdump = None
         self.marker = "NSCT-" + secrets.token_hex(8)
+        self.tcpdump_err = None
+
+    def create(self):
         podman("network", "create", self.net)
         info = json.loads(podman("network", "inspect", self.net).stdout)[0]
         self.bridge = info["network_interface"]
@@ -170,7 +173,7 @@ class Mesh:
         peer = ["/usr/bin/python3", "/usr/local/bin/mcpeer.py", "--blocks", "2",
                 "--block-size", "262144", "--pings", "3", "--invs", "3", "--timeout", "40",
                 "--connect-retry", "20", "--marker", self.marker]
-        a, b, c = ("%s:%d" % (ip, PORT) for ip in self.ips)
+        _, b, c = ("%s:%d" % (ip, PORT) for ip in self.ips)
         script = {"a": ["--connect", b, "--connect", c],
                   "b": ["--expect-inbound", "1", "--connect", c],
                   "c": ["--expect-inbound", "2"]}
@@ -195,6 +198,8 @@ class Mesh:
         if self.tcpdump is not None and self.tcpdump.poll() is None:
             self.tcpdump.kill()
             self.tcpdump.wait()
+        if self.tcpdump_err is not None:
+            self.tcpdump_err.close()
         if self.containers:
             podman("rm", "-f", "-t", "0", *self.containers, check=False)
         podman("network", "rm", "-f", self.net, check=False)
@@ -204,6 +209,7 @@ class Mesh:
 def mesh(images, key, tmp_path):
     m = Mesh(images, key, tmp_path)
     try:
+        m.create()
         yield m
     finally:
         m.close()
