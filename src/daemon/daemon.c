@@ -44,6 +44,20 @@ static int check_privileges(const struct ns_config *c, char *err, size_t errlen)
 		rc = -1;
 	}
 	close(fd);
+	/* Packet mode sends a sealed segment longer than the path MTU the
+	 * stack was told by a raw socket (resend.h): without CAP_NET_RAW every
+	 * full-sized segment to a peer behind a narrower path would be lost. */
+	if (rc == 0 && c->mode == NS_MODE_PACKET) {
+		fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == EPERM || errno == EACCES) {
+			snprintf(err, errlen, "missing privilege: packet mode needs CAP_NET_RAW as well "
+			         "as CAP_NET_ADMIN, for its raw sockets of path MTU (as root, or "
+			         "'podman run --cap-add NET_ADMIN,NET_RAW')");
+			rc = -1;
+		}
+	}
 	return rc;
 }
 

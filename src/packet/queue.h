@@ -80,8 +80,9 @@ struct ns_queue {
 int ns_queue_open(struct ns_queue *q, uint16_t num, uint32_t maxlen, uint32_t max_flows,
                   const uint8_t network_key[NS_KEY_LEN], char *err, size_t errlen);
 /* Path MTU handling: the protected ports, and the mark of the raw sockets
- * (the rules let packets with it pass).  Without raw sockets (no
- * CAP_NET_RAW, no IPv6) it still lowers the MTUs, and says so in err. */
+ * (the rules let packets with it pass).  Without raw sockets (no IPv6; no
+ * CAP_NET_RAW, which the daemon checks at start) it still lowers the MTUs,
+ * and says so in err. */
 int ns_queue_pmtu_setup(struct ns_queue *q, const uint16_t *ports, int nports, uint32_t mark,
                         char *err, size_t errlen);
 /* Sealed memory for the flow table (flow.h, t->peers): the queue keeps the

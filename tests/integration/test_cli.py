@@ -140,6 +140,20 @@ def test_without_net_admin(ns, tmp_path, key):
               message="CAP_NET_ADMIN")
 
 
+def test_packet_mode_without_net_raw(ns, tmp_path, key):
+    """Packet mode sends segments past a learned path MTU by a raw socket:
+    with CAP_NET_ADMIN but not CAP_NET_RAW (podman's default set plus
+    NET_ADMIN; Docker with --cap-drop NET_RAW) it does not start, and says
+    which capability to add.  Proxy mode starts without it."""
+    drop = ("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw")
+    run_fails(ns, tmp_path, ["--network-key-file", key, "--mode", "packet"], prefix=drop,
+              message=re.escape("packet mode needs CAP_NET_RAW as well as CAP_NET_ADMIN")
+              + ".*" + re.escape("--cap-add NET_ADMIN,NET_RAW"))
+    r = nodeseal(ns, "run", "--state-dir", str(tmp_path / "state"), "--network-key-file", key,
+                 "--", "true", prefix=drop)
+    assert r.returncode == 0, r.stderr
+
+
 def test_without_iptables(ns, tmp_path, key):
     bindir = tmp_path / "bin"
     bindir.mkdir()
