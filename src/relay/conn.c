@@ -324,6 +324,10 @@ static void established(struct ns_conn *c)
 	ns_admit_established(c->relay, c);
 	c->state = NS_C_RELAY;
 	c->since = ns_wall_s();
+	if (c->clear)
+		c->relay->gone.clear++;
+	else
+		c->relay->gone.handshakes++;
 	if (c->clear) {
 		ns_peers_saw_clear(c->relay->peers, &c->peer_ip, c->since);
 		ns_log(NS_LOG_INFO, "open %s %s in CLEAR: the peer does not run nodeseal "
