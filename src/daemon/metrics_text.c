@@ -87,8 +87,9 @@ static void packet(const struct ns_stats *s, struct ns_strbuf *o)
 		ns_strbuf_printf(o, "nodeseal_segments_total{result=\"%s\"} %llu\n",
 		                 ns_flow_count_names[i], (unsigned long long)q->segments[i]);
 	one(o, "strangers_refused_total", "counter",
-	    "Segments dropped for a missing or wrong MAC: no network key.",
-	    (unsigned long long)q->segments[NS_FC_BAD_MAC]);
+	    "Segments dropped for a wrong or missing MAC, or a key id of no key held: "
+	    "no network key.",
+	    (unsigned long long)(q->segments[NS_FC_BAD_MAC] + q->segments[NS_FC_UNKNOWN_KEY]));
 	one(o, "queue_packets_total", "counter", "Packets read from the NFQUEUE.",
 	    (unsigned long long)q->st.packets);
 	one(o, "queue_kernel_dropped_total", "counter",
