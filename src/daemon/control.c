@@ -69,9 +69,10 @@ fail:
 static void rules_text(const struct ns_stats *st, struct ns_strbuf *o)
 {
 	ns_strbuf_printf(o, "rules: %s, put back %llu time%s\n",
-	           st->rules_missing ? "MISSING (the guard table keeps the ports closed)"
-	                             : "in place",
-	           (unsigned long long)st->rules_restored, st->rules_restored == 1 ? "" : "s");
+	                 st->rules_missing ? "MISSING (the guard table keeps the ports closed)"
+	                                   : "in place",
+	                 (unsigned long long)st->rules_restored,
+	                 st->rules_restored == 1 ? "" : "s");
 }
 
 /* Packet mode's counters, for people. */
@@ -80,14 +81,14 @@ static void packet_text(const struct ns_queue_snapshot *q, struct ns_strbuf *o)
 	ns_strbuf_printf(o, "segments:");
 	for (int i = 0; i < NS_FC_COUNT; i++)
 		ns_strbuf_printf(o, " %s %llu", ns_flow_count_names[i],
-		           (unsigned long long)q->segments[i]);
+		                 (unsigned long long)q->segments[i]);
 	ns_strbuf_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
-	           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
-	           (unsigned long long)q->st.enobufs);
+	                 (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
+	                 (unsigned long long)q->st.enobufs);
 	ns_strbuf_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
-	           "peers %u\n", (unsigned long long)q->pm.icmp,
-	           (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
-	           (unsigned long long)q->pm.resent, q->pmtu_peers);
+	                 "peers %u\n", (unsigned long long)q->pm.icmp,
+	                 (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
+	                 (unsigned long long)q->pm.resent, q->pmtu_peers);
 }
 
 static const char *policy_name(enum ns_policy p)
@@ -151,8 +152,8 @@ static void peers_text(struct ns_daemon *d, const struct ns_stats *st, struct ns
 	ns_strbuf_printf(o, "%-40s %-6s %-20s %s\n", "ADDRESS", "STATE", "SINCE", "OPEN");
 	while (ns_peers_next(&d->peers, &cur, &pi)) {
 		utc_text(pi.since, since, sizeof(since));
-		ns_strbuf_printf(o, "%-40s %-6s %-20s %d\n", pi.addr, pi.sealed ? "sealed" : "CLEAR", since,
-		           open_with(d, pi.addr, now));
+		ns_strbuf_printf(o, "%-40s %-6s %-20s %d\n", pi.addr,
+		                 pi.sealed ? "sealed" : "CLEAR", since, open_with(d, pi.addr, now));
 	}
 }
 
@@ -163,16 +164,18 @@ static void membership_text(const struct ns_daemon *d, struct ns_strbuf *o)
 		ns_strbuf_printf(o, "membership: open\n");
 	else
 		ns_strbuf_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
-		           d->members.n == 1 ? "" : "s", d->cfg->members_file);
+		                 d->members.n == 1 ? "" : "s", d->cfg->members_file);
 }
 
 static void membership_json(const struct ns_daemon *d, struct ns_strbuf *o)
 {
 	if (d->cfg->members_file == NULL) {
-		ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,\"file\":null}");
+		ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,"
+		                 "\"file\":null}");
 		return;
 	}
-	ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"file\",\"members\":%zu,\"file\":", d->members.n);
+	ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"file\",\"members\":%zu,\"file\":",
+	                 d->members.n);
 	json_string(o, d->cfg->members_file);
 	ns_strbuf_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->reloads);
 }
@@ -181,11 +184,11 @@ static void membership_json(const struct ns_daemon *d, struct ns_strbuf *o)
 static void netkeys_text(const struct ns_daemon *d, struct ns_strbuf *o)
 {
 	ns_strbuf_printf(o, "network key%s: sends %s, accepts", d->nnetkeys == 1 ? "" : "s",
-	           d->netkey_fp[0]);
+	                 d->netkey_fp[0]);
 	for (size_t i = 0; i < d->nnetkeys; i++)
 		ns_strbuf_printf(o, "%s %s", i ? "," : "", d->netkey_fp[i]);
 	ns_strbuf_printf(o, " (%s)\n", d->cfg->network_key_file != NULL ? d->cfg->network_key_file
-	                                                           : "inline");
+	                 : "inline");
 }
 
 static void netkeys_json(const struct ns_daemon *d, struct ns_strbuf *o)
@@ -208,13 +211,14 @@ static void conns_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 	struct ns_conn_info ci;
 
 	ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT",
-	           "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
+	                 "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
 	while (ns_stats_conn_next(d, &cur, now, &ci))
-		ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
-		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.name[0] ? ci.name : "-",
-		           ci.outbound ? "out" : "in",
-		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
-		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
+		ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n",
+		                 ci.peer, ci.fingerprint[0] ? ci.fingerprint : "-",
+		                 ci.name[0] ? ci.name : "-", ci.outbound ? "out" : "in",
+		                 ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
+		                 (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000),
+		                 ci.state);
 }
 
 static void status_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
@@ -223,8 +227,8 @@ static void status_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 
 	ns_stats_gather(d, now, &st);
 	if (st.mode == NS_MODE_PACKET)
-		ns_strbuf_printf(o, "packet mode, queue %u, %u connection%s\n", st.q.num, st.q.flows,
-		                 st.q.flows == 1 ? "" : "s");
+		ns_strbuf_printf(o, "packet mode, queue %u, %u connection%s\n", st.q.num,
+		                 st.q.flows, st.q.flows == 1 ? "" : "s");
 	else
 		ns_strbuf_printf(o, "node %s, %d connection%s\n", st.relay.fingerprint,
 		                 st.relay.conns, st.relay.conns == 1 ? "" : "s");
@@ -243,20 +247,22 @@ static void packet_json(const struct ns_queue_snapshot *q, struct ns_strbuf *o)
 	ns_strbuf_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{", q->flows);
 	for (int i = 0; i < NS_FC_COUNT; i++)
 		ns_strbuf_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
-		           (unsigned long long)q->segments[i]);
+		                 (unsigned long long)q->segments[i]);
 	ns_strbuf_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
-	           "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
-	           "\"user_dropped\":%llu,\"send_failed\":%llu}",
-	           q->num, (unsigned long long)q->st.packets,
-	           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
-	           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
-	           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
+	                 "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
+	                 "\"user_dropped\":%llu,\"send_failed\":%llu}",
+	                 q->num, (unsigned long long)q->st.packets,
+	                 (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
+	                 (unsigned long long)q->st.enobufs,
+	                 (unsigned long long)q->st.kernel_dropped,
+	                 (unsigned long long)q->st.user_dropped,
+	                 (unsigned long long)q->st.send_failed);
 	ns_strbuf_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
-	           "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
-	           (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
-	           (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
-	           (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
-	           q->pmtu_peers);
+	                 "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
+	                 (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
+	                 (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
+	                 (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
+	                 q->pmtu_peers);
 	ns_strbuf_printf(o, ",\"payload\":{\"out\":%llu,\"in\":%llu}",
 	                 (unsigned long long)q->payload_out, (unsigned long long)q->payload_in);
 }
@@ -282,9 +288,10 @@ static void peers_json(struct ns_daemon *d, const struct ns_stats *st, struct ns
 
 	ns_strbuf_printf(o, ",\"policy\":\"%s\",\"peers\":[", policy_name(st->policy));
 	while (ns_peers_next(&d->peers, &cur, &pi))
-		ns_strbuf_printf(o, "%s{\"address\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"open\":%d}",
-		           cur > 1 ? "," : "", pi.addr, pi.sealed ? "sealed" : "clear",
-		           (long long)pi.since, open_with(d, pi.addr, now));
+		ns_strbuf_printf(o, "%s{\"address\":\"%s\",\"state\":\"%s\",\"since\":%lld,"
+		                 "\"open\":%d}",
+		                 cur > 1 ? "," : "", pi.addr, pi.sealed ? "sealed" : "clear",
+		                 (long long)pi.since, open_with(d, pi.addr, now));
 	ns_strbuf_printf(o, "],\"summary\":{\"sealed\":%d,\"clear\":%d}", st->peers_sealed,
 	                 st->peers_clear);
 }
@@ -305,23 +312,26 @@ static void status_json(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 		ns_strbuf_printf(o, "{\"fingerprint\":null,\"connections\":[");
 	while (ns_stats_conn_next(d, &cur, now, &ci)) {
 		ns_strbuf_printf(o,
-		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
-		           "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
-		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
-		           first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
-		           ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
-		           ci.outbound ? "out" : "in",
-		           ci.sealed ? "true" : "false", (long long)ci.since,
-		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
-		           (double)ci.age_ms / 1000.0, ci.state);
+		                 "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
+		                 "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
+		                 "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,"
+		                 "\"state\":\"%s\"}",
+		                 first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
+		                 ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
+		                 ci.outbound ? "out" : "in",
+		                 ci.sealed ? "true" : "false", (long long)ci.since,
+		                 (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
+		                 (double)ci.age_ms / 1000.0, ci.state);
 		first = false;
 	}
-	ns_strbuf_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)rs->refused);
+	ns_strbuf_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{",
+	                 (unsigned long long)rs->refused);
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
 		ns_strbuf_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
-		           (unsigned long long)rs->refused_by[i]);
+		                 (unsigned long long)rs->refused_by[i]);
 	ns_strbuf_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
-	           (unsigned long long)st.rules_restored, st.rules_missing ? "true" : "false");
+	                 (unsigned long long)st.rules_restored,
+	                 st.rules_missing ? "true" : "false");
 	peers_json(d, &st, o, now);
 	membership_json(d, o);
 	netkeys_json(d, o);
@@ -394,7 +404,7 @@ static void policy_command(struct ns_daemon *d, const char *arg, struct ns_strbu
 	}
 	n = ns_daemon_set_policy(d, p);
 	ns_strbuf_printf(o, "policy %s (was %s): %d connection%s in clear reset\n", policy_name(p),
-	           policy_name(was), n, n == 1 ? "" : "s");
+	                 policy_name(was), n, n == 1 ? "" : "s");
 }
 
 /* "forget ADDRESS" or "forget all": the peer memory, saved at once. */
@@ -432,8 +442,8 @@ static void reload_command(struct ns_daemon *d, struct ns_strbuf *o)
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0) {
 		ns_log(NS_LOG_ERROR, "reload refused, the members list and network keys in force "
 		       "are kept: %s", err);
-		ns_strbuf_printf(o, "error: reload refused, the members list and network keys in force "
-		           "are kept: %s\n", err);
+		ns_strbuf_printf(o, "error: reload refused, the members list and network keys in "
+		                 "force are kept: %s\n", err);
 		return;
 	}
 	ns_strbuf_printf(o, "%s\n", summary);

@@ -84,8 +84,16 @@ static void on_listen(void *cookie, struct ns_watch *w, uint32_t events)
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ns_scrape *s;
 
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors: the listener would stay readable and
+			 * the loop spin on it.  It rests until the next tick. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED) {
+				ns_watch_set(w, 0);
+				m->paused = true;
+			}
 			return;
+		}
 		s = slot_for_new(m);
 		if (s == NULL) {
 			close(fd);
@@ -177,6 +185,10 @@ static void on_scrape(void *cookie, struct ns_watch *w, uint32_t events)
 
 void ns_metrics_tick(struct ns_metrics *m, int64_t now_ms)
 {
+	if (m->paused) {
+		m->paused = false;
+		ns_watch_set(&m->listen, EPOLLIN);
+	}
 	for (int i = 0; i < NS_METRICS_CONNS; i++) {
 		struct ns_scrape *s = &m->slot[i];
 

@@ -46,6 +46,7 @@ struct ns_metrics {
 	struct ns_scrape slot[NS_METRICS_CONNS];
 	uint64_t answered;              /* answers sent, any status */
 	uint64_t evicted;               /* connections closed to make room */
+	bool paused;                    /* accept failed (no descriptor): until the tick */
 };
 
 /* Every watch without a descriptor: nothing to close yet. */
@@ -53,7 +54,8 @@ void ns_metrics_init(struct ns_metrics *m, struct ns_daemon *d);
 /* Listens on at: -1 with one sentence in err naming --metrics. */
 int ns_metrics_open(struct ns_metrics *m, const struct ns_hostport *at, char *err,
                     size_t errlen);
-/* Once a second: closes exchanges past NS_METRICS_TIMEOUT_MS. */
+/* Once a second: closes exchanges past NS_METRICS_TIMEOUT_MS, and takes
+ * up accepting again after a failure. */
 void ns_metrics_tick(struct ns_metrics *m, int64_t now_ms);
 void ns_metrics_close(struct ns_metrics *m);
 
