@@ -6,8 +6,9 @@ Run as root, from the repository root:
     NS_BUILD=build pytest-3 -q -p no:cacheprovider tests/integration/test_metrics.py
 
 Each mode (proxy, packet) on a bed of three nodes: n0 and n1 hold the
-network key and serve metrics on 127.0.0.1:9447 (n1 logs JSON); n2 runs
-nodeseal with another key and no --metrics, as a stranger.
+network key and serve metrics, n0 on 0.0.0.0:9447 (readable from the
+network, and its log says so), n1 on a bare 9447 (127.0.0.1; n1 logs JSON);
+n2 runs nodeseal with another key and no --metrics, as a stranger.
 
   1. One TCP connection n1 -> n0 carries a known number of bytes each way
      (tests/tools/bulk_peer.py) and stays open.  A scrape inside each
@@ -19,10 +20,11 @@ nodeseal with another key and no --metrics, as a stranger.
      handshake_failures_total{reason="authentication"}; packet: its
      unknown key id).
   3. n2, started without --metrics, listens on nothing but the proxy's own
-     ports: the endpoint is off by default.
+     ports: the endpoint is off by default.  n0's metrics answer from n1
+     over the bed's network; n1's (loopback) do not answer from n0.
   4. Every stderr line of n1's daemon parses as a JSON object with ts,
      level and msg.
-  5. Proxy mode only, the guards: POST -> 405, another path -> 404, junk
+  5. Proxy mode only, on [::1]:9447, the guards: POST -> 405, another path -> 404, junk
      and an HTTP/2 line -> 400, a head past 4 KiB -> 400 (or closed) at
      once; 20 idle connections do not keep a scrape out; an idle connection
      is closed after the 5 s timeout.
@@ -89,12 +91,12 @@ def probe(bed, node, *args, timeout=20):
     return json.loads(r.stdout)
 
 
-def http(bed, node, raw, timeout=5.0):
-    return probe(bed, node, "send", "127.0.0.1", MPORT, raw.hex(), timeout)
+def http(bed, node, raw, timeout=5.0, host="127.0.0.1"):
+    return probe(bed, node, "send", host, MPORT, raw.hex(), timeout)
 
 
-def scrape(bed, node):
-    r = http(bed, node, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+def scrape(bed, node, host="127.0.0.1"):
+    r = http(bed, node, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", host=host)
     head, _, body = r["response"].partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 200 OK"), "scrape of %s: %r" % (node.name, r)
     assert "text/plain; version=0.0.4" in head and "Connection: close" in head, head
@@ -124,9 +126,9 @@ def listening_ports(bed, node):
 def start_nodes(bed, ns_bin, keys, mode):
     base = ["--mode", mode]
     d0 = start_up(ns_bin, bed, bed.nodes[0], keys.good, "n0-seal",
-                  extra=base + ["--metrics", str(MPORT)])
+                  extra=base + ["--metrics", "0.0.0.0:%d" % MPORT])
     d1 = start_up(ns_bin, bed, bed.nodes[1], keys.good, "n1-seal",
-                  extra=base + ["--metrics", "127.0.0.1:%d" % MPORT, "--log-format", "json"])
+                  extra=base + ["--metrics", str(MPORT), "--log-format", "json"])
     d2 = start_up(ns_bin, bed, bed.nodes[2], keys.bad, "n2-seal", extra=base)
     return d0, d1, d2
 
@@ -223,9 +225,14 @@ def test_metrics_figures(make_bed, ns_bin, keys, mode):
         assert metric(ms, "nodeseal_segments_total", result="unknown_key") + metric(
             ms, "nodeseal_segments_total", result="bad_mac") >= 1
 
-    # 3. off by default
+    # 3. off by default; loopback unless told otherwise, and told with a warning
     ports = listening_ports(bed, n2)
     assert MPORT not in ports and ports <= {20051, 20052}, ports
+    assert metric(scrape(bed, n1, host=n0.ip4), "nodeseal_build_info") == 1
+    r = http(bed, n0, b"GET /metrics HTTP/1.0\r\n\r\n", host=n1.ip4)
+    assert not r["connected"] and r["response"] == "", r
+    assert re.search(r"nodeseal\[warn\] metrics on http://0\.0\.0\.0:%d/metrics are readable "
+                     r"from the network" % MPORT, d0.log()), d0.log()
 
     # 4. JSON log lines
     check_json_log(d1)
@@ -235,7 +242,8 @@ def test_metrics_figures(make_bed, ns_bin, keys, mode):
 def test_metrics_guards(make_bed, ns_bin, keys):
     bed = make_bed(1)
     n0 = bed.nodes[0]
-    d0 = start_up(ns_bin, bed, n0, keys.good, "n0-seal", extra=["--metrics", str(MPORT)])
+    d0 = start_up(ns_bin, bed, n0, keys.good, "n0-seal",
+                  extra=["--metrics", "[::1]:%d" % MPORT])
     t0 = time.monotonic()
 
     cases = [
@@ -249,27 +257,27 @@ def test_metrics_guards(make_bed, ns_bin, keys):
         (b"GET /metrics HTTP/1.0\n\n", 200),
     ]
     for raw, want in cases:
-        r = http(bed, n0, raw)
+        r = http(bed, n0, raw, host="::1")
         got = int(r["response"].split(" ", 2)[1]) if r["response"] else None
         assert got == want, "%r: expected %d, got %r" % (raw, want, r)
         assert r["closed"], "%r: not closed after the answer: %r" % (raw, r)
     # A 405 says what is allowed.
-    assert "Allow: GET" in http(bed, n0, cases[0][0])["response"]
+    assert "Allow: GET" in http(bed, n0, cases[0][0], host="::1")["response"]
 
     # A head past 4 KiB: a 400 (or a close) at once, not a read for ever.
     big = b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 8192
-    r = http(bed, n0, big, timeout=4.0)
+    r = http(bed, n0, big, timeout=4.0, host="::1")
     assert r["closed"] and r["elapsed"] < 2.0, r
     assert r["response"] == "" or r["response"].startswith("HTTP/1.0 400"), r
 
     # Idle connections do not keep a scrape out.
-    r = probe(bed, n0, "idle", "127.0.0.1", MPORT, 20)
+    r = probe(bed, n0, "idle", "::1", MPORT, 20)
     assert r["status"] == 200 and r["elapsed"] < 2.0, r
     assert r["idle_closed"] >= 20 - 8, r
 
     # An idle connection is closed by the timeout (alone: none newer
     # takes its place).
-    holder = bed.spawn(n0, [PYTHON, PROBE, "hold", "127.0.0.1", MPORT, 12], "hold")
+    holder = bed.spawn(n0, [PYTHON, PROBE, "hold", "::1", MPORT, 12], "hold")
     rc = holder.wait(20)
     assert rc == 0, holder.describe()
     closed_after = json.loads(holder.stdout())["closed_after"]
@@ -277,7 +285,7 @@ def test_metrics_guards(make_bed, ns_bin, keys):
         "an idle connection closed after %r s, expected the 5 s timeout" % closed_after)
 
     # The daemon is fine and still answers.
-    ms = scrape(bed, n0)
+    ms = scrape(bed, n0, host="::1")
     assert metric(ms, "nodeseal_metrics_requests_total") >= len(cases) + 2
     assert metric(ms, "nodeseal_metrics_evicted_total") >= 12
     assert d0.alive()

@@ -5,7 +5,8 @@ object.
 
   http_probe.py send HOST PORT HEX TIMEOUT
       sends the bytes (hex), reads until the server closes or TIMEOUT s;
-      {"response": text, "closed": bool, "elapsed": s, "error": str|null}
+      {"response": text, "closed": bool, "elapsed": s, "error": str|null,
+       "connected": bool}
   http_probe.py idle HOST PORT N
       opens N connections that send half a request line and stop, then
       scrapes GET /metrics; {"status": int|null, "elapsed": s,
@@ -49,7 +50,11 @@ def read_all(s, deadline):
 
 def send(host, port, raw, timeout):
     t0 = time.monotonic()
-    s = connect(host, port)
+    try:
+        s = connect(host, port)
+    except OSError as e:
+        return {"response": "", "closed": True, "elapsed": time.monotonic() - t0,
+                "error": "connect: %s" % e, "connected": False}
     error = None
     try:
         s.sendall(raw)
@@ -58,7 +63,7 @@ def send(host, port, raw, timeout):
     data, closed, err2 = read_all(s, t0 + timeout)
     s.close()
     return {"response": data.decode("utf-8", "replace"), "closed": closed,
-            "elapsed": time.monotonic() - t0, "error": error or err2}
+            "elapsed": time.monotonic() - t0, "error": error or err2, "connected": True}
 
 
 def status_of(text):
