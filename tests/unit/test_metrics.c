@@ -6,13 +6,17 @@
  * - the figures are the ones gathered: build info, connections by mode,
  *   state, sealed and direction, handshakes by outcome and reason, bytes,
  *   records, rekeys, segments, rules, peers;
- * - each mode shows its own families and not the other's.
+ * - each mode shows its own families and not the other's;
+ * - records and rekeys as the relay reads them from a session's nonce
+ *   counts match what the record layer did: 32769 records each way, one
+ *   rekey each way (ns_relay_conn_totals).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/daemon/metrics.h"
 #include "../../src/util/version.h"
+#include "record_dir.h"
 #include "tap.h"
 
 /* The format checks of the whole text; returns the number of problems. */
@@ -224,9 +228,73 @@ static void test_packet(void)
 	free(o.p);
 }
 
+/* Seals n one-byte records in tx and opens them in rx; 0 if all went. */
+static int exchange(struct ns_record_dir *tx, struct ns_record_dir *rx, int n)
+{
+	uint8_t buf[NS_RECORD_OVERHEAD + 1], *p, type;
+	size_t used, plen;
+
+	for (int i = 0; i < n; i++) {
+		buf[NS_RECORD_HDR_LEN] = (uint8_t)i;
+		if (ns_record_seal(tx, NS_RECORD_DATA, buf + NS_RECORD_HDR_LEN, 1, buf) != NS_OK ||
+		    ns_record_open(rx, buf, sizeof(buf), &used, &p, &plen, &type) != 1 || plen != 1 ||
+		    p[0] != (uint8_t)i)
+			return -1;
+	}
+	return 0;
+}
+
+static void test_record_totals(void)
+{
+	struct ns_conn *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct ns_relay_totals ta = { 0 }, tb = { 0 };
+	/* NS_REKEY_NONCES / 2 records a key, and one more: a rekey each way. */
+	int n = NS_REKEY_NONCES / 2 + 1;
+
+	if (a == NULL || b == NULL || record_dir_keyed(&a->session.tx, 1) != 0 ||
+	    record_dir_keyed(&b->session.rx, 1) != 0 || record_dir_keyed(&b->session.tx, 2) != 0 ||
+	    record_dir_keyed(&a->session.rx, 2) != 0) {
+		ok(0, "sessions set up");
+		goto out;
+	}
+	a->has_session = b->has_session = true;
+	a->bytes_out = 7;
+	a->bytes_in = 9;
+	ns_relay_conn_totals(a, &ta);
+	ok(ta.records_out == 0 && ta.records_in == 0 && ta.rekeys == 0 && ta.bytes_out == 7 &&
+	   ta.bytes_in == 9, "a fresh session: bytes only");
+	ok(exchange(&a->session.tx, &b->session.rx, n) == 0 &&
+	   exchange(&b->session.tx, &a->session.rx, 3) == 0, "records sealed and opened");
+	memset(&ta, 0, sizeof(ta));
+	ns_relay_conn_totals(a, &ta);
+	ns_relay_conn_totals(b, &tb);
+	ok(ta.records_out == (uint64_t)n && ta.records_in == 3, "records each way: %llu, %llu",
+	   (unsigned long long)ta.records_out, (unsigned long long)ta.records_in);
+	ok(tb.records_in == (uint64_t)n && tb.records_out == 3, "the peer's: the same, crossed");
+	ok(ta.rekeys == 1 && tb.rekeys == 1, "one rekey past %d records: %llu, %llu",
+	   NS_REKEY_NONCES / 2, (unsigned long long)ta.rekeys, (unsigned long long)tb.rekeys);
+	ok(exchange(&b->session.tx, &a->session.rx, n) == 0, "back the other way");
+	memset(&ta, 0, sizeof(ta));
+	ns_relay_conn_totals(a, &ta);
+	ok(ta.rekeys == 2 && ta.records_in == (uint64_t)n + 3, "a rekey each way");
+	ta.records_out = 0;
+	ns_relay_conn_totals(b, &ta);
+	ok(ta.records_out == (uint64_t)n + 3, "totals add up over connections");
+out:
+	if (a != NULL) {
+		ns_session_free(&a->session);
+		free(a);
+	}
+	if (b != NULL) {
+		ns_session_free(&b->session);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	test_proxy();
 	test_packet();
+	test_record_totals();
 	return tap_done();
 }
