@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#define NS_VERSION "0.1.0"
+#include "../util/version.h"
 
 int cmd_genkey(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);

@@ -20,6 +20,7 @@ static int daemon_main(const struct ns_config *cfg, char **child_argv)
 	int rc;
 
 	ns_log_set_level(cfg->log_level);
+	ns_log_set_format(cfg->log_format);
 	if (ns_daemon_init(&d, cfg, err, sizeof(err)) != 0) {
 		ns_log(NS_LOG_ERROR, "%s", err);
 		ns_daemon_shutdown(&d);

@@ -21,6 +21,12 @@ const char ns_config_usage[] =
 	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
+	"  --log-format text|json    json: one JSON object a line, for log shippers\n"
+	"                            [NODESEAL_LOG_FORMAT] (text)\n"
+	"  --metrics ADDR:PORT       Prometheus metrics on http://ADDR:PORT/metrics; a bare PORT\n"
+	"                            is 127.0.0.1:PORT, [IPv6]:PORT for IPv6; any address but\n"
+	"                            loopback makes them readable from the network\n"
+	"                            [NODESEAL_METRICS] (off)\n"
 	"  --iptables auto|legacy|nft  iptables backend [NODESEAL_IPTABLES] (auto)\n"
 	"  --mode proxy|packet       proxy: a sealed connection of the daemon's; packet: the\n"
 	"                            node's own TCP segments, sealed in place [NODESEAL_MODE] (proxy)\n"
@@ -91,7 +97,7 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 /* One setting: name of the option, of the variable, and how to apply it.
  * K_SECRET is a string taken from the environment only. */
 enum kind { K_PORTS, K_RANGE, K_STR, K_SECRET, K_LEVEL, K_IPT, K_MODE, K_POLICY, K_U16, K_U32,
-            K_INT, K_FLAG };
+            K_INT, K_FLAG, K_LOGFMT, K_HOSTPORT };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -107,6 +113,8 @@ static const struct setting settings[] = {
 	{ "--members", "NODESEAL_MEMBERS_FILE", K_STR, OFF(members_file), 0, 0 },
 	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
 	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
+	{ "--log-format", "NODESEAL_LOG_FORMAT", K_LOGFMT, OFF(log_format), 0, 0 },
+	{ "--metrics", "NODESEAL_METRICS", K_HOSTPORT, OFF(metrics), 0, 0 },
 	{ "--iptables", "NODESEAL_IPTABLES", K_IPT, OFF(iptables), 0, 0 },
 	{ "--mode", "NODESEAL_MODE", K_MODE, OFF(mode), 0, 0 },
 	{ "--queue-num", "NODESEAL_QUEUE_NUM", K_U16, OFF(queue_num), 0, 65535 },
@@ -200,6 +208,17 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 		return 0;
 	case K_FLAG:
 		*(bool *)(void *)field = true;
+		return 0;
+	case K_LOGFMT:
+		if ((level = ns_log_parse_format(v)) < 0)
+			return ns_error(err, errlen, "%s: '%s' is not text or json", from, v);
+		c->log_format = level;
+		return 0;
+	case K_HOSTPORT:
+		if (ns_hostport_parse(v, &c->metrics_addr) != 0)
+			return ns_error(err, errlen, "%s: '%s' is not ADDR:PORT, [IPv6]:PORT or PORT "
+			                "(an IP address, a port 1-65535)", from, v);
+		c->metrics = true;
 		return 0;
 	default:
 		break;
@@ -297,6 +316,13 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 		return ns_error(err, errlen, "--members (NODESEAL_MEMBERS_FILE): membership needs "
 		                "proxy mode; packet mode has no node keys, and only replacing the "
 		                "network key removes a member there (docs/SECURITY.md)");
+	if (c->metrics) {
+		uint16_t mp = ns_hostport_port(&c->metrics_addr);
+		if (ns_port_protected(c, mp) ||
+		    (c->mode == NS_MODE_PROXY && (mp == c->proxy_port || mp == c->proxy_port + 1)))
+			return ns_error(err, errlen, "--metrics (NODESEAL_METRICS): port %u is a "
+			                "protected port or the daemon's own", mp);
+	}
 	/* Packet mode has no listeners and delivers nothing: its ports are free. */
 	for (int p = 0; p < c->nports && c->mode == NS_MODE_PROXY; p++) {
 		if (c->ports[p] == c->proxy_port || c->ports[p] == c->proxy_port + 1)

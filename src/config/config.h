@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../peers/peers.h"
+#include "../util/hostport.h"
 
 #define NS_MAX_PORTS 15 /* what one iptables multiport match takes */
 
@@ -25,6 +26,9 @@ struct ns_config {
 	const char *network_key_file;
 	const char *members_file;   /* proxy mode: the node keys allowed; NULL: open */
 	int log_level;
+	int log_format;             /* enum ns_log_format */
+	bool metrics;               /* --metrics given: the endpoint is on */
+	struct ns_hostport metrics_addr;
 	const char *iptables;       /* auto, legacy or nft */
 	enum ns_mode mode;
 	uint16_t queue_num;         /* packet mode: the NFQUEUE number */

@@ -13,10 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../packet/snapshot.h"
 #include "../util/log.h"
+#include "../util/strbuf.h"
 #include "control.h"
 #include "daemon.h"
+#include "stats.h"
 
 static int unix_addr(const char *path, struct sockaddr_un *sa)
 {
@@ -64,58 +65,30 @@ fail:
 	return -1;
 }
 
-/* A growing output buffer. */
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? o->cap - o->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (o->p != NULL && o->len + (size_t)n < o->cap) {
-			o->len += (size_t)n;
-			return;
-		}
-		char *np = realloc(o->p, o->cap * 2 + (size_t)n + 256);
-		if (np == NULL)
-			return;
-		o->p = np;
-		o->cap = o->cap * 2 + (size_t)n + 256;
-	}
-}
-
 /* The watchdog's line: what another program did to the rules. */
-static void rules_text(const struct ns_watchdog *w, struct out *o)
+static void rules_text(const struct ns_stats *st, struct ns_strbuf *o)
 {
-	out_printf(o, "rules: %s, put back %llu time%s\n",
-	           w->missing ? "MISSING (the guard table keeps the ports closed)" : "in place",
-	           (unsigned long long)w->restored, w->restored == 1 ? "" : "s");
+	ns_strbuf_printf(o, "rules: %s, put back %llu time%s\n",
+	                 st->rules_missing ? "MISSING (the guard table keeps the ports closed)"
+	                                   : "in place",
+	                 (unsigned long long)st->rules_restored,
+	                 st->rules_restored == 1 ? "" : "s");
 }
 
 /* Packet mode's counters, for people. */
-static void packet_text(const struct ns_queue_snapshot *q, struct out *o)
+static void packet_text(const struct ns_queue_snapshot *q, struct ns_strbuf *o)
 {
-	out_printf(o, "segments:");
+	ns_strbuf_printf(o, "segments:");
 	for (int i = 0; i < NS_FC_COUNT; i++)
-		out_printf(o, " %s %llu", ns_flow_count_names[i],
-		           (unsigned long long)q->segments[i]);
-	out_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
-	           (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
-	           (unsigned long long)q->st.enobufs);
-	out_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
-	           "peers %u\n", (unsigned long long)q->pm.icmp,
-	           (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
-	           (unsigned long long)q->pm.resent, q->pmtu_peers);
+		ns_strbuf_printf(o, " %s %llu", ns_flow_count_names[i],
+		                 (unsigned long long)q->segments[i]);
+	ns_strbuf_printf(o, "\nqueue: packets %llu, dropped by the kernel %llu, overruns %llu\n",
+	                 (unsigned long long)q->st.packets, (unsigned long long)q->st.kernel_dropped,
+	                 (unsigned long long)q->st.enobufs);
+	ns_strbuf_printf(o, "path MTU: icmp %llu, lowered %llu, at minimum %llu, resent %llu, "
+	                 "peers %u\n", (unsigned long long)q->pm.icmp,
+	                 (unsigned long long)q->pm.lowered, (unsigned long long)q->pm.floor,
+	                 (unsigned long long)q->pm.resent, q->pmtu_peers);
 }
 
 static const char *policy_name(enum ns_policy p)
@@ -124,84 +97,32 @@ static const char *policy_name(enum ns_policy p)
 }
 
 /* A string for JSON: the path is the operator's, so escape what needs it. */
-static void json_string(struct out *o, const char *s)
+static void json_string(struct ns_strbuf *o, const char *s)
 {
-	out_printf(o, "\"");
+	ns_strbuf_printf(o, "\"");
 	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')
-			out_printf(o, "\\%c", ch);
+			ns_strbuf_printf(o, "\\%c", ch);
 		else if (ch < 0x20)
-			out_printf(o, "\\u%04x", ch);
+			ns_strbuf_printf(o, "\\u%04x", ch);
 		else
-			out_printf(o, "%c", ch);
+			ns_strbuf_printf(o, "%c", ch);
 	}
-	out_printf(o, "\"");
-}
-
-/* Where a walk over the connections of either mode is. */
-struct conn_cursor {
-	const void *relay;
-	uint32_t flow;
-};
-
-/* A packet-mode connection as status shows a proxy-mode one. */
-static void flow_conn(const struct ns_flow_info *fi, struct ns_conn_info *out)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	memset(out, 0, sizeof(*out));
-	inet_ntop(fi->tu.v6 ? AF_INET6 : AF_INET, fi->tu.remote, host, sizeof(host));
-	snprintf(out->addr, sizeof(out->addr), "%s", host);
-	snprintf(out->peer, sizeof(out->peer), fi->tu.v6 ? "[%s]:%u" : "%s:%u", host,
-	         fi->tu.rport);
-	out->outbound = fi->out;
-	out->sealed = !fi->clear;
-	out->since = fi->since;
-	out->age_ms = (ns_wall_s() - fi->since) * 1000;
-	out->state = fi->ending ? "ending" : fi->state;
-}
-
-/* Walks the connections of either mode: start with a zeroed cursor. */
-static bool conn_next(const struct ns_daemon *d, struct conn_cursor *cur, int64_t now,
-                      struct ns_conn_info *out)
-{
-	struct ns_flow_info fi;
-
-	if (d->cfg->mode != NS_MODE_PACKET)
-		return ns_relay_conn_next(&d->relay, &cur->relay, now, out);
-	if (!ns_queue_next_flow(&d->queue, &cur->flow, &fi))
-		return false;
-	flow_conn(&fi, out);
-	return true;
+	ns_strbuf_printf(o, "\"");
 }
 
 /* Connections open with the peer at addr. */
 static int open_with(struct ns_daemon *d, const char *addr, int64_t now)
 {
-	struct conn_cursor cur = { NULL, 0 };
+	struct ns_stats_cursor cur = { NULL, 0 };
 	struct ns_conn_info ci;
 	int n = 0;
 
-	while (conn_next(d, &cur, now, &ci))
+	while (ns_stats_conn_next(d, &cur, now, &ci))
 		n += ci.since != 0 && strcmp(ci.addr, addr) == 0;
 	return n;
-}
-
-/* How many peers status lists in clear, and sealed. */
-static int peers_count(struct ns_daemon *d, int *sealed)
-{
-	struct ns_peer_info pi;
-	size_t cur = 0;
-	int clear = 0;
-
-	*sealed = 0;
-	while (ns_peers_next(&d->peers, &cur, &pi)) {
-		*sealed += pi.sealed;
-		clear += !pi.sealed;
-	}
-	return clear;
 }
 
 static void utc_text(int64_t t, char *out, size_t cap)
@@ -216,196 +137,211 @@ static void utc_text(int64_t t, char *out, size_t cap)
 }
 
 /* The policy and the peers, sealed or in clear, for people. */
-static void peers_text(struct ns_daemon *d, struct out *o, int64_t now)
+static void peers_text(struct ns_daemon *d, const struct ns_stats *st, struct ns_strbuf *o,
+                       int64_t now)
 {
 	struct ns_peer_info pi;
 	size_t cur = 0;
-	int sealed, clear = peers_count(d, &sealed);
+	int sealed = st->peers_sealed, clear = st->peers_clear;
 	char since[32];
 
-	out_printf(o, "policy %s\npeers: %d sealed, %d in clear\n", policy_name(d->policy), sealed,
-	           clear);
+	ns_strbuf_printf(o, "policy %s\npeers: %d sealed, %d in clear\n", policy_name(st->policy),
+	                 sealed, clear);
 	if (sealed + clear == 0)
 		return;
-	out_printf(o, "%-40s %-6s %-20s %s\n", "ADDRESS", "STATE", "SINCE", "OPEN");
+	ns_strbuf_printf(o, "%-40s %-6s %-20s %s\n", "ADDRESS", "STATE", "SINCE", "OPEN");
 	while (ns_peers_next(&d->peers, &cur, &pi)) {
 		utc_text(pi.since, since, sizeof(since));
-		out_printf(o, "%-40s %-6s %-20s %d\n", pi.addr, pi.sealed ? "sealed" : "CLEAR", since,
-		           open_with(d, pi.addr, now));
+		ns_strbuf_printf(o, "%-40s %-6s %-20s %d\n", pi.addr,
+		                 pi.sealed ? "sealed" : "CLEAR", since, open_with(d, pi.addr, now));
 	}
 }
 
 /* "membership: open" or "membership: N members (FILE)". */
-static void membership_text(const struct ns_daemon *d, struct out *o)
+static void membership_text(const struct ns_daemon *d, struct ns_strbuf *o)
 {
 	if (d->cfg->members_file == NULL)
-		out_printf(o, "membership: open\n");
+		ns_strbuf_printf(o, "membership: open\n");
 	else
-		out_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
-		           d->members.n == 1 ? "" : "s", d->cfg->members_file);
+		ns_strbuf_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
+		                 d->members.n == 1 ? "" : "s", d->cfg->members_file);
 }
 
-static void membership_json(const struct ns_daemon *d, struct out *o)
+static void membership_json(const struct ns_daemon *d, struct ns_strbuf *o)
 {
 	if (d->cfg->members_file == NULL) {
-		out_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,\"file\":null}");
+		ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,"
+		                 "\"file\":null}");
 		return;
 	}
-	out_printf(o, ",\"membership\":{\"mode\":\"file\",\"members\":%zu,\"file\":", d->members.n);
+	ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"file\",\"members\":%zu,\"file\":",
+	                 d->members.n);
 	json_string(o, d->cfg->members_file);
-	out_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->reloads);
+	ns_strbuf_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->reloads);
 }
 
 /* "network keys: sends A, accepts A, B": fingerprints, never the keys. */
-static void netkeys_text(const struct ns_daemon *d, struct out *o)
+static void netkeys_text(const struct ns_daemon *d, struct ns_strbuf *o)
 {
-	out_printf(o, "network key%s: sends %s, accepts", d->nnetkeys == 1 ? "" : "s",
-	           d->netkey_fp[0]);
+	ns_strbuf_printf(o, "network key%s: sends %s, accepts", d->nnetkeys == 1 ? "" : "s",
+	                 d->netkey_fp[0]);
 	for (size_t i = 0; i < d->nnetkeys; i++)
-		out_printf(o, "%s %s", i ? "," : "", d->netkey_fp[i]);
-	out_printf(o, " (%s)\n", d->cfg->network_key_file != NULL ? d->cfg->network_key_file
-	                                                           : "inline");
+		ns_strbuf_printf(o, "%s %s", i ? "," : "", d->netkey_fp[i]);
+	ns_strbuf_printf(o, " (%s)\n", d->cfg->network_key_file != NULL ? d->cfg->network_key_file
+	                 : "inline");
 }
 
-static void netkeys_json(const struct ns_daemon *d, struct out *o)
+static void netkeys_json(const struct ns_daemon *d, struct ns_strbuf *o)
 {
-	out_printf(o, ",\"network_keys\":{\"send\":\"%s\",\"accept\":[", d->netkey_fp[0]);
+	ns_strbuf_printf(o, ",\"network_keys\":{\"send\":\"%s\",\"accept\":[", d->netkey_fp[0]);
 	for (size_t i = 0; i < d->nnetkeys; i++)
-		out_printf(o, "%s\"%s\"", i ? "," : "", d->netkey_fp[i]);
-	out_printf(o, "],\"file\":");
+		ns_strbuf_printf(o, "%s\"%s\"", i ? "," : "", d->netkey_fp[i]);
+	ns_strbuf_printf(o, "],\"file\":");
 	if (d->cfg->network_key_file != NULL)
 		json_string(o, d->cfg->network_key_file);
 	else
-		out_printf(o, "null");
-	out_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->key_reloads);
+		ns_strbuf_printf(o, "null");
+	ns_strbuf_printf(o, ",\"reloads\":%llu}", (unsigned long long)d->key_reloads);
 }
 
 /* One line per connection (packet mode counts no bytes per connection). */
-static void conns_text(struct ns_daemon *d, struct out *o, int64_t now)
+static void conns_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 {
-	struct conn_cursor cur = { NULL, 0 };
+	struct ns_stats_cursor cur = { NULL, 0 };
 	struct ns_conn_info ci;
 
-	out_printf(o, "%-46s %-16s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT",
-	           "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
-	while (conn_next(d, &cur, now, &ci))
-		out_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
-		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.name[0] ? ci.name : "-",
-		           ci.outbound ? "out" : "in",
-		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
-		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
+	ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT",
+	                 "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
+	while (ns_stats_conn_next(d, &cur, now, &ci))
+		ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n",
+		                 ci.peer, ci.fingerprint[0] ? ci.fingerprint : "-",
+		                 ci.name[0] ? ci.name : "-", ci.outbound ? "out" : "in",
+		                 ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
+		                 (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000),
+		                 ci.state);
 }
 
-static void status_text(struct ns_daemon *d, struct out *o, int64_t now)
+static void status_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 {
-	struct ns_relay_stats rs;
+	struct ns_stats st;
 
-	if (d->cfg->mode == NS_MODE_PACKET) {
-		struct ns_queue_snapshot q;
-
-		ns_queue_snapshot(&d->queue, now, &q);
-		out_printf(o, "packet mode, queue %u, %u connection%s\n", q.num, q.flows,
-		           q.flows == 1 ? "" : "s");
-		rules_text(&d->watchdog, o);
-		membership_text(d, o);
-		netkeys_text(d, o);
-		peers_text(d, o, now);
-		packet_text(&q, o);
-		conns_text(d, o, now);
-		return;
-	}
-	ns_relay_stats(&d->relay, &rs);
-	out_printf(o, "node %s, %d connection%s\n", rs.fingerprint, rs.conns,
-	           rs.conns == 1 ? "" : "s");
-	rules_text(&d->watchdog, o);
+	ns_stats_gather(d, now, &st);
+	if (st.mode == NS_MODE_PACKET)
+		ns_strbuf_printf(o, "packet mode, queue %u, %u connection%s\n", st.q.num,
+		                 st.q.flows, st.q.flows == 1 ? "" : "s");
+	else
+		ns_strbuf_printf(o, "node %s, %d connection%s\n", st.relay.fingerprint,
+		                 st.relay.conns, st.relay.conns == 1 ? "" : "s");
+	rules_text(&st, o);
 	membership_text(d, o);
 	netkeys_text(d, o);
-	peers_text(d, o, now);
+	peers_text(d, &st, o, now);
+	if (st.mode == NS_MODE_PACKET)
+		packet_text(&st.q, o);
 	conns_text(d, o, now);
 }
 
 /* Packet mode's counters, for scripts. */
-static void packet_json(const struct ns_queue_snapshot *q, struct out *o)
+static void packet_json(const struct ns_queue_snapshot *q, struct ns_strbuf *o)
 {
-	out_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{", q->flows);
+	ns_strbuf_printf(o, ",\"mode\":\"packet\",\"flows\":%u,\"segments\":{", q->flows);
 	for (int i = 0; i < NS_FC_COUNT; i++)
-		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
-		           (unsigned long long)q->segments[i]);
-	out_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
-	           "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
-	           "\"user_dropped\":%llu,\"send_failed\":%llu}",
-	           q->num, (unsigned long long)q->st.packets,
-	           (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
-	           (unsigned long long)q->st.enobufs, (unsigned long long)q->st.kernel_dropped,
-	           (unsigned long long)q->st.user_dropped, (unsigned long long)q->st.send_failed);
-	out_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
-	           "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
-	           (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
-	           (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
-	           (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
-	           q->pmtu_peers);
+		ns_strbuf_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_flow_count_names[i],
+		                 (unsigned long long)q->segments[i]);
+	ns_strbuf_printf(o, "},\"queue\":{\"number\":%u,\"packets\":%llu,\"accepted\":%llu,"
+	                 "\"dropped\":%llu,\"enobufs\":%llu,\"kernel_dropped\":%llu,"
+	                 "\"user_dropped\":%llu,\"send_failed\":%llu}",
+	                 q->num, (unsigned long long)q->st.packets,
+	                 (unsigned long long)q->st.accepted, (unsigned long long)q->st.dropped,
+	                 (unsigned long long)q->st.enobufs,
+	                 (unsigned long long)q->st.kernel_dropped,
+	                 (unsigned long long)q->st.user_dropped,
+	                 (unsigned long long)q->st.send_failed);
+	ns_strbuf_printf(o, ",\"pmtu\":{\"icmp\":%llu,\"lowered\":%llu,\"floor\":%llu,"
+	                 "\"passed\":%llu,\"resent\":%llu,\"resend_failed\":%llu,\"peers\":%u}",
+	                 (unsigned long long)q->pm.icmp, (unsigned long long)q->pm.lowered,
+	                 (unsigned long long)q->pm.floor, (unsigned long long)q->pm.passed,
+	                 (unsigned long long)q->pm.resent, (unsigned long long)q->pm.resend_failed,
+	                 q->pmtu_peers);
+	ns_strbuf_printf(o, ",\"payload\":{\"out\":%llu,\"in\":%llu}",
+	                 (unsigned long long)q->payload_out, (unsigned long long)q->payload_in);
+}
+
+/* The relay's totals since start, for scripts. */
+static void totals_json(const struct ns_relay_totals *t, struct ns_strbuf *o)
+{
+	ns_strbuf_printf(o, ",\"totals\":{\"handshakes\":%llu,\"clear\":%llu,\"bytes_out\":%llu,"
+	                 "\"bytes_in\":%llu,\"records_out\":%llu,\"records_in\":%llu,"
+	                 "\"rekeys\":%llu}",
+	                 (unsigned long long)t->handshakes, (unsigned long long)t->clear,
+	                 (unsigned long long)t->bytes_out, (unsigned long long)t->bytes_in,
+	                 (unsigned long long)t->records_out, (unsigned long long)t->records_in,
+	                 (unsigned long long)t->rekeys);
 }
 
 /* The policy and the peers, for scripts. */
-static void peers_json(struct ns_daemon *d, struct out *o, int64_t now)
+static void peers_json(struct ns_daemon *d, const struct ns_stats *st, struct ns_strbuf *o,
+                       int64_t now)
 {
 	struct ns_peer_info pi;
 	size_t cur = 0;
-	int sealed, clear = peers_count(d, &sealed);
 
-	out_printf(o, ",\"policy\":\"%s\",\"peers\":[", policy_name(d->policy));
+	ns_strbuf_printf(o, ",\"policy\":\"%s\",\"peers\":[", policy_name(st->policy));
 	while (ns_peers_next(&d->peers, &cur, &pi))
-		out_printf(o, "%s{\"address\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"open\":%d}",
-		           cur > 1 ? "," : "", pi.addr, pi.sealed ? "sealed" : "clear",
-		           (long long)pi.since, open_with(d, pi.addr, now));
-	out_printf(o, "],\"summary\":{\"sealed\":%d,\"clear\":%d}", sealed, clear);
+		ns_strbuf_printf(o, "%s{\"address\":\"%s\",\"state\":\"%s\",\"since\":%lld,"
+		                 "\"open\":%d}",
+		                 cur > 1 ? "," : "", pi.addr, pi.sealed ? "sealed" : "clear",
+		                 (long long)pi.since, open_with(d, pi.addr, now));
+	ns_strbuf_printf(o, "],\"summary\":{\"sealed\":%d,\"clear\":%d}", st->peers_sealed,
+	                 st->peers_clear);
 }
 
-static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
+static void status_json(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 {
-	struct ns_relay_stats rs;
+	struct ns_stats st;
+	const struct ns_relay_stats *rs = &st.relay;
 	struct ns_conn_info ci;
-	struct conn_cursor cur = { NULL, 0 };
+	struct ns_stats_cursor cur = { NULL, 0 };
 	bool first = true;
 
-	ns_relay_stats(&d->relay, &rs);
+	ns_stats_gather(d, now, &st);
 	/* packet mode has no node key */
-	if (rs.fingerprint[0])
-		out_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", rs.fingerprint);
+	if (rs->fingerprint[0])
+		ns_strbuf_printf(o, "{\"fingerprint\":\"%s\",\"connections\":[", rs->fingerprint);
 	else
-		out_printf(o, "{\"fingerprint\":null,\"connections\":[");
-	while (conn_next(d, &cur, now, &ci)) {
-		out_printf(o,
-		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
-		           "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
-		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
-		           first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
-		           ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
-		           ci.outbound ? "out" : "in",
-		           ci.sealed ? "true" : "false", (long long)ci.since,
-		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
-		           (double)ci.age_ms / 1000.0, ci.state);
+		ns_strbuf_printf(o, "{\"fingerprint\":null,\"connections\":[");
+	while (ns_stats_conn_next(d, &cur, now, &ci)) {
+		ns_strbuf_printf(o,
+		                 "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
+		                 "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
+		                 "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,"
+		                 "\"state\":\"%s\"}",
+		                 first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
+		                 ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
+		                 ci.outbound ? "out" : "in",
+		                 ci.sealed ? "true" : "false", (long long)ci.since,
+		                 (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
+		                 (double)ci.age_ms / 1000.0, ci.state);
 		first = false;
 	}
-	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)rs.refused);
+	ns_strbuf_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{",
+	                 (unsigned long long)rs->refused);
 	for (int i = 0; i < NS_REFUSAL_KINDS; i++)
-		out_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
-		           (unsigned long long)rs.refused_by[i]);
-	out_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
-	           (unsigned long long)d->watchdog.restored,
-	           d->watchdog.missing ? "true" : "false");
-	peers_json(d, o, now);
+		ns_strbuf_printf(o, "%s\"%s\":%llu", i ? "," : "", ns_refusal_kinds[i],
+		                 (unsigned long long)rs->refused_by[i]);
+	ns_strbuf_printf(o, "},\"rules_restored\":%llu,\"rules_missing\":%s",
+	                 (unsigned long long)st.rules_restored,
+	                 st.rules_missing ? "true" : "false");
+	peers_json(d, &st, o, now);
 	membership_json(d, o);
 	netkeys_json(d, o);
-	if (d->cfg->mode == NS_MODE_PACKET) {
-		struct ns_queue_snapshot q;
-
-		ns_queue_snapshot(&d->queue, now, &q);
-		packet_json(&q, o);
+	if (st.mode == NS_MODE_PACKET) {
+		packet_json(&st.q, o);
 	} else {
-		out_printf(o, ",\"mode\":\"proxy\"");
+		totals_json(&rs->totals, o);
+		ns_strbuf_printf(o, ",\"mode\":\"proxy\"");
 	}
-	out_printf(o, "}\n");
+	ns_strbuf_printf(o, "}\n");
 }
 
 static ns_watch_fn ctl_event;
@@ -449,13 +385,13 @@ static void ctl_close(struct ns_daemon *d, struct ns_ctl *ctl)
 }
 
 /* "policy" prints it, "policy NAME" changes it. */
-static void policy_command(struct ns_daemon *d, const char *arg, struct out *o)
+static void policy_command(struct ns_daemon *d, const char *arg, struct ns_strbuf *o)
 {
 	enum ns_policy was = d->policy, p;
 	int n;
 
 	if (*arg == '\0') {
-		out_printf(o, "policy %s\n", policy_name(d->policy));
+		ns_strbuf_printf(o, "policy %s\n", policy_name(d->policy));
 		return;
 	}
 	if (strcmp(arg, " required") == 0) {
@@ -463,16 +399,16 @@ static void policy_command(struct ns_daemon *d, const char *arg, struct out *o)
 	} else if (strcmp(arg, " opportunistic") == 0) {
 		p = NS_POLICY_OPPORTUNISTIC;
 	} else {
-		out_printf(o, "error: policy is required or opportunistic\n");
+		ns_strbuf_printf(o, "error: policy is required or opportunistic\n");
 		return;
 	}
 	n = ns_daemon_set_policy(d, p);
-	out_printf(o, "policy %s (was %s): %d connection%s in clear reset\n", policy_name(p),
-	           policy_name(was), n, n == 1 ? "" : "s");
+	ns_strbuf_printf(o, "policy %s (was %s): %d connection%s in clear reset\n", policy_name(p),
+	                 policy_name(was), n, n == 1 ? "" : "s");
 }
 
 /* "forget ADDRESS" or "forget all": the peer memory, saved at once. */
-static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
+static void forget_command(struct ns_daemon *d, const char *arg, struct ns_strbuf *o)
 {
 	struct ns_peer_addr a;
 	char err[512];
@@ -480,42 +416,42 @@ static void forget_command(struct ns_daemon *d, const char *arg, struct out *o)
 	int n;
 
 	if (!all && ns_peer_addr_parse(arg, &a) != 0) {
-		out_printf(o, "error: '%s' is not an IP address (or all)\n", arg);
+		ns_strbuf_printf(o, "error: '%s' is not an IP address (or all)\n", arg);
 		return;
 	}
 	n = ns_daemon_forget(d, all ? NULL : &a, err, sizeof(err));
 	if (n < 0) {
-		out_printf(o, "error: %s\n", err);
+		ns_strbuf_printf(o, "error: %s\n", err);
 		return;
 	}
 	ns_log(NS_LOG_INFO, "forgot %s: %d peer%s", arg, n, n == 1 ? "" : "s");
 	if (all)
-		out_printf(o, "forgot %d peer%s\n", n, n == 1 ? "" : "s");
+		ns_strbuf_printf(o, "forgot %d peer%s\n", n, n == 1 ? "" : "s");
 	else if (n == 0)
-		out_printf(o, "%s was not remembered\n", arg);
+		ns_strbuf_printf(o, "%s was not remembered\n", arg);
 	else
-		out_printf(o, "forgot %s\n", arg);
+		ns_strbuf_printf(o, "forgot %s\n", arg);
 }
 
 /* "reload": the members list and the network key file read again; a bad
  * file keeps both in force. */
-static void reload_command(struct ns_daemon *d, struct out *o)
+static void reload_command(struct ns_daemon *d, struct ns_strbuf *o)
 {
 	char summary[1536], err[1024];
 
 	if (ns_daemon_reload(d, summary, sizeof(summary), err, sizeof(err)) != 0) {
 		ns_log(NS_LOG_ERROR, "reload refused, the members list and network keys in force "
 		       "are kept: %s", err);
-		out_printf(o, "error: reload refused, the members list and network keys in force "
-		           "are kept: %s\n", err);
+		ns_strbuf_printf(o, "error: reload refused, the members list and network keys in "
+		                 "force are kept: %s\n", err);
 		return;
 	}
-	out_printf(o, "%s\n", summary);
+	ns_strbuf_printf(o, "%s\n", summary);
 }
 
 static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 {
-	struct out o = { NULL, 0, 0 };
+	struct ns_strbuf o = { 0 };
 	int64_t now = ns_now_ms();
 
 	ctl->in[strcspn(ctl->in, "\r\n")] = '\0';
@@ -524,8 +460,9 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 	} else if (strcmp(ctl->in, "json") == 0) {
 		status_json(d, &o, now);
 	} else if (strcmp(ctl->in, "clear") == 0) {
-		int sealed;
-		out_printf(&o, "clear %d\n", peers_count(d, &sealed));
+		struct ns_stats st;
+		ns_stats_gather(d, now, &st);
+		ns_strbuf_printf(&o, "clear %d\n", st.peers_clear);
 	} else if (strncmp(ctl->in, "policy", 6) == 0) {
 		policy_command(d, ctl->in + 6, &o);
 	} else if (strncmp(ctl->in, "forget ", 7) == 0) {
@@ -534,10 +471,10 @@ static void ctl_answer(struct ns_daemon *d, struct ns_ctl *ctl)
 		reload_command(d, &o);
 	} else if (strcmp(ctl->in, "stop") == 0) {
 		ns_log(NS_LOG_INFO, "stop requested on the control socket");
-		out_printf(&o, "stopping\n");
+		ns_strbuf_printf(&o, "stopping\n");
 		d->stop = true;
 	} else {
-		out_printf(&o, "error: unknown command\n");
+		ns_strbuf_printf(&o, "error: unknown command\n");
 	}
 	ctl->out = o.p;
 	ctl->outlen = o.len;
@@ -586,7 +523,7 @@ void ns_control_close_all(struct ns_daemon *d)
 char *ns_control_request(const char *path, const char *cmd)
 {
 	struct sockaddr_un sa;
-	struct out o = { NULL, 0, 0 };
+	struct ns_strbuf o = { 0 };
 	char buf[4096];
 	ssize_t n;
 	int fd;
@@ -603,9 +540,9 @@ char *ns_control_request(const char *path, const char *cmd)
 		errno = e;
 		return NULL;
 	}
-	out_printf(&o, "%s", "");
+	ns_strbuf_printf(&o, "%s", "");
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-		out_printf(&o, "%.*s", (int)n, buf);
+		ns_strbuf_printf(&o, "%.*s", (int)n, buf);
 	close(fd);
 	return o.p;
 }

@@ -133,6 +133,7 @@ static void watches_init(struct ns_daemon *d)
 	ns_watch_init(&d->control, &d->loop, -1, on_control, d);
 	ns_watch_init(&d->signals, &d->loop, -1, on_signal, d);
 	ns_watch_init(&d->queue_w, &d->loop, -1, on_queue, d);
+	ns_metrics_init(&d->metrics, d);
 }
 
 /* Two descriptors a connection: take all the system allows. */
@@ -327,6 +328,9 @@ static int init_loop(struct ns_daemon *d, char *err, size_t errlen)
 	if (d->control.fd < 0)
 		return -1;
 	ns_watch_set(&d->control, EPOLLIN);
+	if (d->cfg->metrics &&
+	    ns_metrics_open(&d->metrics, &d->cfg->metrics_addr, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -449,6 +453,13 @@ static void announce(const struct ns_daemon *d)
 	else if (cfg->mode == NS_MODE_PROXY)
 		ns_log(NS_LOG_INFO, "membership: %zu member%s (%s)", d->members.n,
 		       d->members.n == 1 ? "" : "s", cfg->members_file);
+
+	if (cfg->metrics && cfg->metrics_addr.loopback)
+		ns_log(NS_LOG_INFO, "metrics on http://%s/metrics", cfg->metrics_addr.text);
+	else if (cfg->metrics)
+		ns_log(NS_LOG_WARN, "metrics on http://%s/metrics are readable from the network, "
+		       "not only from this host (--metrics names an address that is not loopback)",
+		       cfg->metrics_addr.text);
 
 	if (d->policy == NS_POLICY_OPPORTUNISTIC)
 		ns_log(NS_LOG_INFO, "policy opportunistic: peers without nodeseal are carried in "
@@ -613,6 +624,7 @@ static void tick(struct ns_daemon *d, int64_t now)
 	else
 		ns_relay_tick(&d->relay, now);
 	ns_watchdog_check(&d->watchdog, d->cfg, d->ipv6, now);
+	ns_metrics_tick(&d->metrics, now);
 }
 
 int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errlen)
@@ -683,6 +695,7 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		unlink(d->control_path);
 	}
 	ns_watch_drop(&d->signals);
+	ns_metrics_close(&d->metrics);
 	ns_loop_close(&d->loop);
 	ns_relay_free(&d->relay);
 	ns_members_free(&d->members);

@@ -19,6 +19,7 @@
 #include "../packet/queue.h"
 #include "../relay/relay.h"
 #include "listen.h"
+#include "metrics.h"
 #include "watchdog.h"
 
 struct ns_ctl;
@@ -48,6 +49,7 @@ struct ns_daemon {
 	char netkey_fp[NS_NETKEYS_MAX][NS_FINGERPRINT_LEN + 1];
 	size_t nnetkeys;
 	uint64_t key_reloads;           /* reloads that read the network key file */
+	struct ns_metrics metrics;      /* --metrics: the Prometheus endpoint */
 };
 
 /* Loads keys, opens listeners and the control socket. */

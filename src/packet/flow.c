@@ -387,6 +387,7 @@ static enum ns_flow_verdict pass(struct ns_flow_table *t, struct ns_flow_pkt *p,
 	ns_tcpseg_fix_checksums(s);
 	p->len = s->len;
 	t->count[p->outgoing ? NS_FC_OUT : NS_FC_IN]++;
+	t->payload[p->outgoing ? 0 : 1] += s->paylen;
 	return NS_FLOW_ACCEPT;
 }
 

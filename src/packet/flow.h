@@ -149,6 +149,7 @@ struct ns_flow_table {
 	uint64_t nonce_counter;      /* nonces made so far */
 	uint64_t hash_seed;
 	uint64_t count[NS_FC_COUNT];
+	uint64_t payload[2];         /* TCP payload bytes of segments sealed [0], opened [1] */
 	uint32_t expire_cursor;
 	/* Entries that may be evicted, oldest first (flow.c): handshakes,
 	 * ended connections; -1 when empty. */

@@ -16,6 +16,8 @@ void ns_queue_snapshot(const struct ns_queue *q, int64_t now_ms, struct ns_queue
 		out->clear_flows += fi.clear;
 	out->policy = q->flows.policy;
 	memcpy(out->segments, q->flows.count, sizeof(out->segments));
+	out->payload_out = q->flows.payload[0];
+	out->payload_in = q->flows.payload[1];
 	out->st = q->st;
 	out->pm = q->pm;
 	out->pmtu_peers = ns_pmtu_count(&q->flows.pmtu, now_ms);

@@ -18,6 +18,7 @@ struct ns_queue_snapshot {
 	uint32_t clear_flows;               /* of them, clear ones */
 	enum ns_policy policy;
 	uint64_t segments[NS_FC_COUNT];     /* by ns_flow_count_names */
+	uint64_t payload_out, payload_in;   /* bytes of the segments sealed, opened */
 	struct ns_queue_stats st;
 	struct ns_queue_pmtu_stats pm;
 	uint32_t pmtu_peers;                /* peers with a learned path MTU */

@@ -123,6 +123,7 @@ static void conn_dead(void *cookie, struct ns_conn *c, const char *reason)
 {
 	struct ns_relay *r = cookie;
 
+	ns_relay_conn_totals(c, &r->gone);
 	if (ns_conn_pending(c)) {
 		queue_remove(queue_of(r, c), c);
 		if (c->state != NS_C_DELIVERING)

@@ -325,11 +325,13 @@ static void established(struct ns_conn *c)
 	c->state = NS_C_RELAY;
 	c->since = ns_wall_s();
 	if (c->clear) {
+		c->relay->gone.clear++;
 		ns_peers_saw_clear(c->relay->peers, &c->peer_ip, c->since);
 		ns_log(NS_LOG_INFO, "open %s %s in CLEAR: the peer does not run nodeseal "
 		       "(policy opportunistic)", c->outbound ? "out" : "in", c->peer_text);
 		return;
 	}
+	c->relay->gone.handshakes++;
 	ns_fingerprint(c->session.peer_key, c->fingerprint);
 	if (c->relay->members != NULL &&
 	    (m = ns_members_find(c->relay->members, c->session.peer_key)) != NULL)

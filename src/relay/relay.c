@@ -148,12 +148,36 @@ void ns_relay_free(struct ns_relay *r)
 	ns_identity_wipe(&r->id);
 }
 
+/* Records and rekeys come from the nonce counts the record layer keeps
+ * anyway: two nonces a record (header, body), and a rekey before each
+ * multiple of NS_REKEY_NONCES (proto.h). */
+static void dir_totals(const struct ns_record_dir *d, uint64_t *records, uint64_t *rekeys)
+{
+	uint64_t n = d->cs.n;
+
+	*records += n / 2;
+	*rekeys += n > 0 ? (n - 1) / NS_REKEY_NONCES : 0;
+}
+
+void ns_relay_conn_totals(const struct ns_conn *c, struct ns_relay_totals *t)
+{
+	t->bytes_out += c->bytes_out;
+	t->bytes_in += c->bytes_in;
+	if (!c->has_session)
+		return;
+	dir_totals(&c->session.tx, &t->records_out, &t->rekeys);
+	dir_totals(&c->session.rx, &t->records_in, &t->rekeys);
+}
+
 void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out)
 {
 	memcpy(out->fingerprint, r->fingerprint, sizeof(out->fingerprint));
 	out->conns = r->nconns;
 	out->refused = r->refused;
 	memcpy(out->refused_by, r->refused_by, sizeof(out->refused_by));
+	out->totals = r->gone;
+	for (const struct ns_conn *c = r->conns; c != NULL; c = c->next)
+		ns_relay_conn_totals(c, &out->totals);
 }
 
 bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,

@@ -35,6 +35,18 @@ enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, N
                   NS_REFUSAL_KINDS };
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
+/* What the relay has carried since it started: sealed handshakes, and the
+ * payload bytes, records and rekeys each way.  The relay keeps the sums of
+ * the connections gone (admission.c adds each as it closes);
+ * ns_relay_stats adds the open ones, so nothing on the data path counts. */
+struct ns_relay_totals {
+	uint64_t handshakes;            /* sealed connections established */
+	uint64_t clear;                 /* connections established in clear */
+	uint64_t bytes_out, bytes_in;   /* payload: to the peers, to the node */
+	uint64_t records_out, records_in; /* sealed records, close records included */
+	uint64_t rekeys;                /* both directions */
+};
+
 /* Lines of one kind logged in the current window (admission.c). */
 struct ns_relay_log_limit {
 	int64_t window_ms;
@@ -58,6 +70,7 @@ struct ns_relay {
 	uint64_t next_id;
 	uint64_t refused;               /* connections refused or failed before relaying */
 	uint64_t refused_by[NS_REFUSAL_KINDS];
+	struct ns_relay_totals gone;    /* of connections closed, and every establishment */
 	struct ns_relay_log_limit log_failed;      /* the rate limit of refusal lines */
 	struct ns_relay_log_limit log_not_member;  /* the same, of node keys not listed */
 };
@@ -68,6 +81,7 @@ struct ns_relay_stats {
 	int conns;
 	uint64_t refused;
 	uint64_t refused_by[NS_REFUSAL_KINDS];
+	struct ns_relay_totals totals;  /* connections gone and open */
 };
 
 /* One connection, copied. */
@@ -85,6 +99,8 @@ struct ns_conn_info {
 };
 
 void ns_relay_stats(const struct ns_relay *r, struct ns_relay_stats *out);
+/* Adds what c has carried (bytes, records, rekeys) to t. */
+void ns_relay_conn_totals(const struct ns_conn *c, struct ns_relay_totals *t);
 /* Walks the connections: start with *cursor NULL; false at the end. */
 bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t now_ms,
                         struct ns_conn_info *out);
