@@ -258,10 +258,11 @@ static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 	int rc;
 
 	rc = ns_network_keys_load(cfg->network_key, cfg->network_key_file, &k, err, errlen);
-	/* An inline key comes only from the environment (config.c): wiped
-	 * there, /proc/PID/environ no longer shows it to the node. */
+	/* An inline key comes from the environment or the config file
+	 * (config.c): wiped there, /proc/PID/environ no longer shows it to
+	 * the node, nor a core dump of the daemon. */
 	if (cfg->network_key != NULL)
-		ns_env_wipe("NODESEAL_NETWORK_KEY");
+		ns_config_wipe_key();
 	if (rc != 0)
 		goto out;
 	if (cfg->mode == NS_MODE_PACKET)
