@@ -494,7 +494,7 @@ def test_config_file_missing(ns, tmp_path):
 
 def test_network_key_in_config_file(ns, tmp_path):
     """The key itself may be in a 0600 config file, and is wiped from the
-    daemon's copy of the file once read."""
+    daemon's copy of the file once read (under 1 s)."""
     k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
                        check=True).stdout.strip()
     conf = write_conf(tmp_path, 'NODESEAL_NETWORK_KEY = "%s"\n' % k)
@@ -507,15 +507,25 @@ def test_network_key_in_config_file(ns, tmp_path):
                 break
             subprocess.run(["sleep", "0.05"])
         assert nodeseal(ns, "status", "--state-dir", state).returncode == 0, "not running"
+        # Its private writable memory: the heap, and ASan's allocator
+        # regions under the sanitizers (not the shadow's huge ones).
         with open("/proc/%d/maps" % up.pid) as f:
-            heap = [l.split()[0] for l in f if l.rstrip().endswith("[heap]")]
-        found = False
+            spans = [l.split()[0] for l in f if l.split()[1] == "rw-p"]
+        found, scanned = [], 0
         with open("/proc/%d/mem" % up.pid, "rb") as mem:
-            for span in heap:
+            for span in spans:
                 lo, hi = (int(x, 16) for x in span.split("-"))
-                mem.seek(lo)
-                found = found or k.encode() in mem.read(hi - lo)
-        assert heap and not found, "the key is still in the daemon's heap"
+                if hi - lo > 64 << 20:
+                    continue
+                try:
+                    mem.seek(lo)
+                    data = mem.read(hi - lo)
+                except OSError:
+                    continue
+                scanned += len(data)
+                if k.encode() in data:
+                    found.append(span)
+        assert scanned > 0 and not found, "the key is still in the daemon's memory: %s" % found
     finally:
         assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
         up.wait(timeout=10)
