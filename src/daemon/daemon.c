@@ -28,6 +28,7 @@
 #include "../util/confine.h"
 #include "../util/errmsg.h"
 #include "../util/log.h"
+#include "../util/notify.h"
 #include "control.h"
 #include "daemon.h"
 
@@ -658,6 +659,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	 * what ns_confine_child takes. */
 	if (drop_privileges(child_argv != NULL, err, errlen) != 0)
 		return -1;
+	if (ns_notify("READY=1\nSTATUS=protecting the P2P ports") != 0)
+		ns_log(NS_LOG_WARN, "cannot tell the service manager that nodeseal is ready "
+		       "(NOTIFY_SOCKET)");
 	while (!d->stop) {
 		int64_t now;
 
@@ -678,6 +682,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 void ns_daemon_shutdown(struct ns_daemon *d)
 {
 	char err[512];
+
+	if (d->installed)
+		(void)ns_notify("STOPPING=1");
 
 	ns_relay_close_all(&d->relay, "nodeseal stopping");
 	ns_loop_reap(&d->loop);

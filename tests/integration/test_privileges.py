@@ -12,16 +12,18 @@ bounding sets, and nothing else; nothing inheritable nor ambient; and the
 log says so in one line.  Under `run`, the node (the child) still has every
 capability it was started with except the two that ns_confine_child takes.
 Then `nodeseal down` removes every rule: the tools it runs still can.
-About 5 s in all.
+And READY=1 (systemd's Type=notify) comes once both the rules and the drop
+are done.  About 5 s in all.
 """
 
 import os
 import re
+import socket
 import time
 
 import pytest
 
-from sealcmd import Seal, down, start_up
+from sealcmd import Seal, down, start_up, up_argv
 
 pytestmark = pytest.mark.usefixtures("host_untouched")
 
@@ -92,4 +94,38 @@ def test_run_keeps_kill_and_the_node_keeps_its_own(ns_bin, keys, make_bed):
     log = p.stderr()
     assert "capabilities kept: CAP_KILL CAP_NET_ADMIN CAP_NET_RAW" in log, log
     assert "removing interception" not in log, log
+    down(ns_bin, bed, node, keys.good)
+
+
+def test_ready_notification_once_protected(ns_bin, keys, make_bed, tmp_path):
+    """Type=notify: READY=1 reaches $NOTIFY_SOCKET once the rules are in and
+    the capabilities dropped, so a unit ordered after nodeseal's starts on a
+    protected host; STOPPING=1 when it stops.  (A path socket: abstract ones
+    belong to a network namespace.)"""
+    bed = make_bed(1)
+    node = bed.nodes[0]
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(15)
+    seal = Seal(ns_bin)
+    p = bed.spawn(node, up_argv(ns_bin, bed, node, keys.good), "up-notify",
+                  env={"NOTIFY_SOCKET": path})
+    try:
+        msg = sock.recv(4096).decode()
+        guard = bed.ns_exec(node, ["nft", "list", "table", "inet", "nodeseal"]).stdout
+        rules = "".join(bed.ns_exec(node, [t]).stdout
+                        for t in ("iptables-nft-save", "iptables-legacy-save"))
+        c = caps(p.pid)
+    except socket.timeout:
+        pytest.fail("no READY=1 on NOTIFY_SOCKET:\n" + p.describe(), pytrace=False)
+    assert msg.split("\n")[0] == "READY=1", msg
+    assert "chain" in guard, "READY=1 before the guard table was in:\n" + guard
+    assert "--dport 7447" in rules or "--dports 7447" in rules, \
+        "READY=1 before the rules were in:\n" + rules
+    assert c["CapEff"] == NET, "READY=1 before the capabilities were dropped: %#x" % c["CapEff"]
+    assert seal.status_json(bed, node)[0] is not None
+    p.stop()
+    assert sock.recv(4096).decode() == "STOPPING=1"
+    sock.close()
     down(ns_bin, bed, node, keys.good)
