@@ -27,10 +27,10 @@ static void check(const struct ns_config *c, const char *text, size_t len)
 		if (s == NULL || (s >= text && s <= text + len))
 			continue;
 		/* Only the defaults lie outside the text. */
-		if (s != NULL && strcmp(s, "/var/lib/nodeseal") != 0 && strcmp(s, "auto") != 0)
+		if (strcmp(s, "/var/lib/nodeseal") != 0 && strcmp(s, "auto") != 0)
 			abort();
 	}
-	if (c->network_key != NULL && (c->network_key[0] == '\0'))
+	if (c->network_key != NULL && c->network_key[0] == '\0')
 		abort();
 }
 
