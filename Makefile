@@ -6,7 +6,9 @@
 #   make SAN=1 unit      the same under ASan+UBSan, in build-asan/
 #   make layers          src/ includes only downwards (docs/STYLE.md)
 #   make analyse         cppcheck over the C sources
-#   make install         build/nodeseal and its man page under PREFIX (DESTDIR too)
+#   make install         build/nodeseal, its man page, systemd unit and example config
+#                        under PREFIX (DESTDIR too)
+#   make deb             build/nodeseal_VERSION_ARCH.deb (make install PREFIX=/usr + dpkg-deb)
 #   make fuzz-run        each fuzz target for FUZZ_SECONDS (clang, libFuzzer)
 #   make demo            three encrypted nodes in network namespaces (root)
 #   make bench-tools     the in-memory benchmarks (build/bench/)
@@ -18,6 +20,13 @@ SAN      ?=
 BUILD    ?= $(if $(SAN),build-asan,build)
 FUZZ_SECONDS ?= 60
 PREFIX   ?= /usr/local
+# Under /usr, the Debian places; elsewhere, under PREFIX.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+VERSION  := $(shell sed -n 's/^\#define NS_VERSION "\(.*\)"/\1/p' src/cli/cli.h)
+DEB_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_MAINTAINER ?= nodeseal maintainers <nodeseal@localhost>
+DEB      = $(BUILD)/nodeseal_$(VERSION)_$(DEB_ARCH).deb
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual -Wnull-dereference
@@ -50,7 +59,7 @@ BENCH_TOOLS = $(BUILD)/bench/record_speed $(BUILD)/bench/handshake_speed $(BUILD
 # Keep test objects: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all install unit test layers analyse fuzz fuzz-run integration integration-asan demo bench \
+.PHONY: all install deb unit test layers analyse fuzz fuzz-run integration integration-asan demo bench \
         bench-tools deps clean
 all: $(BUILD)/nodeseal
 
@@ -76,9 +85,35 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnodeseal.a
 
 bench-tools: $(BENCH_TOOLS)
 
+# The example config is installed only where there is none: it is the
+# operator's (mode 0600: it may hold the network key).
 install: $(BUILD)/nodeseal
 	install -D -m 0755 $(BUILD)/nodeseal $(DESTDIR)$(PREFIX)/bin/nodeseal
 	install -D -m 0644 docs/nodeseal.8 $(DESTDIR)$(PREFIX)/share/man/man8/nodeseal.8
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/nodeseal
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    dist/nodeseal.service.in > $(DESTDIR)$(UNITDIR)/nodeseal.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/nodeseal.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/nodeseal/nodeseal.conf ] || \
+	    install -m 0600 dist/nodeseal.conf $(DESTDIR)$(SYSCONFDIR)/nodeseal/nodeseal.conf
+
+# The package is what "make install PREFIX=/usr" puts in a fresh root, with
+# the man page compressed as Debian keeps them, and dist/debian's control
+# files.  --root-owner-group: every file root's, without fakeroot.
+deb: $(DEB)
+$(DEB): $(BUILD)/nodeseal docs/nodeseal.8 $(wildcard dist/* dist/debian/*)
+	rm -rf $(BUILD)/deb-root
+	$(MAKE) --no-print-directory install BUILD=$(BUILD) DESTDIR=$(CURDIR)/$(BUILD)/deb-root PREFIX=/usr
+	gzip -9n $(BUILD)/deb-root/usr/share/man/man8/nodeseal.8
+	install -d -m 0755 $(BUILD)/deb-root/DEBIAN
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@ARCH@|$(DEB_ARCH)|' \
+	    -e "s|@SIZE@|$$(du -sk $(BUILD)/deb-root | cut -f1)|" \
+	    -e 's|^Maintainer: .*|Maintainer: $(DEB_MAINTAINER)|' \
+	    dist/debian/control.in > $(BUILD)/deb-root/DEBIAN/control
+	install -m 0644 dist/debian/conffiles $(BUILD)/deb-root/DEBIAN/conffiles
+	install -m 0755 dist/debian/postinst dist/debian/prerm dist/debian/postrm \
+	    $(BUILD)/deb-root/DEBIAN/
+	dpkg-deb --root-owner-group -Zxz --build $(BUILD)/deb-root $@
 
 # The bench tools are built (not run) so that they keep compiling.
 unit: $(TESTS) $(BUILD)/nodeseal $(BENCH_TOOLS)

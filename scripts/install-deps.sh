@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages nodeseal's build, tests, demo and benchmarks
-# need, if any is missing.  Run as root on Debian 12.
+# need, if any is missing.  Run as root on Debian 12.  (systemd: only for
+# test_package's systemd-analyze verify of the unit; it is not started.)
 set -eu
 
 PKGS="build-essential clang libclang-rt-14-dev libssl-dev libcjson-dev pkg-config perl cppcheck
 libnetfilter-queue-dev libmnl-dev nftables valgrind
-iproute2 iptables tcpdump python3 python3-pytest python3-scapy python3-yaml procps"
+iproute2 iptables tcpdump python3 python3-pytest python3-scapy python3-yaml procps
+systemd"
 # The container tests (tests/integration/test_container.py), with their
 # recommends (catatonit for --init, netavark's DNS for names): rootful podman.
 # scripts/container-setup.sh configures podman and makes the base image.

@@ -1,20 +1,36 @@
-/* config.c: options and environment variables, validated. */
+/*
+ * config.c: options, environment variables and the config file, validated.
+ *
+ * One table names every setting (option, variable, kind, bounds), and one
+ * parser per kind reads its value, wherever it comes from.  The layers go
+ * on in the order file, environment, options, so that the later wins.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "../keys/keys.h"
+#include "../util/confine.h"
 #include "../util/errmsg.h"
 #include "../util/log.h"
 #include "config.h"
 
 const char ns_config_usage[] =
-	"options (environment variable in brackets):\n"
+	"options (environment variable in brackets; options win over the environment, which\n"
+	"wins over the config file):\n"
+	"  --config FILE             settings as NAME = VALUE lines, NAME a variable below\n"
+	"                            [NODESEAL_CONFIG] (none; the package's unit uses\n"
+	"                            /etc/nodeseal/nodeseal.conf)\n"
 	"  --ports LIST              P2P ports to protect, comma-separated [NODESEAL_PORTS] (7447)\n"
 	"  --network-key-file PATH   file holding the network key, mode 0600 or 0400\n"
 	"                            [NODESEAL_NETWORK_KEY_FILE]\n"
-	"  NODESEAL_NETWORK_KEY=KEY  the network key itself, base64: environment only (a\n"
-	"                            command line is readable by every local user)\n"
+	"  NODESEAL_NETWORK_KEY=KEY  the network key itself, base64: environment or a config\n"
+	"                            file of mode 0600, never an option (a command line is\n"
+	"                            readable by every local user)\n"
 	"  --members FILE            proxy mode: only the node keys listed complete a handshake\n"
 	"                            (one 'nodeseal pubkey' public-key a line, then a name;\n"
 	"                            'nodeseal reload' rereads it) [NODESEAL_MEMBERS_FILE] (open)\n"
@@ -54,7 +70,8 @@ const char ns_config_usage[] =
 	"  --plain-retry SEC         opportunistic: a peer found without nodeseal is reached in\n"
 	"                            clear this long before sealed is tried again"
 	" [NODESEAL_PLAIN_RETRY] (60)\n"
-	"  NODESEAL=off              'run' only executes COMMAND, without protection\n";
+	"  NODESEAL=off              'run' only executes COMMAND, without protection\n"
+	"                            (environment only, not in a config file)\n";
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -95,9 +112,10 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 }
 
 /* One setting: name of the option, of the variable, and how to apply it.
- * K_SECRET is a string taken from the environment only. */
+ * K_SECRET is a string never taken from the command line; K_CONFIG, the
+ * config file, is read before every other setting. */
 enum kind { K_PORTS, K_RANGE, K_STR, K_SECRET, K_LEVEL, K_IPT, K_MODE, K_POLICY, K_U16, K_U32,
-            K_INT, K_FLAG, K_LOGFMT, K_HOSTPORT };
+            K_INT, K_FLAG, K_LOGFMT, K_HOSTPORT, K_CONFIG };
 struct setting {
 	const char *opt, *env;
 	enum kind kind;
@@ -107,6 +125,7 @@ struct setting {
 
 #define OFF(f) offsetof(struct ns_config, f)
 static const struct setting settings[] = {
+	{ "--config", "NODESEAL_CONFIG", K_CONFIG, 0, 0, 0 },
 	{ "--ports", "NODESEAL_PORTS", K_PORTS, 0, 0, 0 },
 	{ "--network-key", "NODESEAL_NETWORK_KEY", K_SECRET, OFF(network_key), 0, 0 },
 	{ "--network-key-file", "NODESEAL_NETWORK_KEY_FILE", K_STR, OFF(network_key_file), 0, 0 },
@@ -220,6 +239,8 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 			                "(an IP address, a port 1-65535)", from, v);
 		c->metrics = true;
 		return 0;
+	case K_CONFIG:
+		return 0; /* read first, by ns_config_load */
 	default:
 		break;
 	}
@@ -235,11 +256,10 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	return 0;
 }
 
-int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen)
-{
-	const char *off = getenv("NODESEAL");
-	size_t n = sizeof(settings) / sizeof(settings[0]);
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
+void ns_config_defaults(struct ns_config *c)
+{
 	memset(c, 0, sizeof(*c));
 	c->ports[0] = 7447;
 	c->nports = 1;
@@ -261,53 +281,264 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	c->clock_window = 60;
 	c->policy = NS_POLICY_REQUIRED;
 	c->plain_retry = 60;
+}
+
+static bool blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* s without the blanks around it, cut in place. */
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (blank(*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && blank(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* One NAME = VALUE line, already trimmed; seen[k] is the line that set
+ * settings[k] (0: none yet). */
+static int parse_line(struct ns_config *c, char *line, int lineno, int seen[], const char *name,
+                      unsigned mode, char *err, size_t errlen)
+{
+	char *eq = strchr(line, '='), *key, *val, from[512], why[512];
+	size_t k, vlen;
+
+	if (eq == NULL)
+		return ns_error(err, errlen, "%s:%d: not NAME = VALUE", name, lineno);
+	*eq = '\0';
+	key = trim(line);
+	val = trim(eq + 1);
+	if (key[0] == '\0' ||
+	    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+	        strlen(key))
+		return ns_error(err, errlen, "%s:%d: not NAME = VALUE", name, lineno);
+	if (strcmp(key, "NODESEAL") == 0)
+		return ns_error(err, errlen, "%s:%d: NODESEAL, the on/off switch, is read from the "
+		                "environment only", name, lineno);
+	for (k = 0; k < NSETTINGS; k++)
+		if (settings[k].env != NULL && strcmp(key, settings[k].env) == 0)
+			break;
+	if (k == NSETTINGS)
+		return ns_error(err, errlen, "%s:%d: unknown setting %s", name, lineno, key);
+	if (settings[k].kind == K_CONFIG)
+		return ns_error(err, errlen, "%s:%d: NODESEAL_CONFIG: a config file cannot name "
+		                "another", name, lineno);
+	if (seen[k] != 0)
+		return ns_error(err, errlen, "%s:%d: %s set again (first on line %d)", name, lineno,
+		                key, seen[k]);
+	seen[k] = lineno;
+	snprintf(from, sizeof(from), "%s:%d: %s", name, lineno, key);
+	/* Quotes, as EnvironmentFile= takes them, so one file serves both;
+	 * inside them everything is literal. */
+	vlen = strlen(val);
+	if (val[0] == '"' || val[0] == '\'') {
+		if (vlen < 2 || val[vlen - 1] != val[0])
+			return ns_error(err, errlen, "%s: quote not closed", from);
+		val[vlen - 1] = '\0';
+		val++;
+	}
+	if (settings[k].kind == K_SECRET && ns_secret_mode_check(name, mode, "network key", why,
+	                                                         sizeof(why)) != 0)
+		return ns_error(err, errlen, "%s: %s", from, why);
+	return apply(c, &settings[k], val, from, err, errlen);
+}
+
+int ns_config_parse(struct ns_config *c, char *text, size_t len, const char *name,
+                    unsigned mode, char *err, size_t errlen)
+{
+	int seen[NSETTINGS] = { 0 }, lineno = 0;
+	char *p = text, *end = text + len;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *line;
+
+		lineno++;
+		if (le - p > NS_CONFIG_LINE_MAX)
+			return ns_error(err, errlen, "%s:%d: line longer than %d bytes", name, lineno,
+			                NS_CONFIG_LINE_MAX);
+		if (memchr(p, '\0', (size_t)(le - p)) != NULL)
+			return ns_error(err, errlen, "%s:%d: NUL byte", name, lineno);
+		*le = '\0';
+		line = trim(p);
+		if (line[0] != '\0' && line[0] != '#' &&
+		    parse_line(c, line, lineno, seen, name, mode, err, errlen) != 0)
+			return -1;
+		p = le + 1;
+	}
+	return 0;
+}
+
+/* The file's text, which the settings point into, and the network key's
+ * place in it: both live until the process ends, and the key until
+ * ns_config_wipe_key. */
+static char *file_text;
+static size_t file_len;
+static char *file_secret;
+
+static void file_forget(void)
+{
+	if (file_text != NULL) {
+		explicit_bzero(file_text, file_len);
+		free(file_text);
+	}
+	file_text = file_secret = NULL;
+	file_len = 0;
+}
+
+/* Whoever can change the file can name another key file or members list:
+ * it is root's or this user's, and nobody else may write it. */
+static int load_file(struct ns_config *c, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, rc = -1;
+
+	file_forget();
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ns_error(err, errlen, "%s: cannot open the config file: %s", path,
+		                strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		ns_error(err, errlen, "%s: the config file is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & 022) != 0) {
+		ns_error(err, errlen, "%s: mode %04o lets %s change the settings; it must not be "
+		         "writable by group or others (chmod 600 %s)", path,
+		         (unsigned)(st.st_mode & 07777), (st.st_mode & 002) ? "anyone" : "the group",
+		         path);
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		ns_error(err, errlen, "%s: owned by uid %u, who can change the settings; it must "
+		         "belong to root or to this user", path, (unsigned)st.st_uid);
+		goto out;
+	}
+	if (st.st_size > NS_CONFIG_FILE_MAX) {
+		ns_error(err, errlen, "%s: too large for a config file (over %d bytes)", path,
+		         NS_CONFIG_FILE_MAX);
+		goto out;
+	}
+	file_text = malloc(NS_CONFIG_FILE_MAX + 2);
+	if (file_text == NULL) {
+		ns_error(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	n = read(fd, file_text, NS_CONFIG_FILE_MAX + 1);
+	if (n < 0) {
+		ns_error(err, errlen, "%s: cannot read the config file: %s", path, strerror(errno));
+		goto out;
+	}
+	if (n > NS_CONFIG_FILE_MAX) {
+		ns_error(err, errlen, "%s: too large for a config file (over %d bytes)", path,
+		         NS_CONFIG_FILE_MAX);
+		goto out;
+	}
+	file_len = (size_t)n;
+	file_text[file_len] = '\0';
+	rc = ns_config_parse(c, file_text, file_len, path, st.st_mode, err, errlen);
+	/* Only the file can have set it so far: the defaults have none. */
+	file_secret = (char *)(uintptr_t)c->network_key;
+out:
+	close(fd);
+	return rc;
+}
+
+void ns_config_wipe_key(void)
+{
+	if (file_secret != NULL)
+		explicit_bzero(file_secret, strlen(file_secret));
+	if (getenv("NODESEAL_NETWORK_KEY") != NULL)
+		ns_env_wipe("NODESEAL_NETWORK_KEY");
+}
+
+/* The option at argv[*i], its value joined by '=' or the next argument
+ * (*i then moves on to it).  1: --help; 0: *s and *v set; -1: err. */
+static int next_option(int argc, char **argv, int *i, const struct setting **s, const char **v,
+                       char *err, size_t errlen)
+{
+	const char *a = argv[*i];
+	size_t k;
+
+	if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+		return 1;
+	*v = NULL;
+	for (k = 0; k < NSETTINGS; k++) {
+		size_t len = strlen(settings[k].opt);
+		if (strncmp(a, settings[k].opt, len) != 0)
+			continue;
+		if (a[len] == '=' && settings[k].kind != K_FLAG) {
+			*v = a + len + 1;
+			break;
+		}
+		if (a[len] == '\0') {
+			if (settings[k].kind == K_FLAG)
+				*v = "1";
+			else if (*i + 1 < argc)
+				*v = argv[++*i];
+			else
+				return ns_error(err, errlen, "%s needs a value", a);
+			break;
+		}
+	}
+	if (k == NSETTINGS)
+		return ns_error(err, errlen, "unknown option '%s'", a);
+	/* Refused, not hidden: overwriting argv would leave a window
+	 * in which /proc/PID/cmdline shows the key to every user. */
+	if (settings[k].kind == K_SECRET)
+		return ns_error(err, errlen, "%s: a key on the command line is readable by "
+		                "every local user; set %s or use %s-file instead",
+		                settings[k].opt, settings[k].env, settings[k].opt);
+	*s = &settings[k];
+	return 0;
+}
+
+int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+	const char *off = getenv("NODESEAL"), *path = getenv("NODESEAL_CONFIG"), *v;
+	const struct setting *s;
+	int rc;
+
+	ns_config_defaults(c);
 	if (off != NULL) {
 		if (strcmp(off, "off") == 0 || strcmp(off, "0") == 0)
 			c->off = true;
 		else if (strcmp(off, "on") != 0 && strcmp(off, "1") != 0)
 			return ns_error(err, errlen, "NODESEAL: '%s' is not on or off", off);
 	}
-	for (size_t k = 0; k < n; k++) {
-		const char *v = settings[k].env ? getenv(settings[k].env) : NULL;
-		if (v != NULL && apply(c, &settings[k], v, settings[k].env, err, errlen) != 0)
+	/* The options once through before any applies: the file they name
+	 * is the lowest layer, under the environment. */
+	for (int j = *i; j < argc && strcmp(argv[j], "--") != 0; j++) {
+		if ((rc = next_option(argc, argv, &j, &s, &v, err, errlen)) < 0)
 			return -1;
-	}
-	for (; *i < argc && strcmp(argv[*i], "--") != 0; (*i)++) {
-		const char *a = argv[*i], *v = NULL;
-		size_t k;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		if (rc > 0) {
 			c->help = true;
 			return 0;
 		}
-
-		for (k = 0; k < n; k++) {
-			size_t len = strlen(settings[k].opt);
-			if (strncmp(a, settings[k].opt, len) != 0)
-				continue;
-			if (a[len] == '=' && settings[k].kind != K_FLAG) {
-				v = a + len + 1;
-				break;
-			}
-			if (a[len] == '\0') {
-				if (settings[k].kind == K_FLAG)
-					v = "1";
-				else if (*i + 1 < argc)
-					v = argv[++*i];
-				else
-					return ns_error(err, errlen, "%s needs a value", a);
-				break;
-			}
-		}
-		if (k == n)
-			return ns_error(err, errlen, "unknown option '%s'", a);
-		/* Refused, not hidden: overwriting argv would leave a window
-		 * in which /proc/PID/cmdline shows the key to every user. */
-		if (settings[k].kind == K_SECRET)
-			return ns_error(err, errlen, "%s: a key on the command line is readable by "
-			                 "every local user; set %s or use %s-file instead",
-			                 settings[k].opt, settings[k].env, settings[k].opt);
-		if (apply(c, &settings[k], v, settings[k].opt, err, errlen) != 0)
+		if (s->kind == K_CONFIG)
+			path = v;
+	}
+	if (path != NULL && path[0] == '\0')
+		return ns_error(err, errlen, "--config (NODESEAL_CONFIG): empty");
+	c->config_file = path;
+	if (path != NULL && load_file(c, path, err, errlen) != 0)
+		return -1;
+	for (size_t k = 0; k < NSETTINGS; k++) {
+		v = settings[k].env ? getenv(settings[k].env) : NULL;
+		if (v != NULL && settings[k].kind != K_CONFIG &&
+		    apply(c, &settings[k], v, settings[k].env, err, errlen) != 0)
+			return -1;
+	}
+	for (; *i < argc && strcmp(argv[*i], "--") != 0; (*i)++) {
+		if (next_option(argc, argv, i, &s, &v, err, errlen) != 0)
+			return -1;
+		if (apply(c, s, v, s->opt, err, errlen) != 0)
 			return -1;
 	}
 	/* Packet mode seals segments with keys from the network key alone:

@@ -1,6 +1,7 @@
 /*
- * config.h: the daemon's settings, from the environment (containers are
- * configured that way) and then from options, which win.
+ * config.h: the daemon's settings, from a config file (a service's), then
+ * from the environment (containers are configured that way), then from
+ * options: each later layer wins.
  */
 #ifndef NS_CONFIG_H
 #define NS_CONFIG_H
@@ -13,6 +14,8 @@
 #include "../util/hostport.h"
 
 #define NS_MAX_PORTS 15 /* what one iptables multiport match takes */
+#define NS_CONFIG_LINE_MAX 1024
+#define NS_CONFIG_FILE_MAX 65536
 
 /* proxy: connections go through the daemon's listeners (src/relay);
  * packet: segments go through NFQUEUE to the daemon (src/packet). */
@@ -25,6 +28,7 @@ struct ns_config {
 	const char *network_key;
 	const char *network_key_file;
 	const char *members_file;   /* proxy mode: the node keys allowed; NULL: open */
+	const char *config_file;    /* --config or NODESEAL_CONFIG; NULL: none */
 	int log_level;
 	int log_format;             /* enum ns_log_format */
 	bool metrics;               /* --metrics given: the endpoint is on */
@@ -51,11 +55,30 @@ struct ns_config {
 };
 
 /*
- * Fills c from the environment, then from argv[*i ...] up to "--" or the
- * end; *i is left at the first argument not consumed.  Returns 0, or -1
- * with one sentence in err.
+ * Fills c with the defaults, then from the config file (--config in
+ * argv[*i ...] up to "--", else NODESEAL_CONFIG), then from the
+ * environment, then from the options; *i is left at the first argument not
+ * consumed.  Returns 0, or -1 with one sentence in err.
  */
 int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen);
+void ns_config_defaults(struct ns_config *c);
+/*
+ * Applies a config file's settings to c: text is len bytes, with
+ * text[len] == '\0', and is cut in place (c's strings point into it, so it
+ * must outlive c).  One setting a line, NAME = VALUE, NAME a variable's
+ * name (NODESEAL_PORTS); blanks around either are dropped, and so are
+ * quotes ('...' or "...") around the whole value; lines of blanks or
+ * starting with '#' are skipped.  name is the file in errors, which name
+ * the line: an unknown NAME, one given twice, NODESEAL or NODESEAL_CONFIG,
+ * a bad value, a line over NS_CONFIG_LINE_MAX bytes; and the network key
+ * (NODESEAL_NETWORK_KEY) when mode, the file's st_mode, lets group or
+ * others in.  0, or -1 with err.
+ */
+int ns_config_parse(struct ns_config *c, char *text, size_t len, const char *name,
+                    unsigned mode, char *err, size_t errlen);
+/* Overwrites the inline network key where config and environment keep it,
+ * once the daemon has read it. */
+void ns_config_wipe_key(void);
 /* Usage text of the options, for the subcommands' help. */
 extern const char ns_config_usage[];
 /* Whether port is one of c's protected ports. */

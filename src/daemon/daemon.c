@@ -8,6 +8,7 @@
  * exited before the rules go.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +24,11 @@
 #include "../intercept/intercept.h"
 #include "../keys/keys.h"
 #include "../packet/sockdiag.h"
+#include "../util/caps.h"
 #include "../util/confine.h"
 #include "../util/errmsg.h"
 #include "../util/log.h"
+#include "../util/notify.h"
 #include "control.h"
 #include "daemon.h"
 
@@ -273,10 +276,11 @@ static int init_keys(struct ns_daemon *d, char *err, size_t errlen)
 	int rc;
 
 	rc = ns_network_keys_load(cfg->network_key, cfg->network_key_file, &k, err, errlen);
-	/* An inline key comes only from the environment (config.c): wiped
-	 * there, /proc/PID/environ no longer shows it to the node. */
+	/* An inline key comes from the environment or the config file
+	 * (config.c): wiped there, /proc/PID/environ no longer shows it to
+	 * the node, nor a core dump of the daemon. */
 	if (cfg->network_key != NULL)
-		ns_env_wipe("NODESEAL_NETWORK_KEY");
+		ns_config_wipe_key();
 	if (rc != 0)
 		goto out;
 	if (cfg->mode == NS_MODE_PACKET)
@@ -476,6 +480,33 @@ static void announce(const struct ns_daemon *d)
 	       rs.fingerprint);
 }
 
+/*
+ * Set up, the daemon keeps only what it still does: sockets with
+ * IP_TRANSPARENT and SO_MARK for each connection (proxy mode), verdicts,
+ * marks and SOCK_DESTROY (packet mode), and the iptables, nft and ip it
+ * runs to put rules back (the watchdog) and to take them away at the end:
+ * CAP_NET_ADMIN.  CAP_NET_RAW: the legacy iptables tools open a raw socket,
+ * and the removal sweeps that backend whichever installed the rules.
+ * CAP_KILL, under "run" only: signals reach the node even once it has
+ * changed its user.  Files the daemon reads again (members list, key
+ * file) and writes (the peer memory) are root's: CAP_DAC_OVERRIDE goes.
+ */
+static int drop_privileges(bool child, char *err, size_t errlen)
+{
+	uint64_t keep = (uint64_t)1 << CAP_NET_ADMIN | (uint64_t)1 << CAP_NET_RAW;
+	char kept[256], why[256];
+	bool bounded;
+
+	if (child)
+		keep |= (uint64_t)1 << CAP_KILL;
+	if (ns_caps_keep(keep, &bounded, kept, sizeof(kept), why, sizeof(why)) != 0)
+		return ns_error(err, errlen, "dropping privileges: %s", why);
+	ns_log(NS_LOG_INFO, "capabilities kept: %s; the others dropped%s", kept,
+	       bounded ? "" : " (the bounding set could not shrink without CAP_SETPCAP: "
+	                      "no_new_privs set instead)");
+	return 0;
+}
+
 /* A peer newly sealed is saved within a second: a restart must find it. */
 static void peers_tick(struct ns_daemon *d, int64_t now)
 {
@@ -650,6 +681,13 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 			return -1;
 		}
 	}
+	/* After the fork: the node keeps what it was started with, less
+	 * what ns_confine_child takes. */
+	if (drop_privileges(child_argv != NULL, err, errlen) != 0)
+		return -1;
+	if (ns_notify("READY=1\nSTATUS=protecting the P2P ports") != 0)
+		ns_log(NS_LOG_WARN, "cannot tell the service manager that nodeseal is ready "
+		       "(NOTIFY_SOCKET)");
 	while (!d->stop) {
 		int64_t now;
 
@@ -670,6 +708,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 void ns_daemon_shutdown(struct ns_daemon *d)
 {
 	char err[512];
+
+	if (d->installed)
+		(void)ns_notify("STOPPING=1");
 
 	ns_relay_close_all(&d->relay, "nodeseal stopping");
 	ns_loop_reap(&d->loop);

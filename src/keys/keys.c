@@ -120,6 +120,16 @@ out:
 	return rc;
 }
 
+int ns_secret_mode_check(const char *path, unsigned mode, const char *what, char *err,
+                         size_t errlen)
+{
+	if ((mode & 077) == 0)
+		return 0;
+	return ns_error(err, errlen, "%s: mode %04o lets others %s the %s; it must be 0600 "
+	                "(chmod 600 %s)", path, mode & 07777, (mode & 044) != 0 ? "read" : "change",
+	                what, path);
+}
+
 /* Reads a key file of at most KEY_FILE_MAX bytes that only its owner may
  * read or change; what names the key in errors.  A network key file
  * (netkeys not NULL) may hold two keys; a node key file holds one. */
@@ -139,12 +149,8 @@ static int key_file_read(const char *path, const char *what, uint8_t key[32],
 		ns_error(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	if ((st.st_mode & 077) != 0) {
-		ns_error(err, errlen, "%s: mode %04o lets others %s the %s; "
-		          "it must be 0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
-		          (st.st_mode & 044) != 0 ? "read" : "change", what, path);
+	if (ns_secret_mode_check(path, st.st_mode, what, err, errlen) != 0)
 		goto out;
-	}
 	n = read(fd, text, sizeof(text));
 	if (n < 0) {
 		ns_error(err, errlen, "%s: cannot read: %s", path, strerror(errno));

@@ -45,6 +45,11 @@ int ns_network_keys_parse(const char *text, size_t len, const char *name, struct
 int ns_network_keys_load(const char *inline_b64, const char *path, struct ns_netkeys *k,
                          char *err, size_t errlen);
 void ns_network_keys_wipe(struct ns_netkeys *k);
+/* 0 if a file of mode mode (st_mode) that holds a secret (what: "network
+ * key") is open to its owner only; else -1 with err naming path and the
+ * chmod that fixes it.  Key files and config files share this rule. */
+int ns_secret_mode_check(const char *path, unsigned mode, const char *what, char *err,
+                         size_t errlen);
 /* A network key's fingerprint, for status and logs: the first 8 bytes, in
  * hex, of SHA-256("nodeseal network key fingerprint 1" || key).  The label
  * keeps it from being any other hash of the key. */

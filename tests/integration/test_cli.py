@@ -435,3 +435,111 @@ def test_pubkey_unusable_state_dir(tmp_path):
     r = subprocess.run([NODESEAL, "pubkey", "--state-dir", str(tmp_path / "file" / "sub")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "cannot create" in r.stderr, r
+
+
+# ----------------------------------------------------------------- the config file
+
+def write_conf(tmp_path, text, mode=0o600, name="nodeseal.conf"):
+    path = tmp_path / name
+    path.write_text(text)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def test_config_file_layers(ns, tmp_path, key):
+    """Options win over the environment, which wins over the file: seen
+    through the check that a protected port is not the daemon's own
+    (20051, the default --proxy-port)."""
+    conf = write_conf(tmp_path, "# ports\nNODESEAL_PORTS = 20051\nNODESEAL_NETWORK_KEY_FILE"
+                      " = '%s'\n" % key)
+    run_fails(ns, tmp_path, ["--config", conf], code=2,
+              message="port 20051 is both protected and the daemon's own")
+    run_fails(ns, tmp_path, [], env={"NODESEAL_CONFIG": conf}, code=2,
+              message="port 20051 is both protected and the daemon's own")
+    state = str(tmp_path / "state")
+    r = nodeseal(ns, "run", "--config", conf, "--state-dir", state, "--", "true",
+                 env={"NODESEAL_PORTS": "7447"})
+    assert r.returncode == 0, "the environment over the file: " + r.stderr
+    r = nodeseal(ns, "run", "--ports", "7447", "--state-dir", state, "--", "true",
+                 env={"NODESEAL_PORTS": "20051", "NODESEAL_CONFIG": conf})
+    assert r.returncode == 0, "an option over the environment and the file: " + r.stderr
+    good = write_conf(tmp_path, "NODESEAL_PORTS = 7447\n", name="good.conf")
+    run_fails(ns, tmp_path, ["--config", good, "--network-key-file", key], code=2,
+              env={"NODESEAL_PORTS": "20051"},
+              message="port 20051 is both protected and the daemon's own")
+    r = nodeseal(ns, "run", "--config", good, "--state-dir", state, "--", "true",
+                 env={"NODESEAL_CONFIG": conf})
+    assert r.returncode == 1 and "no network key" in r.stderr, \
+        "--config over NODESEAL_CONFIG: " + r.stderr
+
+
+@pytest.mark.parametrize("text,mode,message", [
+    ("NODESEAL_PORTS = 7447\nNODESEAL_PORTZ = 1\n", 0o600,
+     r"nodeseal.conf:2: unknown setting NODESEAL_PORTZ$"),
+    ("\n\nNODESEAL_POLICY = lax\n", 0o600,
+     r"nodeseal.conf:3: NODESEAL_POLICY: 'lax' is not required or opportunistic$"),
+    ("NODESEAL_PORTS = 7447\nNODESEAL_PORTS=7448\n", 0o600,
+     r"nodeseal.conf:2: NODESEAL_PORTS set again \(first on line 1\)$"),
+    ("NODESEAL = off\n", 0o600, r"nodeseal.conf:1: NODESEAL, the on/off switch, is read from "
+     r"the environment only$"),
+    ("NODESEAL_STATE_DIR = " + "x" * 2000 + "\n", 0o600,
+     r"nodeseal.conf:1: line longer than 1024 bytes$"),
+    ("NODESEAL_NETWORK_KEY = @K@\n", 0o644,
+     r"nodeseal.conf:1: NODESEAL_NETWORK_KEY: .*nodeseal.conf: mode 0644 lets others read the "
+     r"network key; it must be 0600 \(chmod 600 .*nodeseal.conf\)$"),
+    ("NODESEAL_PORTS = 7447\n", 0o664,
+     r"nodeseal.conf: mode 0664 lets the group change the settings"),
+    ("ports: 7447\n", 0o600, r"nodeseal.conf:1: not NAME = VALUE$"),
+], ids=["unknown", "bad-value", "twice", "on-off", "too-long", "key-readable",
+        "group-writable", "no-equals"])
+def test_config_file_errors(ns, tmp_path, text, mode, message):
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    conf = write_conf(tmp_path, text.replace("@K@", k), mode)
+    r = run_fails(ns, tmp_path, ["--config", conf], code=2, message=message)
+    assert k not in r.stderr, "the error repeats the key"
+    assert r.stderr.startswith("nodeseal run: " + conf), r.stderr
+
+
+def test_config_file_missing(ns, tmp_path):
+    run_fails(ns, tmp_path, ["--config", str(tmp_path / "nope.conf")], code=2,
+              message="nope.conf: cannot open the config file: No such file")
+
+
+def test_network_key_in_config_file(ns, tmp_path):
+    """The key itself may be in a 0600 config file, and is wiped from the
+    daemon's copy of the file once read (under 1 s)."""
+    k = subprocess.run([NODESEAL, "genkey"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    conf = write_conf(tmp_path, 'NODESEAL_NETWORK_KEY = "%s"\n' % k)
+    state = str(tmp_path / "state")
+    up = subprocess.Popen(["ip", "netns", "exec", ns, NODESEAL, "up", "--config", conf,
+                           "--state-dir", state], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if nodeseal(ns, "status", "--state-dir", state).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert nodeseal(ns, "status", "--state-dir", state).returncode == 0, "not running"
+        # Its private writable memory: the heap, and ASan's allocator
+        # regions under the sanitizers (not the shadow's huge ones).
+        with open("/proc/%d/maps" % up.pid) as f:
+            spans = [l.split()[0] for l in f if l.split()[1] == "rw-p"]
+        found, scanned = [], 0
+        with open("/proc/%d/mem" % up.pid, "rb") as mem:
+            for span in spans:
+                lo, hi = (int(x, 16) for x in span.split("-"))
+                if hi - lo > 64 << 20:
+                    continue
+                try:
+                    mem.seek(lo)
+                    data = mem.read(hi - lo)
+                except OSError:
+                    continue
+                scanned += len(data)
+                if k.encode() in data:
+                    found.append(span)
+        assert scanned > 0 and not found, "the key is still in the daemon's memory: %s" % found
+    finally:
+        assert nodeseal(ns, "down", "--state-dir", state).returncode == 0
+        up.wait(timeout=10)

@@ -1,0 +1,202 @@
+/*
+ * test_config: the config file (src/config/config.c).
+ * - NAME = VALUE lines with the variables' names, blanks, comments, quotes
+ *   and a missing final newline are read, through the same parsers as
+ *   the environment's;
+ * - every bad line is refused with an error naming the file and the line:
+ *   an unknown name, one given twice, NODESEAL and NODESEAL_CONFIG, a bad
+ *   value (naming the setting), no '=', an unclosed quote, a NUL byte, a
+ *   line too long; the network key only in a file of mode 0600;
+ * - layers: options win over the environment, which wins over the file;
+ *   a file others can write, or missing, stops the load.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../src/config/config.h"
+#include "../../src/util/log.h"
+#include "tap.h"
+
+static char text[4096];
+
+/* Parses s (copied: the parser cuts it) over the defaults into c. */
+static int parse(struct ns_config *c, const char *s, unsigned mode, char *err, size_t errlen)
+{
+	snprintf(text, sizeof(text), "%s", s);
+	ns_config_defaults(c);
+	err[0] = '\0';
+	return ns_config_parse(c, text, strlen(text), "ns.conf", mode, err, errlen);
+}
+
+static void test_good(void)
+{
+	struct ns_config c;
+	char err[512];
+
+	ok(parse(&c, "# nodeseal\n\n  NODESEAL_PORTS = 7447,7448  \r\nNODESEAL_MODE=packet\n"
+	         "\tNODESEAL_STATE_DIR = \"/var/lib/x y\"\nNODESEAL_POLICY='opportunistic'\n"
+	         "NODESEAL_DELIVERY_PORTS = 62000-63000\nNODESEAL_LOG_LEVEL = debug", 0100600, err,
+	         sizeof(err)) == 0, "a file is read (%s)", err);
+	ok(c.nports == 2 && c.ports[0] == 7447 && c.ports[1] == 7448, "ports");
+	ok(c.mode == NS_MODE_PACKET && c.policy == NS_POLICY_OPPORTUNISTIC, "mode and policy");
+	ok(strcmp(c.state_dir, "/var/lib/x y") == 0, "quotes removed, the blank inside kept");
+	ok(c.delivery_lo == 62000 && c.delivery_hi == 63000, "a range");
+	ok(c.log_level == NS_LOG_DEBUG && c.queue_num == 7447, "no final newline; defaults kept");
+	ok(parse(&c, "NODESEAL_MEMBERS_FILE = /etc/a#b\n", 0100644, err, sizeof(err)) == 0 &&
+	   strcmp(c.members_file, "/etc/a#b") == 0, "a '#' inside a value is the value's");
+	ok(parse(&c, "", 0100644, err, sizeof(err)) == 0 && c.nports == 1, "an empty file");
+	ok(parse(&c, "NODESEAL_NETWORK_KEY = abc\n", 0100600, err, sizeof(err)) == 0 &&
+	   strcmp(c.network_key, "abc") == 0, "the network key in a file of mode 0600");
+	ok(parse(&c, "NODESEAL_NETWORK_KEY = abc\n", 0100400, err, sizeof(err)) == 0,
+	   "and of mode 0400");
+}
+
+static void refused(const char *s, unsigned mode, const char *want, const char *what)
+{
+	struct ns_config c;
+	char err[512];
+	int rc = parse(&c, s, mode, err, sizeof(err));
+
+	ok(rc != 0 && strstr(err, want) != NULL, "%s: '%s'", what, err);
+}
+
+static void test_bad(void)
+{
+	char longline[2048];
+
+	refused("\nNODESEAL_PORTZ = 1\n", 0100644, "ns.conf:2: unknown setting NODESEAL_PORTZ",
+	        "an unknown name");
+	refused("NODESEAL_PORTS = 1\n# x\nNODESEAL_PORTS = 2\n", 0100644,
+	        "ns.conf:3: NODESEAL_PORTS set again (first on line 1)", "a name twice");
+	refused("NODESEAL_PORTS = 70000\n", 0100644,
+	        "ns.conf:1: NODESEAL_PORTS: '70000' is not a port", "a bad port");
+	refused("NODESEAL_MAX_CONNECTIONS = 0\n", 0100644,
+	        "ns.conf:1: NODESEAL_MAX_CONNECTIONS: '0' is not a number from 1", "a bad number");
+	refused("NODESEAL_MODE = tunnel\n", 0100644, "ns.conf:1: NODESEAL_MODE: 'tunnel' is not",
+	        "a bad mode");
+	refused("NODESEAL_STATE_DIR =\n", 0100644, "ns.conf:1: NODESEAL_STATE_DIR: empty",
+	        "an empty value");
+	refused("NODESEAL_STATE_DIR = \"/x\n", 0100644, "ns.conf:1: NODESEAL_STATE_DIR: quote",
+	        "an unclosed quote");
+	refused("NODESEAL_STATE_DIR = \"\n", 0100644, "quote not closed", "a lone quote");
+	refused("NODESEAL_PORTS 7447\n", 0100644, "ns.conf:1: not NAME = VALUE", "no '='");
+	refused("= 7447\n", 0100644, "ns.conf:1: not NAME = VALUE", "no name");
+	refused("--ports = 7447\n", 0100644, "ns.conf:1: not NAME = VALUE", "an option's name");
+	refused("NODESEAL = off\n", 0100644, "ns.conf:1: NODESEAL, the on/off switch",
+	        "the on/off switch");
+	refused("NODESEAL_CONFIG = /etc/x\n", 0100644, "ns.conf:1: NODESEAL_CONFIG",
+	        "a file naming another");
+	refused("NODESEAL_JSON = 1\n", 0100644, "unknown setting NODESEAL_JSON",
+	        "a flag of status's only");
+	{
+		struct ns_config c;
+		char err[512], nul[] = "NODESEAL_PORTS = 7447\n\0\n";
+
+		ns_config_defaults(&c);
+		ok(ns_config_parse(&c, nul, sizeof(nul) - 1, "ns.conf", 0100644, err,
+		                   sizeof(err)) != 0 && strstr(err, "ns.conf:2: NUL byte") != NULL,
+		   "a NUL byte: '%s'", err);
+	}
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "NODESEAL_STATE_DIR = ", 21);
+	longline[NS_CONFIG_LINE_MAX + 1] = '\0';
+	refused(longline, 0100644, "ns.conf:1: line longer than 1024 bytes", "a line too long");
+	longline[NS_CONFIG_LINE_MAX] = '\0';
+	{
+		struct ns_config c;
+		char err[512];
+		ok(parse(&c, longline, 0100644, err, sizeof(err)) == 0, "a line of 1024 bytes");
+	}
+	refused("NODESEAL_NETWORK_KEY = abc\n", 0100640,
+	        "ns.conf:1: NODESEAL_NETWORK_KEY: ns.conf: mode 0640 lets others read the network "
+	        "key; it must be 0600 (chmod 600 ns.conf)", "the key in a file the group reads");
+	refused("NODESEAL_NETWORK_KEY = abc\n", 0100604, "mode 0604 lets others read",
+	        "the key in a file others read");
+	refused("NODESEAL_NETWORK_KEY_FILE = /k\nNODESEAL_PORTS = 1,x\n", 0100644,
+	        "ns.conf:2: NODESEAL_PORTS: 'x' is not a port", "the line of a later error");
+}
+
+/* The layers, through ns_config_load with a real file. */
+static void test_layers(void)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[128], err[512];
+	const char *body = "NODESEAL_PORTS = 7001\nNODESEAL_LOG_LEVEL = debug\n"
+	                   "NODESEAL_QUEUE_NUM = 5\n";
+	char *argv[8];
+	struct ns_config c;
+	FILE *f;
+	int i;
+
+	err[0] = '\0';
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/ns.conf", dir);
+	f = fopen(path, "w");
+	fputs(body, f);
+	fclose(f);
+	chmod(path, 0600);
+	unsetenv("NODESEAL_PORTS");
+	unsetenv("NODESEAL_LOG_LEVEL");
+	unsetenv("NODESEAL_QUEUE_NUM");
+	setenv("NODESEAL_LOG_LEVEL", "warn", 1);
+	argv[0] = "up";
+	argv[1] = "--queue-num";
+	argv[2] = "9";
+	argv[3] = "--config";
+	argv[4] = path;
+	argv[5] = NULL;
+	i = 1;
+	ok(ns_config_load(&c, 5, argv, &i, err, sizeof(err)) == 0 && i == 5, "load (%s)", err);
+	ok(c.nports == 1 && c.ports[0] == 7001, "the file's setting where nothing else sets it");
+	ok(c.log_level == NS_LOG_WARN, "the environment wins over the file");
+	ok(c.queue_num == 9, "an option wins over the file, given before --config");
+	ok(c.config_file != NULL && strcmp(c.config_file, path) == 0, "config_file");
+	unsetenv("NODESEAL_LOG_LEVEL");
+
+	setenv("NODESEAL_CONFIG", path, 1);
+	i = 1;
+	ok(ns_config_load(&c, 1, argv, &i, err, sizeof(err)) == 0 && c.ports[0] == 7001 &&
+	   c.queue_num == 5, "NODESEAL_CONFIG names the file (%s)", err);
+	argv[1] = "--config";
+	argv[2] = "/nonexistent/ns.conf";
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "/nonexistent/ns.conf: cannot open the config file") != NULL,
+	   "--config wins over NODESEAL_CONFIG; a missing file: '%s'", err);
+	unsetenv("NODESEAL_CONFIG");
+
+	chmod(path, 0620);
+	argv[2] = path;
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "mode 0620 lets the group change the settings") != NULL,
+	   "a file the group can write: '%s'", err);
+	chmod(path, 0600);
+	argv[2] = dir;
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "not a regular file") != NULL, "a directory: '%s'", err);
+	argv[2] = "";
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "empty") != NULL, "an empty name: '%s'", err);
+	argv[2] = "--help";
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0,
+	   "--config takes the next argument, even --help: '%s'", err);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	test_good();
+	test_bad();
+	test_layers();
+	return tap_done();
+}
