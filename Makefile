@@ -23,7 +23,7 @@ PREFIX   ?= /usr/local
 # Under /usr, the Debian places; elsewhere, under PREFIX.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
-VERSION  := $(shell sed -n 's/^\#define NS_VERSION "\(.*\)"/\1/p' src/cli/cli.h)
+VERSION  := $(shell sed -n 's/^\#define NS_VERSION "\(.*\)"/\1/p' src/util/version.h)
 DEB_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_MAINTAINER ?= nodeseal maintainers <nodeseal@localhost>
 DEB      = $(BUILD)/nodeseal_$(VERSION)_$(DEB_ARCH).deb
@@ -102,6 +102,7 @@ install: $(BUILD)/nodeseal
 # files.  --root-owner-group: every file root's, without fakeroot.
 deb: $(DEB)
 $(DEB): $(BUILD)/nodeseal docs/nodeseal.8 $(wildcard dist/* dist/debian/*)
+	@test -n "$(VERSION)" || { echo "deb: no NS_VERSION found in src/util/version.h" >&2; exit 1; }
 	rm -rf $(BUILD)/deb-root
 	$(MAKE) --no-print-directory install BUILD=$(BUILD) DESTDIR=$(CURDIR)/$(BUILD)/deb-root PREFIX=/usr
 	gzip -9n $(BUILD)/deb-root/usr/share/man/man8/nodeseal.8
