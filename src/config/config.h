@@ -24,6 +24,9 @@ struct ns_config {
 	const char *network_key;
 	const char *network_key_file;
 	const char *members_file;   /* proxy mode: the node keys allowed; NULL: open */
+	bool members_chain;         /* --members chain: addresses holding connect */
+	const char *chain_dir;      /* its chain directory (multichain.conf, params.dat) */
+	int chain_refresh;          /* seconds between its permission checks */
 	int log_level;
 	const char *iptables;       /* auto, legacy or nft */
 	enum ns_mode mode;

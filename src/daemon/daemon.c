@@ -193,6 +193,15 @@ static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN]
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
 	if (init_members(d, node.pub, err, errlen) != 0)
 		goto out;
+	/* The chain directory need not exist yet: multichaind, started after
+	 * us (nodeseal run), creates it.  The worker starts after the child. */
+	if (cfg->members_chain) {
+		d->chain = ns_chain_new(&d->loop, cfg->chain_dir, cfg->chain_refresh, node.pub, err,
+		                        errlen);
+		if (d->chain == NULL)
+			goto out;
+		ns_relay_set_chain(&d->relay, d->chain);
+	}
 	rc = 0;
 out:
 	ns_dh_keypair_free(&node);
@@ -429,7 +438,11 @@ static void announce(const struct ns_daemon *d)
 
 	keys_describe(d, set, sizeof(set));
 	ns_log(NS_LOG_INFO, "network key%s: %s", d->nnetkeys == 1 ? "" : "s", set);
-	if (cfg->mode == NS_MODE_PROXY && cfg->members_file == NULL)
+	if (cfg->members_chain)
+		ns_log(NS_LOG_INFO, "membership from the chain: peers whose MultiChain address holds "
+		       "connect (%s, checked every %d s); until the node's RPC answers, every "
+		       "connection is refused", cfg->chain_dir, cfg->chain_refresh);
+	else if (cfg->mode == NS_MODE_PROXY && cfg->members_file == NULL)
 		ns_log(NS_LOG_INFO, "membership open: every holder of the network key is a peer "
 		       "(--members FILE restricts it)");
 	else if (cfg->mode == NS_MODE_PROXY)
@@ -624,6 +637,9 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 			return -1;
 		}
 	}
+	/* After the fork: the child inherits no thread, and no lock held. */
+	if (d->chain != NULL && ns_chain_start(d->chain, err, errlen) != 0)
+		return -1;
 	while (!d->stop) {
 		int64_t now;
 
@@ -646,6 +662,9 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 	char err[512];
 
 	ns_relay_close_all(&d->relay, "nodeseal stopping");
+	ns_relay_set_chain(&d->relay, NULL);
+	ns_chain_free(d->chain);
+	d->chain = NULL;
 	ns_loop_reap(&d->loop);
 	ns_control_close_all(d);
 	ns_listeners_close(&d->listeners);
