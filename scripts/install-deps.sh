@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential clang libclang-rt-14-dev libssl-dev libcjson-dev pkg-config perl cppcheck
 libnetfilter-queue-dev libmnl-dev nftables valgrind
-iproute2 iptables tcpdump python3 python3-pytest python3-scapy procps"
+iproute2 iptables tcpdump python3 python3-pytest python3-scapy python3-cryptography procps"
 
 missing=""
 for p in $PKGS; do

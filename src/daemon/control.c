@@ -235,10 +235,28 @@ static void peers_text(struct ns_daemon *d, struct out *o, int64_t now)
 	}
 }
 
-/* "membership: open" or "membership: N members (FILE)". */
+static void chain_time(int64_t t, char *buf, size_t len)
+{
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else
+		utc_text(t, buf, len);
+}
+
+/* "membership: open", "membership: N members (FILE)" or the chain's. */
 static void membership_text(const struct ns_daemon *d, struct out *o)
 {
-	if (d->cfg->members_file == NULL)
+	if (d->chain != NULL) {
+		struct ns_chain_status cs;
+		char at[40];
+
+		ns_chain_status(d->chain, &cs);
+		chain_time(cs.last_refresh, at, sizeof(at));
+		out_printf(o, "membership: chain %s, address %s%s, RPC %s, last refresh %s%s%s\n",
+		           cs.chain[0] ? cs.chain : "?", cs.address[0] ? cs.address : "?",
+		           cs.address[0] && !cs.own_connect ? " (WITHOUT connect)" : "", cs.rpc, at,
+		           cs.error[0] ? ": " : "", cs.error);
+	} else if (d->cfg->members_file == NULL)
 		out_printf(o, "membership: open\n");
 	else
 		out_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
@@ -247,6 +265,23 @@ static void membership_text(const struct ns_daemon *d, struct out *o)
 
 static void membership_json(const struct ns_daemon *d, struct out *o)
 {
+	if (d->chain != NULL) {
+		struct ns_chain_status cs;
+
+		ns_chain_status(d->chain, &cs);
+		out_printf(o, ",\"membership\":{\"mode\":\"chain\",\"members\":null,\"file\":null,"
+		           "\"chain_dir\":");
+		json_string(o, d->cfg->chain_dir);
+		out_printf(o, ",\"chain\":");
+		json_string(o, cs.chain);
+		out_printf(o, ",\"address\":\"%s\",\"own_connect\":%s,\"rpc\":\"%s\",\"error\":",
+		           cs.address, cs.own_connect ? "true" : "false", cs.rpc);
+		json_string(o, cs.error);
+		out_printf(o, ",\"blocks\":%lld,\"last_refresh\":%lld,\"rpc_calls\":%llu}",
+		           (long long)cs.blocks, (long long)cs.last_refresh,
+		           (unsigned long long)cs.rpc_calls);
+		return;
+	}
 	if (d->cfg->members_file == NULL) {
 		out_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,\"file\":null}");
 		return;
@@ -290,7 +325,8 @@ static void conns_text(struct ns_daemon *d, struct out *o, int64_t now)
 	           "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
 	while (conn_next(d, &cur, now, &ci))
 		out_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
-		           ci.fingerprint[0] ? ci.fingerprint : "-", ci.name[0] ? ci.name : "-",
+		           ci.fingerprint[0] ? ci.fingerprint : "-",
+		           ci.name[0] ? ci.name : ci.chain_addr[0] ? ci.chain_addr : "-",
 		           ci.outbound ? "out" : "in",
 		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
 		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
@@ -378,13 +414,15 @@ static void status_json(struct ns_daemon *d, struct out *o, int64_t now)
 		out_printf(o,
 		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
 		           "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
-		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\"}",
+		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\","
+		           "\"chain_address\":%s%s%s}",
 		           first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
 		           ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
 		           ci.outbound ? "out" : "in",
 		           ci.sealed ? "true" : "false", (long long)ci.since,
 		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
-		           (double)ci.age_ms / 1000.0, ci.state);
+		           (double)ci.age_ms / 1000.0, ci.state, ci.chain_addr[0] ? "\"" : "",
+		           ci.chain_addr[0] ? ci.chain_addr : "null", ci.chain_addr[0] ? "\"" : "");
 		first = false;
 	}
 	out_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{", (unsigned long long)rs.refused);
