@@ -656,7 +656,6 @@ struct ns_chain *ns_chain_new(struct ns_loop *loop, const char *dir, int refresh
 	ch->tokens = NS_CHAIN_RATE;
 	ch->tokens_ms = ns_now_ms();
 	ns_watch_init(&ch->watch, loop, fd, on_event, ch);
-	ns_watch_set(&ch->watch, EPOLLIN);
 	return ch;
 }
 
@@ -670,7 +669,11 @@ void ns_chain_set_handlers(struct ns_chain *ch, ns_chain_verdict_fn *verdict,
 
 int ns_chain_start(struct ns_chain *ch, char *err, size_t errlen)
 {
-	int rc = pthread_create(&ch->thread, NULL, worker, ch);
+	int rc;
+
+	/* Watched from here: the loop may not have been set up at new. */
+	ns_watch_set(&ch->watch, EPOLLIN);
+	rc = pthread_create(&ch->thread, NULL, worker, ch);
 
 	if (rc != 0)
 		return ns_error(err, errlen, "chain worker: %s", strerror(rc));
