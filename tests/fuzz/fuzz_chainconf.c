@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data, *body;
-	struct ns_chainconf cc;
+	struct ns_chainconf cc = { 0 };
 	char err[512];
 	uint16_t port;
 	size_t blen;

@@ -98,7 +98,7 @@ static int conf(const char *text, struct ns_chainconf *cc, char *err, size_t err
 
 static void test_chainconf(void)
 {
-	struct ns_chainconf cc;
+	struct ns_chainconf cc = { 0 };
 	char err[256];
 	uint16_t port;
 
