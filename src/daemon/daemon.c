@@ -576,9 +576,13 @@ int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *er
 			       "keep their keys", was, set);
 	}
 	if (!have_members) {
-		snprintf(members, sizeof(members), "membership open (%s)",
-		         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
-		                                     : "no --members");
+		if (cfg->members_chain)
+			snprintf(members, sizeof(members), "membership from the chain (read from "
+			         "the node every %d s: nothing to reload)", cfg->chain_refresh);
+		else
+			snprintf(members, sizeof(members), "membership open (%s)",
+			         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
+			                                     : "no --members");
 	} else {
 		old = d->members;
 		d->members = fresh;

@@ -25,8 +25,11 @@ a grant or a revocation is 1 s + one RPC timeout (2 s).
      over n0's key); n3's node is of another chain (its signature is over
      another chain name).  Both refused as bad_proof, nothing admitted.
   3. The RPC: down at start (refused, the log says what nodeseal waits for),
-     coming up later (in, no restart); slow, then garbage: refusals counted
-     as chain_unavailable, nothing admitted, the daemon still running.
+     coming up later (in, no restart; `nodeseal reload` has nothing to
+     read); slow, then garbage: refusals counted as chain_unavailable,
+     nothing admitted, the daemon still running.
+  4. Settings: --members chain in packet mode, or without --chain-dir
+     (NODESEAL_MEMBERS=chain), or --chain-refresh 0: exit 2, one line.
 """
 
 import base64
@@ -318,6 +321,8 @@ def test_rpc_down_late_slow_garbage(seal, keys, make_bed):
     livemesh.wait_live(lambda: statuses(procs), ["n0", "n1"], START_BOUND, "after the RPC came up",
                        context=lambda: context(seal, bed, bed.nodes))
     print("\nn0-n1 live %.1fs after n1's RPC came up" % (time.monotonic() - t0))
+    r = seal.cmd(bed, n0, "reload", ["--state-dir", bed.node_dir(n0)])
+    assert r.returncode == 0 and "membership from the chain" in r.stdout, (r.stdout, r.stderr)
 
     for bad in ("slow", "garbage"):
         with open(mode, "w") as f:
@@ -349,3 +354,23 @@ def test_rpc_down_late_slow_garbage(seal, keys, make_bed):
     assert "no answer in time" in log, log[-3000:]
     assert re.search(r"not a JSON object|not HTTP|answer too large|not a list|no handshakelocal",
                      log), log[-3000:]
+
+
+# ----------------------------------------------------------------- 4. settings
+
+def test_chain_settings_refused_clearly(seal, keys, make_bed):
+    bed = make_bed(1)
+    (n0,) = bed.nodes
+    base = seal.opts(bed, n0, keys.good)
+    r = seal.cmd(bed, n0, "up", base + ["--mode", "packet", "--members", "chain",
+                                        "--chain-dir", bed.path("chain")])
+    err = (r.stdout + r.stderr).strip()
+    assert r.returncode == 2 and "packet mode has no per-node keys" in err, (r.returncode, err)
+    assert len(err.splitlines()) == 1, err
+    r = seal.cmd(bed, n0, "up", base, env={"NODESEAL_MEMBERS": "chain"})
+    err = (r.stdout + r.stderr).strip()
+    assert r.returncode == 2 and "--members chain needs --chain-dir" in err, (r.returncode, err)
+    r = seal.cmd(bed, n0, "up", base + ["--chain-refresh", "0"],
+                 env={"NODESEAL_MEMBERS": "chain", "NODESEAL_CHAIN_DIR": bed.path("chain")})
+    err = (r.stdout + r.stderr).strip()
+    assert r.returncode == 2 and "--chain-refresh" in err, (r.returncode, err)
