@@ -451,6 +451,9 @@ static void refresh(struct ns_chain *ch)
 		       : " does NOT hold connect: every connection refused");
 	if (need_sig)
 		snprintf(ch->own_sig, sizeof(ch->own_sig), "%s", sig);
+	/* Proofs were verified against the old chain's statements. */
+	if (ch->chainname[0] != '\0' && strcmp(ch->chainname, name) != 0)
+		memset(ch->proofs, 0, sizeof(ch->proofs));
 	snprintf(ch->own_addr, sizeof(ch->own_addr), "%s", addr);
 	snprintf(ch->chainname, sizeof(ch->chainname), "%s", name);
 	ch->own_connect = own == 1;
