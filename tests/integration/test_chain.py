@@ -44,7 +44,7 @@ import pytest
 import livemesh
 import netbed
 from livemesh import brief, closed_between, open_ids, read_status
-from mesh import marker_for
+from mesh import assert_capture_clean, marker_for
 from netbed import PORT, PYTHON
 
 pytestmark = pytest.mark.usefixtures("host_untouched")
@@ -186,6 +186,7 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
     chain.write(lying, dict(chain.connect, **{addr["n3"]: [0, 4294967295]}))
     for n in bed.nodes:
         chain.start_rpc(n, perms=lying if n is n3 else None)
+    cap = bed.capture("chain-members")
     procs = {n.name: start_live(bed, seal, n, chain.opts(seal, keys, n)) for n in bed.nodes}
     three = ["n0", "n1", "n2"]
     took = livemesh.wait_live(lambda: statuses(procs), three, START_BOUND, "n0-n2",
@@ -210,6 +211,8 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
         assert re.search(r"failed (in|out) \S+ fingerprint=\S+: address without connect \(%s\)"
                          % addr["n3"], log), log[-3000:]
     assert not livemesh.dead_links(sts, three)
+    cap.stop()
+    assert_capture_clean(cap, cap.scan(), [p.marker for p in procs.values()], 10000)
 
     # Grant n3: in within the bound (plus mclive's reconnect), no restart.
     t0 = time.monotonic()
