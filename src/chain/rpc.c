@@ -288,6 +288,10 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 		rc = NS_RPC_ERROR;
 		snprintf(err, errlen, "%s: error from the node: %.80s", method,
 		         cJSON_IsString(msg) ? msg->valuestring : "(no message)");
+		/* The node's words go to the log and status: printable only. */
+		for (char *q = err; *q; q++)
+			if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+				*q = '?';
 		goto out;
 	}
 	if (status != 200 || res == NULL) {
