@@ -19,8 +19,9 @@ a grant or a revocation is 1 s + one RPC timeout (2 s).
      that says it holds connect (it lies: the chain the others read does not
      list it).  n3 gets nothing, the others count not_member and name its
      address; then connect is granted to n3 and it gets in without a restart;
-     then connect of n2 is revoked: its connections go within the bound and
-     the others keep theirs (same mclive connection ids).
+     then connect of n2 is revoked (n2's own node does not tell it: the
+     others must act): its connections go within the bound and the others
+     keep theirs (same mclive connection ids).
   2. Forged proofs: n3 replays n0's own proof (n0's address and signature,
      over n0's key); n3's node is of another chain (its signature is over
      another chain name).  Both refused as bad_proof, nothing admitted.
@@ -184,8 +185,11 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
     # n3's own node claims connect for it: the others' chain does not.
     lying = bed.path("perms-n3.json")
     chain.write(lying, dict(chain.connect, **{addr["n3"]: [0, 4294967295]}))
+    # n2's node will not tell it of its revocation: the others must act.
+    stubborn = bed.path("perms-n2.json")
+    chain.write(stubborn)
     for n in bed.nodes:
-        chain.start_rpc(n, perms=lying if n is n3 else None)
+        chain.start_rpc(n, perms={"n3": lying, "n2": stubborn}.get(n.name))
     cap = bed.capture("chain-members")
     procs = {n.name: start_live(bed, seal, n, chain.opts(seal, keys, n)) for n in bed.nodes}
     three = ["n0", "n1", "n2"]
@@ -214,9 +218,21 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
     cap.stop()
     assert_capture_clean(cap, cap.scan(), [p.marker for p in procs.values()], 10000)
 
-    # Grant n3: in within the bound (plus mclive's reconnect), no restart.
+    # n3's node tells the truth now: n3 sees that it lacks connect, and
+    # refuses everything itself.
+    chain.write(lying)
+    end = time.monotonic() + BOUND + 2
+    while status_of(seal, bed, n3)["membership"]["own_connect"]:
+        assert time.monotonic() < end, status_of(seal, bed, n3)["membership"]
+        time.sleep(0.1)
+    assert "does NOT hold connect" in procs["n3"].stderr()
+
+    # Grant n3, as the chain's admins would a new node: in within the
+    # bound (plus mclive's reconnect), no restart.
     t0 = time.monotonic()
     chain.grant(addr["n3"])
+    chain.write(lying)
+    chain.write(stubborn)
     four = three + ["n3"]
     took = livemesh.wait_live(lambda: statuses(procs), four, BOUND + 6, "after the grant",
                               context=lambda: context(seal, bed, bed.nodes))
@@ -228,6 +244,7 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
     # Revoke n2: its connections go within the bound, the others stay.
     t1 = time.monotonic()
     chain.revoke(addr["n2"])
+    chain.write(lying)
     while True:
         sts = statuses(procs)
         left = ["%s: %s" % (n, brief(c)) for n in keep for c in with_node(sts[n], n2)
@@ -252,8 +269,9 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
                   if c["peer_name"] != "n2" and c["peer_host"] != n2.ip4 and c["target"] != n2.addr()]
         assert not closed, "%s: other connections closed: %s" % (n, closed)
     assert not livemesh.dead_links(sts, keep)
-    log = procs["n0"].stderr()
-    assert "address %s: no connect permission now" % addr["n2"] in log, log[-3000:]
+    for n in keep:
+        log = procs[n].stderr()
+        assert "address %s: no connect permission now" % addr["n2"] in log, log[-3000:]
 
 
 # ----------------------------------------------------------------- 2. forged proofs
