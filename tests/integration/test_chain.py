@@ -203,12 +203,16 @@ def test_connect_permission_admits_grants_and_revokes(seal, keys, make_bed):
     for name in three:
         assert not got_anything(sts[name], n3), "%s got from n3: %s" % (
             name, got_anything(sts[name], n3))
-        st = status_of(seal, bed, bed.node(name) if hasattr(bed, "node") else
-                       [n for n in bed.nodes if n.name == name][0])
+        st = status_of(seal, bed, [n for n in bed.nodes if n.name == name][0])
         assert st["failed_handshakes"]["not_member"] >= 1, st["failed_handshakes"]
         m = st["membership"]
         assert m["mode"] == "chain" and m["chain"] == "chain1" and m["rpc"] == "ready" and \
             m["address"] == addr[name] and m["own_connect"], m
+        r = seal.cmd(bed, [n for n in bed.nodes if n.name == name][0], "status",
+                     ["--state-dir", bed.node_dir([n for n in bed.nodes if n.name == name][0])])
+        assert "membership: chain chain1, address %s, RPC ready, last refresh " % addr[name] \
+            in r.stdout, r.stdout
+        assert addr[[o for o in three if o != name][0]] in r.stdout, r.stdout
         peers = {c["chain_address"] for c in st["connections"] if c["state"] == "relay"}
         assert peers == {addr[o] for o in three if o != name}, (name, st["connections"])
         log = procs[name].stderr()
