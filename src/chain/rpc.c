@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,11 +187,11 @@ int ns_rpc_http_body(const char *resp, size_t len, int *status, const char **bod
 	return NS_RPC_OK;
 }
 
-/* Reads the whole response (the server closes: Connection: close) into
- * buf; its length, or an ns_rpc_rc. */
+/* Reads the whole response (the server closes: Connection: close; or its
+ * Content-Length is all there) into buf; its length, or an ns_rpc_rc. */
 static long recv_all(int fd, char *buf, size_t cap, int64_t deadline)
 {
-	size_t have = 0;
+	size_t have = 0, scanned = 0, want = 0; /* want: the whole length, once known */
 
 	for (;;) {
 		ssize_t n = recv(fd, buf + have, cap - have, 0);
@@ -208,6 +209,32 @@ static long recv_all(int fd, char *buf, size_t cap, int64_t deadline)
 		if (n == 0)
 			return (long)have;
 		have += (size_t)n;
+		/* A server that keeps the connection open despite "Connection:
+		 * close" is not waited for once its Content-Length is all there.
+		 * Each byte is scanned once for the end of the headers. */
+		for (; want == 0 && scanned + 4 <= have; scanned++) {
+			const char *cl;
+			if (memcmp(buf + scanned, "\r\n\r\n", 4) != 0)
+				continue;
+			cl = find_header(buf, scanned, "Content-Length:");
+			want = scanned + 4;
+			if (cl == NULL) {
+				want = SIZE_MAX; /* to the end of the stream */
+				break;
+			}
+			{
+				size_t len = 0;
+
+				while (*cl == ' ' || *cl == '\t')
+					cl++;
+				for (int d = 0; d < 7 && *cl >= '0' && *cl <= '9'; d++)
+					len = len * 10 + (size_t)(*cl++ - '0');
+				want += len;
+			}
+			break;
+		}
+		if (want != 0 && want != SIZE_MAX && have >= want)
+			return (long)have;
 		if (have == cap)
 			return NS_RPC_GARBAGE; /* over NS_RPC_RESPONSE_MAX */
 	}

@@ -28,7 +28,8 @@ a grant or a revocation is 1 s + one RPC timeout (2 s).
   3. The RPC: down at start (refused, the log says what nodeseal waits for),
      coming up later (in, no restart; `nodeseal reload` has nothing to
      read); slow, then garbage: refusals counted as chain_unavailable,
-     nothing admitted, the daemon still running.
+     nothing admitted, the daemon still running; an RPC server that keeps
+     its connections open is not waited for.
   4. Settings: --members chain in packet mode, or without --chain-dir
      (NODESEAL_MEMBERS=chain), or --chain-refresh 0: exit 2, one line.
 """
@@ -375,6 +376,14 @@ def test_rpc_down_late_slow_garbage(seal, keys, make_bed):
         with open(mode, "w") as f:
             f.write("ok")
         wait_rpc_ready(seal, bed, n1)
+    # A node that keeps its HTTP connections open is not waited for.
+    with open(mode, "w") as f:
+        f.write("keepalive")
+    time.sleep(0.5)
+    first = status_of(seal, bed, n1)["membership"]
+    time.sleep(3 * REFRESH + 0.5)
+    m = status_of(seal, bed, n1)["membership"]
+    assert m["rpc"] == "ready" and m["last_refresh"] >= first["last_refresh"] + 2, (first, m)
     log = procs["n1"].stderr()
     assert "no answer in time" in log, log[-3000:]
     assert re.search(r"not a JSON object|not HTTP|answer too large|not a list|no handshakelocal",

@@ -29,6 +29,7 @@ Modes (--mode, or the file --mode-file names, read on every request):
   slow      sleeps --slow-s (default 3 s) before answering
   garbage   answers each call with something else, in turn: not JSON, a
             result of the wrong shape, a body of 200 KiB, a bad status line
+  keepalive answers as ok, but keeps the connection open after the answer
 Forgeries, for the refusal tests:
   --chain NAME           reports (and signs for) this chain name
   --sign-as KEY_FILE     uses another node's key for its address and signatures
@@ -169,7 +170,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if self.server.fake.mode() == "keepalive":
+            # As an HTTP/1.1 server may: the connection stays open.
+            self.close_connection = False
+        else:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -225,7 +230,7 @@ def main():
     ap.add_argument("--key-file", required=True)
     ap.add_argument("--perms")
     ap.add_argument("--chain", default="chain1")
-    ap.add_argument("--mode", default="ok", choices=["ok", "slow", "garbage"])
+    ap.add_argument("--mode", default="ok", choices=["ok", "slow", "garbage", "keepalive"])
     ap.add_argument("--mode-file")
     ap.add_argument("--slow-s", type=float, default=3.0)
     ap.add_argument("--sign-as")
