@@ -33,7 +33,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -fno-common
 CPPFLAGS += -MMD -MP
-LDLIBS   = -lcrypto -lpthread -lnetfilter_queue -lmnl
+LDLIBS   = -lcrypto -lpthread -lnetfilter_queue -lmnl -lcjson
 ifeq ($(SAN),)
 CPPFLAGS += -D_FORTIFY_SOURCE=2
 else
@@ -41,7 +41,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC  = $(wildcard src/event/*.c src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/peers/*.c src/util/*.c \
+LIB_SRC  = $(wildcard src/event/*.c src/crypto/*.c src/noise/*.c src/proto/*.c src/keys/*.c src/peers/*.c src/util/*.c src/chain/*.c \
                      src/packet/*.c src/config/*.c src/daemon/*.c src/relay/*.c src/intercept/*.c)
 LIB_HDR  = $(wildcard src/*/*.h)
 CLI_SRC  = $(wildcard src/cli/*.c)

@@ -15,7 +15,7 @@ ORDER=(
 	"noise"
 	"proto"
 	"keys peers"
-	"packet"
+	"packet chain"
 	"config"
 	"intercept relay"
 	"daemon"

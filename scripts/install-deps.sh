@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential clang libclang-rt-14-dev libssl-dev libcjson-dev pkg-config perl cppcheck
 libnetfilter-queue-dev libmnl-dev nftables valgrind
-iproute2 iptables tcpdump python3 python3-pytest python3-scapy python3-yaml procps
+iproute2 iptables tcpdump python3 python3-pytest python3-scapy python3-yaml python3-cryptography procps
 systemd"
 # The container tests (tests/integration/test_container.py), with their
 # recommends (catatonit for --init, netavark's DNS for names): rootful podman.

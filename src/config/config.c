@@ -34,6 +34,13 @@ const char ns_config_usage[] =
 	"  --members FILE            proxy mode: only the node keys listed complete a handshake\n"
 	"                            (one 'nodeseal pubkey' public-key a line, then a name;\n"
 	"                            'nodeseal reload' rereads it) [NODESEAL_MEMBERS_FILE] (open)\n"
+	"  --members chain           proxy mode: only nodes whose MultiChain address holds the\n"
+	"                            connect permission, asked of the local node's JSON-RPC\n"
+	"                            [NODESEAL_MEMBERS=chain] (a file named chain: ./chain)\n"
+	"  --chain-dir DIR           --members chain: the chain's directory, with multichain.conf\n"
+	"                            and params.dat; need not exist yet [NODESEAL_CHAIN_DIR]\n"
+	"  --chain-refresh SEC       --members chain: permissions checked again this often; a\n"
+	"                            revoked peer is cut within SEC + 2 s [NODESEAL_CHAIN_REFRESH] (5)\n"
 	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"
@@ -130,6 +137,11 @@ static const struct setting settings[] = {
 	{ "--network-key", "NODESEAL_NETWORK_KEY", K_SECRET, OFF(network_key), 0, 0 },
 	{ "--network-key-file", "NODESEAL_NETWORK_KEY_FILE", K_STR, OFF(network_key_file), 0, 0 },
 	{ "--members", "NODESEAL_MEMBERS_FILE", K_STR, OFF(members_file), 0, 0 },
+	/* The same option: its variable for "chain" (the argument loop takes
+	 * the entry above, which sets the same field). */
+	{ "--members", "NODESEAL_MEMBERS", K_STR, OFF(members_file), 0, 0 },
+	{ "--chain-dir", "NODESEAL_CHAIN_DIR", K_STR, OFF(chain_dir), 0, 0 },
+	{ "--chain-refresh", "NODESEAL_CHAIN_REFRESH", K_INT, OFF(chain_refresh), 1, 3600 },
 	{ "--state-dir", "NODESEAL_STATE_DIR", K_STR, OFF(state_dir), 0, 0 },
 	{ "--log-level", "NODESEAL_LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0 },
 	{ "--log-format", "NODESEAL_LOG_FORMAT", K_LOGFMT, OFF(log_format), 0, 0 },
@@ -281,6 +293,7 @@ void ns_config_defaults(struct ns_config *c)
 	c->clock_window = 60;
 	c->policy = NS_POLICY_REQUIRED;
 	c->plain_retry = 60;
+	c->chain_refresh = 5;
 }
 
 static bool blank(char ch)
@@ -540,6 +553,19 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 			return -1;
 		if (apply(c, s, v, s->opt, err, errlen) != 0)
 			return -1;
+	}
+	if (c->members_file != NULL && strcmp(c->members_file, "chain") == 0) {
+		c->members_chain = true;
+		c->members_file = NULL;
+		/* Packet mode has no node keys: nothing to bind an address to. */
+		if (c->mode == NS_MODE_PACKET)
+			return ns_error(err, errlen, "--members chain (NODESEAL_MEMBERS): membership "
+			                "from the chain needs proxy mode; packet mode has no per-node "
+			                "keys to bind a chain address to (docs/SECURITY.md)");
+		if (c->chain_dir == NULL)
+			return ns_error(err, errlen, "--members chain needs --chain-dir DIR "
+			                "(NODESEAL_CHAIN_DIR), the chain's directory holding "
+			                "multichain.conf and params.dat");
 	}
 	/* Packet mode seals segments with keys from the network key alone:
 	 * there is no node key to check against a list. */

@@ -29,6 +29,9 @@ struct ns_config {
 	const char *network_key_file;
 	const char *members_file;   /* proxy mode: the node keys allowed; NULL: open */
 	const char *config_file;    /* --config or NODESEAL_CONFIG; NULL: none */
+	bool members_chain;         /* --members chain: addresses holding connect */
+	const char *chain_dir;      /* its chain directory (multichain.conf, params.dat) */
+	int chain_refresh;          /* seconds between its permission checks */
 	int log_level;
 	int log_format;             /* enum ns_log_format */
 	bool metrics;               /* --metrics given: the endpoint is on */

@@ -157,10 +157,28 @@ static void peers_text(struct ns_daemon *d, const struct ns_stats *st, struct ns
 	}
 }
 
-/* "membership: open" or "membership: N members (FILE)". */
+static void chain_time(int64_t t, char *buf, size_t len)
+{
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else
+		utc_text(t, buf, len);
+}
+
+/* "membership: open", "membership: N members (FILE)" or the chain's. */
 static void membership_text(const struct ns_daemon *d, struct ns_strbuf *o)
 {
-	if (d->cfg->members_file == NULL)
+	if (d->chain != NULL) {
+		struct ns_chain_status cs;
+		char at[40];
+
+		ns_chain_status(d->chain, &cs);
+		chain_time(cs.last_refresh, at, sizeof(at));
+		ns_strbuf_printf(o, "membership: chain %s, address %s%s, RPC %s, last refresh %s%s%s\n",
+		           cs.chain[0] ? cs.chain : "?", cs.address[0] ? cs.address : "?",
+		           cs.address[0] && !cs.own_connect ? " (WITHOUT connect)" : "", cs.rpc, at,
+		           cs.error[0] ? ": " : "", cs.error);
+	} else if (d->cfg->members_file == NULL)
 		ns_strbuf_printf(o, "membership: open\n");
 	else
 		ns_strbuf_printf(o, "membership: %zu member%s (%s)\n", d->members.n,
@@ -169,6 +187,23 @@ static void membership_text(const struct ns_daemon *d, struct ns_strbuf *o)
 
 static void membership_json(const struct ns_daemon *d, struct ns_strbuf *o)
 {
+	if (d->chain != NULL) {
+		struct ns_chain_status cs;
+
+		ns_chain_status(d->chain, &cs);
+		ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"chain\",\"members\":null,\"file\":null,"
+		           "\"chain_dir\":");
+		json_string(o, d->cfg->chain_dir);
+		ns_strbuf_printf(o, ",\"chain\":");
+		json_string(o, cs.chain);
+		ns_strbuf_printf(o, ",\"address\":\"%s\",\"own_connect\":%s,\"rpc\":\"%s\",\"error\":",
+		           cs.address, cs.own_connect ? "true" : "false", cs.rpc);
+		json_string(o, cs.error);
+		ns_strbuf_printf(o, ",\"blocks\":%lld,\"last_refresh\":%lld,\"rpc_calls\":%llu}",
+		           (long long)cs.blocks, (long long)cs.last_refresh,
+		           (unsigned long long)cs.rpc_calls);
+		return;
+	}
 	if (d->cfg->members_file == NULL) {
 		ns_strbuf_printf(o, ",\"membership\":{\"mode\":\"open\",\"members\":null,"
 		                 "\"file\":null}");
@@ -211,14 +246,14 @@ static void conns_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 	struct ns_conn_info ci;
 
 	ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12s %12s %8s %s\n", "PEER", "FINGERPRINT",
-	                 "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
+	           "NAME", "DIR", "SEAL", "SENT", "RECEIVED", "AGE", "STATE");
 	while (ns_stats_conn_next(d, &cur, now, &ci))
-		ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n",
-		                 ci.peer, ci.fingerprint[0] ? ci.fingerprint : "-",
-		                 ci.name[0] ? ci.name : "-", ci.outbound ? "out" : "in",
-		                 ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
-		                 (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000),
-		                 ci.state);
+		ns_strbuf_printf(o, "%-46s %-16s %-16s %-3s %-6s %12llu %12llu %7llds %s\n", ci.peer,
+		           ci.fingerprint[0] ? ci.fingerprint : "-",
+		           ci.name[0] ? ci.name : ci.chain_addr[0] ? ci.chain_addr : "-",
+		           ci.outbound ? "out" : "in",
+		           ci.sealed ? "sealed" : "CLEAR", (unsigned long long)ci.bytes_out,
+		           (unsigned long long)ci.bytes_in, (long long)(ci.age_ms / 1000), ci.state);
 }
 
 static void status_text(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
@@ -312,16 +347,17 @@ static void status_json(struct ns_daemon *d, struct ns_strbuf *o, int64_t now)
 		ns_strbuf_printf(o, "{\"fingerprint\":null,\"connections\":[");
 	while (ns_stats_conn_next(d, &cur, now, &ci)) {
 		ns_strbuf_printf(o,
-		                 "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
-		                 "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
-		                 "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,"
-		                 "\"state\":\"%s\"}",
-		                 first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
-		                 ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
-		                 ci.outbound ? "out" : "in",
-		                 ci.sealed ? "true" : "false", (long long)ci.since,
-		                 (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
-		                 (double)ci.age_ms / 1000.0, ci.state);
+		           "%s{\"peer\":\"%s\",\"fingerprint\":\"%s\",\"name\":%s%s%s,"
+		           "\"direction\":\"%s\",\"sealed\":%s,\"since\":%lld,"
+		           "\"bytes_out\":%llu,\"bytes_in\":%llu,\"age\":%.3f,\"state\":\"%s\","
+		           "\"chain_address\":%s%s%s}",
+		           first ? "" : ",", ci.peer, ci.fingerprint, ci.name[0] ? "\"" : "",
+		           ci.name[0] ? ci.name : "null", ci.name[0] ? "\"" : "",
+		           ci.outbound ? "out" : "in",
+		           ci.sealed ? "true" : "false", (long long)ci.since,
+		           (unsigned long long)ci.bytes_out, (unsigned long long)ci.bytes_in,
+		           (double)ci.age_ms / 1000.0, ci.state, ci.chain_addr[0] ? "\"" : "",
+		           ci.chain_addr[0] ? ci.chain_addr : "null", ci.chain_addr[0] ? "\"" : "");
 		first = false;
 	}
 	ns_strbuf_printf(o, "],\"refused\":%llu,\"failed_handshakes\":{",

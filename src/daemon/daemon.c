@@ -211,6 +211,15 @@ static int init_proxy_keys(struct ns_daemon *d, const uint8_t netkey[NS_KEY_LEN]
 		ns_log(NS_LOG_INFO, "created node key in %s", cfg->state_dir);
 	if (init_members(d, node.pub, err, errlen) != 0)
 		goto out;
+	/* The chain directory need not exist yet: multichaind, started after
+	 * us (nodeseal run), creates it.  The worker starts after the child. */
+	if (cfg->members_chain) {
+		d->chain = ns_chain_new(&d->loop, cfg->chain_dir, cfg->chain_refresh, node.pub, err,
+		                        errlen);
+		if (d->chain == NULL)
+			goto out;
+		ns_relay_set_chain(&d->relay, d->chain);
+	}
 	rc = 0;
 out:
 	ns_dh_keypair_free(&node);
@@ -451,7 +460,11 @@ static void announce(const struct ns_daemon *d)
 
 	keys_describe(d, set, sizeof(set));
 	ns_log(NS_LOG_INFO, "network key%s: %s", d->nnetkeys == 1 ? "" : "s", set);
-	if (cfg->mode == NS_MODE_PROXY && cfg->members_file == NULL)
+	if (cfg->members_chain)
+		ns_log(NS_LOG_INFO, "membership from the chain: peers whose MultiChain address holds "
+		       "connect (%s, checked every %d s); until the node's RPC answers, every "
+		       "connection is refused", cfg->chain_dir, cfg->chain_refresh);
+	else if (cfg->mode == NS_MODE_PROXY && cfg->members_file == NULL)
 		ns_log(NS_LOG_INFO, "membership open: every holder of the network key is a peer "
 		       "(--members FILE restricts it)");
 	else if (cfg->mode == NS_MODE_PROXY)
@@ -491,7 +504,7 @@ static void announce(const struct ns_daemon *d)
  * changed its user.  Files the daemon reads again (members list, key
  * file) and writes (the peer memory) are root's: CAP_DAC_OVERRIDE goes.
  */
-static int drop_privileges(bool child, char *err, size_t errlen)
+static int drop_privileges(bool child, bool chain, char *err, size_t errlen)
 {
 	uint64_t keep = (uint64_t)1 << CAP_NET_ADMIN | (uint64_t)1 << CAP_NET_RAW;
 	char kept[256], why[256];
@@ -499,6 +512,11 @@ static int drop_privileges(bool child, char *err, size_t errlen)
 
 	if (child)
 		keep |= (uint64_t)1 << CAP_KILL;
+	/* --members chain reads multichain.conf whenever it appears or
+	 * changes, and a node run as its own user keeps its chain directory
+	 * mode 0700: reading, never writing, anyone's file. */
+	if (chain)
+		keep |= (uint64_t)1 << CAP_DAC_READ_SEARCH;
 	if (ns_caps_keep(keep, &bounded, kept, sizeof(kept), why, sizeof(why)) != 0)
 		return ns_error(err, errlen, "dropping privileges: %s", why);
 	ns_log(NS_LOG_INFO, "capabilities kept: %s; the others dropped%s", kept,
@@ -619,9 +637,13 @@ int ns_daemon_reload(struct ns_daemon *d, char *summary, size_t sumlen, char *er
 			       "keep their keys", was, set);
 	}
 	if (!have_members) {
-		snprintf(members, sizeof(members), "membership open (%s)",
-		         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
-		                                     : "no --members");
+		if (cfg->members_chain)
+			snprintf(members, sizeof(members), "membership from the chain (read from "
+			         "the node every %d s: nothing to reload)", cfg->chain_refresh);
+		else
+			snprintf(members, sizeof(members), "membership open (%s)",
+			         cfg->mode == NS_MODE_PACKET ? "packet mode has no members list"
+			                                     : "no --members");
 	} else {
 		old = d->members;
 		d->members = fresh;
@@ -683,7 +705,11 @@ int ns_daemon_run(struct ns_daemon *d, char **child_argv, char *err, size_t errl
 	}
 	/* After the fork: the node keeps what it was started with, less
 	 * what ns_confine_child takes. */
-	if (drop_privileges(child_argv != NULL, err, errlen) != 0)
+	if (drop_privileges(child_argv != NULL, d->chain != NULL, err, errlen) != 0)
+		return -1;
+	/* After the drop too: capabilities are a thread's own, and the
+	 * worker must start with only what the daemon kept. */
+	if (d->chain != NULL && ns_chain_start(d->chain, err, errlen) != 0)
 		return -1;
 	if (ns_notify("READY=1\nSTATUS=protecting the P2P ports") != 0)
 		ns_log(NS_LOG_WARN, "cannot tell the service manager that nodeseal is ready "
@@ -713,6 +739,9 @@ void ns_daemon_shutdown(struct ns_daemon *d)
 		(void)ns_notify("STOPPING=1");
 
 	ns_relay_close_all(&d->relay, "nodeseal stopping");
+	ns_relay_set_chain(&d->relay, NULL);
+	ns_chain_free(d->chain);
+	d->chain = NULL;
 	ns_loop_reap(&d->loop);
 	ns_control_close_all(d);
 	ns_listeners_close(&d->listeners);

@@ -42,6 +42,7 @@ struct ns_daemon {
 	struct ns_peers peers;          /* sealed for good, clear for a while (src/peers) */
 	enum ns_policy policy;          /* in force now: "nodeseal policy" changes it */
 	struct ns_watchdog watchdog;    /* rules another program took away */
+	struct ns_chain *chain;         /* proxy mode, under --members chain */
 	struct ns_members members;      /* proxy mode, under --members: the list in force */
 	uint64_t reloads;               /* reloads that replaced the list */
 	/* The network keys in force, by fingerprint only (the keys live in

@@ -33,6 +33,7 @@
 #define NS_RECORD_MAX_WIRE (NS_RECORD_MAX + NS_RECORD_OVERHEAD)
 #define NS_RECORD_DATA 1
 #define NS_RECORD_CLOSE 2
+#define NS_RECORD_PROOF 3 /* --members chain: the first record of each side */
 /* Both ends rekey each direction after this many nonces (two a record). */
 #define NS_REKEY_NONCES 65536
 

@@ -49,8 +49,8 @@ int ns_record_seal(struct ns_record_dir *tx, uint8_t type, const uint8_t *payloa
 	uint8_t hdr[3];
 
 	if (tx->state != NS_DIR_OPEN || plen > NS_RECORD_MAX ||
-	    (type == NS_RECORD_DATA && plen == 0) || (type == NS_RECORD_CLOSE && plen != 0) ||
-	    (type != NS_RECORD_DATA && type != NS_RECORD_CLOSE))
+	    (type != NS_RECORD_CLOSE && plen == 0) || (type == NS_RECORD_CLOSE && plen != 0) ||
+	    (type != NS_RECORD_DATA && type != NS_RECORD_CLOSE && type != NS_RECORD_PROOF))
 		return dir_fail(tx, NS_ERR_PROTO);
 	hdr[0] = type;
 	hdr[1] = (uint8_t)(plen >> 8);
@@ -73,8 +73,8 @@ static int open_header(struct ns_record_dir *rx, const uint8_t *buf)
 	if (dir_open(rx, buf, NS_RECORD_HDR_LEN, hdr) != 0)
 		return NS_ERR_AUTH;
 	len = (size_t)hdr[1] << 8 | hdr[2];
-	if ((hdr[0] == NS_RECORD_DATA && len == 0) || (hdr[0] == NS_RECORD_CLOSE && len != 0) ||
-	    (hdr[0] != NS_RECORD_DATA && hdr[0] != NS_RECORD_CLOSE))
+	if ((hdr[0] != NS_RECORD_CLOSE && len == 0) || (hdr[0] == NS_RECORD_CLOSE && len != 0) ||
+	    (hdr[0] != NS_RECORD_DATA && hdr[0] != NS_RECORD_CLOSE && hdr[0] != NS_RECORD_PROOF))
 		return NS_ERR_PROTO;
 	rx->body_type = hdr[0];
 	rx->body_len = (uint16_t)len;

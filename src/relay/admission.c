@@ -87,6 +87,14 @@ static void log_refused(struct ns_relay *r, const struct ns_conn *c, const char 
 			       c->fingerprint[0] ? c->fingerprint : "?", reason);
 		return;
 	}
+	/* A holder of the network key whose proof failed: like the above. */
+	if (c->refusal == NS_R_BAD_PROOF) {
+		if (log_allowed(&r->log_chain, now, "refused proofs"))
+			ns_log(NS_LOG_WARN, "failed %s %s fingerprint=%s: %s",
+			       c->outbound ? "out" : "in", c->peer_text,
+			       c->fingerprint[0] ? c->fingerprint : "?", reason);
+		return;
+	}
 	if (log_allowed(&r->log_failed, now, "failed handshakes"))
 		ns_log(NS_LOG_INFO, "failed %s %s: %s", c->outbound ? "out" : "in", c->peer_text,
 		       reason);

@@ -33,6 +33,7 @@ const char *ns_conn_state_name(const struct ns_conn *c)
 	case NS_C_CONNECTING: return "connecting";
 	case NS_C_SNIFFING: return "sniffing";
 	case NS_C_HANDSHAKE: return "handshake";
+	case NS_C_PROVING: return "proving";
 	case NS_C_DELIVERING: return "delivering";
 	case NS_C_RELAY: return "relay";
 	}
@@ -89,6 +90,23 @@ static bool is_member(void *ctx, const uint8_t key[32])
 	const struct ns_relay *r = ctx;
 
 	return r->members == NULL || ns_members_find(r->members, key) != NULL;
+}
+
+/*
+ * --members chain: without a proof of our own to send (the node's RPC not
+ * answering yet, our address without connect), every handshake would end
+ * refused; it is refused before it costs a Diffie-Hellman.
+ */
+static int chain_not_ready(struct ns_conn *c, const char **why, char *err, size_t errlen)
+{
+	uint8_t proof[NS_PROOF_MAX];
+
+	if (c->relay->chain == NULL ||
+	    ns_chain_own_proof(c->relay->chain, proof, sizeof(proof), err, errlen) >= 0)
+		return 0;
+	c->refusal = NS_R_CHAIN_UNAVAILABLE;
+	*why = err;
+	return -1;
 }
 
 static int hs_start(struct ns_conn *c, bool initiator)
@@ -339,8 +357,9 @@ static void established(struct ns_conn *c)
 	ns_handshake_free(c->hs);
 	free(c->hs);
 	c->hs = NULL;
-	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s%s%s", c->outbound ? "out" : "in",
-	       c->peer_text, c->fingerprint, c->name[0] ? " name=" : "", c->name);
+	ns_log(NS_LOG_INFO, "open %s %s fingerprint=%s%s%s%s%s", c->outbound ? "out" : "in",
+	       c->peer_text, c->fingerprint, c->name[0] ? " name=" : "", c->name,
+	       c->chain_addr[0] ? " address=" : "", c->chain_addr);
 	remember_sealed(c);
 }
 
@@ -371,12 +390,74 @@ static enum step step_connecting(struct ns_conn *c, char *err, size_t errlen)
 		established(c);
 		return STEP_ON;
 	}
+	{
+		const char *why = err;
+		if (chain_not_ready(c, &why, err, errlen) != 0)
+			return STEP_FAILED;
+	}
 	c->state = NS_C_HANDSHAKE;
 	if (hs_start(c, true) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return STEP_FAILED;
 	}
 	return STEP_ON;
+}
+
+/* The handshake is done: under --members chain the proofs come first. */
+static enum step proving_start(struct ns_conn *c, const char **why, char *err, size_t errlen)
+{
+	uint8_t proof[NS_PROOF_MAX];
+	int n;
+
+	c->state = NS_C_PROVING;
+	ns_fingerprint(c->session.peer_key, c->fingerprint);
+	n = ns_chain_own_proof(c->relay->chain, proof, sizeof(proof), err, errlen);
+	*why = err;
+	if (n < 0) {
+		c->refusal = NS_R_CHAIN_UNAVAILABLE;
+		return STEP_FAILED;
+	}
+	if (ns_pump_proof_queue(c, proof, (size_t)n) != 0) {
+		snprintf(err, errlen, "proof record: out of memory");
+		return STEP_FAILED;
+	}
+	return STEP_ON;
+}
+
+/* After the chain's yes: on as a handshake done without --members chain. */
+static enum step after_proof(struct ns_conn *c, char *err, size_t errlen);
+
+static enum step step_proving(struct ns_conn *c, const char **why, char *err, size_t errlen)
+{
+	struct ns_wants w = { 0, 0 };
+	int v;
+
+	if (ns_pump_proving(c, &w, why) < 0)
+		return STEP_FAILED;
+	if (c->proof_in && !c->asked) {
+		c->asked = true;
+		snprintf(c->chain_addr, sizeof(c->chain_addr), "%s", c->proof.addr);
+		v = ns_chain_ask(c->relay->chain, c->id, c->session.peer_key, &c->proof);
+		if (v == NS_CHAIN_YES) {
+			c->admitted = true;
+		} else if (v != NS_CHAIN_QUEUED) {
+			c->refusal = v == NS_CHAIN_NOT_MEMBER ? NS_R_NOT_MEMBER :
+			             v == NS_CHAIN_BAD_PROOF ? NS_R_BAD_PROOF : NS_R_CHAIN_UNAVAILABLE;
+			snprintf(err, errlen, "%s (%s)", v == NS_CHAIN_NOT_MEMBER ?
+			         "address without connect" : v == NS_CHAIN_BAD_PROOF ?
+			         "proof refused" : "the chain cannot verify now", c->proof.addr);
+			*why = err;
+			return STEP_FAILED;
+		}
+	}
+	/* Our proof all sent, and the peer admitted: nothing before. */
+	if (c->admitted && c->up.data == NULL) {
+		*why = err;
+		return after_proof(c, err, errlen);
+	}
+	ns_watch_set(&c->remote, w.remote);
+	ns_watch_set(&c->local, 0);
+	return STEP_WAIT;
 }
 
 /* Whether a connection with c's peer may be carried in clear, and if not,
@@ -423,6 +504,8 @@ static enum step step_sniff(struct ns_conn *c, const char **why, char *err, size
 		return STEP_WAIT;
 	}
 	if (!plain) {
+		if (chain_not_ready(c, why, err, errlen) != 0)
+			return STEP_FAILED;
 		c->state = NS_C_HANDSHAKE;
 		if (hs_start(c, false) != 0) {
 			*why = "out of memory";
@@ -504,11 +587,18 @@ static enum step step_handshake(struct ns_conn *c, const char **why, char *err, 
 		ns_watch_set(&c->remote, w.remote);
 		return STEP_WAIT;
 	}
+	if (c->relay->chain != NULL)
+		return proving_start(c, why, err, errlen);
+	*why = err;
+	return after_proof(c, err, errlen);
+}
+
+static enum step after_proof(struct ns_conn *c, char *err, size_t errlen)
+{
 	if (c->outbound) {
 		established(c);
 		return STEP_ON;
 	}
-	*why = err;
 	if (deliver_start(c, err, errlen) != 0)
 		return STEP_FAILED;
 	ns_watch_set(&c->remote, 0);
@@ -580,6 +670,8 @@ static void conn_run(struct ns_conn *c, struct ns_watch *w_ev, uint32_t events)
 		s = step_sniff(c, &why, err, sizeof(err));
 	if (s == STEP_ON && c->state == NS_C_HANDSHAKE)
 		s = step_handshake(c, &why, err, sizeof(err));
+	if (s == STEP_ON && c->state == NS_C_PROVING)
+		s = step_proving(c, &why, err, sizeof(err));
 	if (s == STEP_ON && c->state == NS_C_DELIVERING)
 		s = step_delivering(c, err, sizeof(err));
 	if (s == STEP_ON)
@@ -593,4 +685,21 @@ static void conn_run(struct ns_conn *c, struct ns_watch *w_ev, uint32_t events)
 static void conn_event(void *cookie, struct ns_watch *w, uint32_t events)
 {
 	conn_run(cookie, w, events);
+}
+
+void ns_conn_verdict(struct ns_conn *c, int verdict, const char *why)
+{
+	char err[300];
+
+	if (c->state != NS_C_PROVING || !c->asked || c->admitted)
+		return;
+	if (verdict == NS_CHAIN_YES) {
+		c->admitted = true;
+		conn_run(c, &c->remote, 0);
+		return;
+	}
+	c->refusal = verdict == NS_CHAIN_NOT_MEMBER ? NS_R_NOT_MEMBER :
+	             verdict == NS_CHAIN_BAD_PROOF ? NS_R_BAD_PROOF : NS_R_CHAIN_UNAVAILABLE;
+	snprintf(err, sizeof(err), "%s", why);
+	ns_conn_close(c, true, err);
 }

@@ -2,10 +2,12 @@
  * conn.h: one intercepted connection, from accept to close.
  *
  * Outbound (the local node connected out; this side initiates):
- *   CONNECTING -> HANDSHAKE -> RELAY
+ *   CONNECTING -> HANDSHAKE [-> PROVING] -> RELAY
  * Inbound (a peer connected in; this side responds):
- *   HANDSHAKE -> DELIVERING (connecting to the node, from the peer's
- *   address) -> RELAY
+ *   HANDSHAKE [-> PROVING] -> DELIVERING (connecting to the node, from the
+ *   peer's address) -> RELAY
+ * PROVING, under --members chain only: each side sends its proof record
+ * first, and waits for the chain's verdict on the peer's (src/chain).
  * The node is reached only after the peer has authenticated, so a stranger
  * never gets a connection to it.
  *
@@ -28,6 +30,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../chain/proof.h"
 #include "../event/loop.h"
 #include "../keys/keys.h"
 #include "../keys/members.h"
@@ -37,8 +40,8 @@
 struct ns_relay;
 struct ns_conn;
 
-enum ns_conn_state { NS_C_CONNECTING, NS_C_SNIFFING, NS_C_HANDSHAKE, NS_C_DELIVERING,
-                     NS_C_RELAY };
+enum ns_conn_state { NS_C_CONNECTING, NS_C_SNIFFING, NS_C_HANDSHAKE, NS_C_PROVING,
+                     NS_C_DELIVERING, NS_C_RELAY };
 
 /*
  * Each direction ends on its own.  The sender's end of stream travels as
@@ -93,6 +96,13 @@ struct ns_conn {
 	char peer_text[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1];
 	char name[NS_MEMBER_NAME_MAX + 1]; /* the peer's, from the members list */
+	char chain_addr[NS_PROOF_ADDR_MAX + 1]; /* --members chain: the peer's, once proven */
+
+	/* --members chain: the proofs (PROVING) */
+	struct ns_proof proof;          /* the peer's */
+	bool proof_in;                  /* the peer's proof read */
+	bool asked;                     /* asked of the chain */
+	bool admitted;                  /* the chain's yes */
 
 	/* handshake */
 	struct ns_handshake *hs;
@@ -133,5 +143,7 @@ void ns_conn_inbound(struct ns_relay *r, int fd);
 void ns_conn_close(struct ns_conn *c, bool abort, const char *reason);
 bool ns_conn_pending(const struct ns_conn *c);
 const char *ns_conn_state_name(const struct ns_conn *c);
+/* The chain's verdict on c's proof (an enum ns_chain_verdict), and why. */
+void ns_conn_verdict(struct ns_conn *c, int verdict, const char *why);
 
 #endif

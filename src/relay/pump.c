@@ -326,6 +326,12 @@ int ns_pump_down(struct ns_conn *c, struct ns_wants *w, const char **why)
 			*why = ns_strerror(rc);
 			return -1;
 		}
+		/* A proof is the first record or nothing: one later is refused
+		 * (and under no --members chain, every one). */
+		if (rc == 1 && type == NS_RECORD_PROOF) {
+			*why = "proof record in the stream";
+			return -1;
+		}
 		if (rc == 1) {
 			c->pend = p;
 			c->pend_len = plen;
@@ -364,6 +370,92 @@ int ns_pump_down(struct ns_conn *c, struct ns_wants *w, const char **why)
 	}
 	if (c->down_state != NS_DOWN_DONE && w->local == 0 && w->remote == 0)
 		w->local |= EPOLLOUT; /* out of rounds: come back when writable */
+	return 0;
+}
+
+int ns_pump_proof_queue(struct ns_conn *c, const uint8_t *proof, size_t len)
+{
+	struct ns_buf *b = &c->up;
+
+	if (len == 0 || len > NS_PROOF_MAX || buf_take(c, b) != 0)
+		return -1;
+	memcpy(b->data + NS_RECORD_HDR_LEN, proof, len);
+	if (ns_record_seal(&c->session.tx, NS_RECORD_PROOF, b->data + NS_RECORD_HDR_LEN, len,
+	                   b->data) != NS_OK)
+		return -1;
+	b->start = 0;
+	b->end = ns_record_wire_len(len);
+	return 0;
+}
+
+int ns_pump_proving(struct ns_conn *c, struct ns_wants *w, const char **why)
+{
+	struct ns_buf *u = &c->up, *b = &c->down;
+
+	while (u->data != NULL && u->end > u->start) {
+		ssize_t n = send(c->remote.fd, u->data + u->start, u->end - u->start, MSG_NOSIGNAL);
+
+		if (n < 0 && would_block()) {
+			w->remote |= EPOLLOUT;
+			break;
+		}
+		if (n < 0) {
+			*why = "peer connection lost";
+			return -1;
+		}
+		u->start += (size_t)n;
+	}
+	if (u->data != NULL && u->start == u->end)
+		buf_release(c, u);
+	/* The peer's first record, and not a byte more of it is read: the
+	 * bytes after it stay in the buffer for the down pump. */
+	while (!c->proof_in) {
+		size_t used, plen;
+		uint8_t *p, type;
+		ssize_t n;
+		int rc;
+
+		if (buf_take(c, b) != 0) {
+			*why = "out of memory";
+			return -1;
+		}
+		rc = ns_record_open(&c->session.rx, b->data + b->start, b->end - b->start, &used, &p,
+		                    &plen, &type);
+		if (rc < 0) {
+			c->refusal = NS_R_BAD_PROOF;
+			*why = ns_strerror(rc);
+			return -1;
+		}
+		if (rc == 1) {
+			c->refusal = NS_R_BAD_PROOF;
+			if (type != NS_RECORD_PROOF) {
+				*why = "no proof record first (the peer does not run --members chain?)";
+				return -1;
+			}
+			if (ns_proof_parse(p, plen, &c->proof) != 0) {
+				*why = "malformed proof record";
+				return -1;
+			}
+			b->start += used;
+			c->proof_in = true;
+			break;
+		}
+		/* A proof record is small: it fits after the buffer's start. */
+		down_make_room(b, used);
+		n = recv(c->remote.fd, b->data + b->end, NS_BUF_SIZE - b->end, 0);
+		if (n < 0 && would_block()) {
+			w->remote |= EPOLLIN;
+			break;
+		}
+		if (n <= 0) {
+			c->refusal = NS_R_OTHER;
+			*why = n == 0 ? "peer closed before its proof" : "peer reset before its proof";
+			return -1;
+		}
+		b->end += (size_t)n;
+	}
+	if (c->proof_in && b->start == b->end)
+		buf_release(c, b);
 	return 0;
 }
 

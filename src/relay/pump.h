@@ -31,6 +31,14 @@ int ns_pump_clear_down(struct ns_conn *c, struct ns_wants *w, const char **why);
 /* Bytes already read from the peer, to go to the node first once a clear
  * connection relays (an inbound connection's sniffed head).  -1: no memory. */
 int ns_pump_clear_preload(struct ns_conn *c, const uint8_t *data, size_t len);
+/* --members chain: seals our proof record (its payload) into the empty up
+ * buffer; -1 if it cannot. */
+int ns_pump_proof_queue(struct ns_conn *c, const uint8_t *proof, size_t len);
+/* PROVING: sends what the up buffer holds, and reads the peer's first
+ * record, which must be a proof (into c->proof, c->proof_in set); the bytes
+ * after it stay in the down buffer.  0 to go on, -1 with why and
+ * c->refusal. */
+int ns_pump_proving(struct ns_conn *c, struct ns_wants *w, const char **why);
 /* Gives c's buffers back to the pool (c closes). */
 void ns_pump_release(struct ns_conn *c);
 

@@ -13,7 +13,7 @@
 
 const char *const ns_refusal_kinds[NS_REFUSAL_KINDS] = {
 	"authentication", "replay", "clock", "busy", "timeout", "other", "limit", "evicted",
-	"cloned", "plain", "downgrade", "not_member",
+	"cloned", "plain", "downgrade", "not_member", "bad_proof", "chain_unavailable",
 };
 
 /* Peers are usually set up like this host: if its ephemeral ports reach
@@ -195,10 +195,55 @@ bool ns_relay_conn_next(const struct ns_relay *r, const void **cursor, int64_t n
 	out->since = c->state == NS_C_RELAY ? c->since : 0;
 	memcpy(out->fingerprint, c->fingerprint, sizeof(out->fingerprint));
 	memcpy(out->name, c->name, sizeof(out->name));
+	memcpy(out->chain_addr, c->chain_addr, sizeof(out->chain_addr));
 	out->outbound = c->outbound;
 	out->bytes_out = c->bytes_out;
 	out->bytes_in = c->bytes_in;
 	out->age_ms = now_ms - c->started_ms;
 	out->state = ns_conn_state_name(c);
 	return true;
+}
+
+static void chain_verdict(void *cookie, uint64_t id, int verdict, const char *why)
+{
+	struct ns_relay *r = cookie;
+
+	for (struct ns_conn *c = r->conns; c != NULL; c = c->next)
+		if (c->id == id) {
+			ns_conn_verdict(c, verdict, why);
+			return;
+		}
+}
+
+/*
+ * After each refresh: a connection whose peer's address no longer holds
+ * connect ends (so does every one once our own address lost it, or the
+ * node's RPC has not answered for NS_CHAIN_STALE_INTERVALS intervals).
+ */
+static void chain_refreshed(void *cookie)
+{
+	struct ns_relay *r = cookie;
+	struct ns_conn *c = r->conns;
+
+	while (c != NULL) {
+		struct ns_conn *next = c->next;
+
+		if (c->chain_addr[0] != '\0' && (c->admitted || c->state == NS_C_RELAY) &&
+		    !ns_chain_holds_connect(r->chain, c->chain_addr)) {
+			ns_log(NS_LOG_WARN, "chain: %s %s address %s: no connect permission now (or "
+			       "the node's RPC silent too long): connection reset",
+			       c->outbound ? "out" : "in", c->peer_text, c->chain_addr);
+			if (ns_conn_pending(c))
+				c->refusal = NS_R_NOT_MEMBER;
+			ns_conn_close(c, true, "connect permission revoked");
+		}
+		c = next;
+	}
+}
+
+void ns_relay_set_chain(struct ns_relay *r, struct ns_chain *ch)
+{
+	r->chain = ch;
+	if (ch != NULL)
+		ns_chain_set_handlers(ch, chain_verdict, chain_refreshed, r);
 }

@@ -19,6 +19,7 @@
 #include "../keys/keys.h"
 #include "../keys/members.h"
 #include "../proto/proto.h"
+#include "../chain/chain.h"
 #include "../config/config.h"
 #include "conn.h"
 
@@ -31,7 +32,12 @@ enum ns_refusal { NS_R_AUTH, NS_R_REPLAY, NS_R_CLOCK, NS_R_BUSY, NS_R_TIMEOUT, N
                   NS_R_LIMIT, NS_R_EVICTED, NS_R_CLONED,
                   NS_R_PLAIN,      /* a peer without nodeseal, under --policy required */
                   NS_R_DOWNGRADE,  /* in clear, or a cut handshake, from a peer sealed before */
-                  NS_R_NOT_MEMBER, /* a node key not in the members list */
+                  NS_R_NOT_MEMBER, /* a node key not in the members list; --members chain:
+                                      an address without connect now */
+                  NS_R_BAD_PROOF,  /* --members chain: no proof, a malformed one, or one
+                                      that does not verify */
+                  NS_R_CHAIN_UNAVAILABLE, /* --members chain: our node's RPC not answering,
+                                             our proof not ready, or too many to verify */
                   NS_REFUSAL_KINDS };
 extern const char *const ns_refusal_kinds[NS_REFUSAL_KINDS];
 
@@ -62,6 +68,7 @@ struct ns_relay {
 	struct ns_pool pool;            /* NS_BUF_SIZE buffers */
 	struct ns_peers *peers;         /* the daemon's peer memory */
 	const struct ns_members *members; /* the daemon's members list; NULL: open */
+	struct ns_chain *chain;         /* --members chain: the daemon's; NULL: not */
 	enum ns_policy policy;          /* in force now (ns_relay_set_policy) */
 	struct ns_conn *conns;          /* all open connections */
 	int nconns;
@@ -73,6 +80,7 @@ struct ns_relay {
 	struct ns_relay_totals gone;    /* of connections closed, and every establishment */
 	struct ns_relay_log_limit log_failed;      /* the rate limit of refusal lines */
 	struct ns_relay_log_limit log_not_member;  /* the same, of node keys not listed */
+	struct ns_relay_log_limit log_chain;       /* the same, of chain refusals */
 };
 
 /* What the control socket shows of the relay, copied. */
@@ -89,6 +97,7 @@ struct ns_conn_info {
 	char peer[64];
 	char fingerprint[NS_FINGERPRINT_LEN + 1]; /* empty before the handshake */
 	char name[NS_MEMBER_NAME_MAX + 1]; /* from the members list; "" if none */
+	char chain_addr[NS_PROOF_ADDR_MAX + 1]; /* --members chain: its address; "" if none */
 	char addr[48];                  /* the peer's IP address alone */
 	bool outbound;
 	bool sealed;                    /* false: carried in clear */
@@ -123,6 +132,9 @@ int ns_relay_close_clear(struct ns_relay *r, const struct ns_peer_addr *addr,
  * does not list is reset at once, and one it lists takes the name given
  * there.  Returns how many were reset. */
 int ns_relay_set_members(struct ns_relay *r, const struct ns_members *members);
+/* --members chain: membership from ch from now on (owned by the caller);
+ * its verdicts and refreshes come to the relay. */
+void ns_relay_set_chain(struct ns_relay *r, struct ns_chain *ch);
 /* Once a second: handshakes out of time; the pool's memory once idle. */
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms);
 /* Resets every connection (the daemon is stopping). */
