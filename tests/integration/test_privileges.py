@@ -7,7 +7,8 @@ Run as root, from the repository root:
 
 For `nodeseal up` in proxy mode and in packet mode, and for `nodeseal run`:
 once the rules are in, /proc/PID/status of the daemon shows CAP_NET_ADMIN
-and CAP_NET_RAW (and CAP_KILL under `run`) in its effective, permitted and
+and CAP_NET_RAW (and CAP_KILL under `run`, CAP_DAC_READ_SEARCH under
+`--members chain`, in every thread) in its effective, permitted and
 bounding sets, and nothing else; nothing inheritable nor ambient; and the
 log says so in one line.  Under `run`, the node (the child) still has every
 capability it was started with except the two that ns_confine_child takes.
@@ -27,7 +28,7 @@ from sealcmd import Seal, down, start_up, up_argv
 
 pytestmark = pytest.mark.usefixtures("host_untouched")
 
-CAP_KILL, CAP_NET_ADMIN, CAP_NET_RAW = 5, 12, 13
+CAP_DAC_READ_SEARCH, CAP_KILL, CAP_NET_ADMIN, CAP_NET_RAW = 2, 5, 12, 13
 NET = 1 << CAP_NET_ADMIN | 1 << CAP_NET_RAW
 
 
@@ -128,4 +129,25 @@ def test_ready_notification_once_protected(ns_bin, keys, make_bed, tmp_path):
     p.stop()
     assert sock.recv(4096).decode() == "STOPPING=1"
     sock.close()
+    down(ns_bin, bed, node, keys.good)
+
+
+def test_members_chain_keeps_dac_read_search_in_every_thread(ns_bin, keys, make_bed, tmp_path):
+    """--members chain: CAP_DAC_READ_SEARCH stays (the node's chain directory
+    may be its own user's, mode 0700), and the chain worker thread holds no
+    more than the daemon kept: capabilities are a thread's own, so a worker
+    started before the drop would keep all of root's."""
+    bed = make_bed(1)
+    node = bed.nodes[0]
+    want = NET | 1 << CAP_DAC_READ_SEARCH
+    d = start_up(ns_bin, bed, node, keys.good, "up-chain",
+                 extra=["--members", "chain", "--chain-dir", str(tmp_path / "nochain")])
+    assert_kept(settled(d.pid, want), want, "nodeseal up --members chain")
+    tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % d.pid))
+    assert len(tids) >= 2, "no chain worker thread: %s" % tids
+    for tid in tids:
+        assert_kept(caps(tid), want, "thread %d of nodeseal up --members chain" % tid)
+    d.proc.stop()
+    log = d.proc.stderr()
+    assert "capabilities kept: CAP_DAC_READ_SEARCH CAP_NET_ADMIN CAP_NET_RAW" in log, log
     down(ns_bin, bed, node, keys.good)
