@@ -21,7 +21,7 @@
 
 const char ns_config_usage[] =
 	"options (environment variable in brackets; options win over the environment, which\n"
-	"wins over the config file):\n"
+	"wins over the config file; numbers are decimal, a leading zero is refused):\n"
 	"  --config FILE             settings as NAME = VALUE lines, NAME a variable below\n"
 	"                            [NODESEAL_CONFIG] (none; the package's unit uses\n"
 	"                            /etc/nodeseal/nodeseal.conf)\n"
@@ -58,7 +58,8 @@ const char ns_config_usage[] =
 	"                            [NODESEAL_QUEUE_MAXLEN] (4096)\n"
 	"  --proxy-port N            daemon's ports N (outbound) and N+1 (inbound)"
 	" [NODESEAL_PROXY_PORT] (20051)\n"
-	"  --fwmark N                socket marks N and N+1 [NODESEAL_FWMARK] (0x4e530000)\n"
+	"  --fwmark N                socket marks N and N+1, decimal or 0x hex\n"
+	"                            [NODESEAL_FWMARK] (0x4e530000)\n"
 	"  --route-table N           policy routing table [NODESEAL_ROUTE_TABLE] (20051)\n"
 	"  --handshake-timeout SEC   [NODESEAL_HANDSHAKE_TIMEOUT] (10)\n"
 	"  --max-pending N           inbound connections not yet authenticated, at once;\n"
@@ -80,17 +81,52 @@ const char ns_config_usage[] =
 	"  NODESEAL=off              'run' only executes COMMAND, without protection\n"
 	"                            (environment only, not in a config file)\n";
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+/* A number as written: decimal digits, or 0x and hex digits where hex
+ * is allowed (hex).  Never octal: a leading 0 with more digits is refused
+ * (-2), not read as octal (07447 would be port 3879) nor as decimal. */
+static int parse_u32(const char *s, bool hex, uint32_t min, uint32_t max, uint32_t *out)
 {
-	char *end;
-	unsigned long v;
+	const char *p = s;
+	uint64_t v = 0;
+	unsigned base = 10;
 
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+	if (hex && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	} else if (p[0] == '0' && p[1] >= '0' && p[1] <= '9') {
+		return -2;
+	}
+	if (*p == '\0')
+		return -1;
+	for (; *p != '\0'; p++) {
+		unsigned d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = (unsigned)(*p - 'a' + 10);
+		else if (base == 16 && *p >= 'A' && *p <= 'F')
+			d = (unsigned)(*p - 'A' + 10);
+		else
+			return -1;
+		v = v * base + d;
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	if (v < min || v > max)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+/* The sentence for a number parse_u32 refused (rc), naming the setting. */
+static int num_error(int rc, const char *from, const char *v, const char *what, char *err,
+                     size_t errlen)
+{
+	if (rc == -2)
+		return ns_error(err, errlen, "%s: '%s' starts with 0; numbers are decimal, so write "
+		                "it without the leading zero", from, v);
+	return ns_error(err, errlen, "%s: '%s' is not %s", from, v, what);
 }
 
 static int parse_ports(struct ns_config *c, const char *s, const char *from, char *err,
@@ -104,8 +140,13 @@ static int parse_ports(struct ns_config *c, const char *s, const char *from, cha
 	c->nports = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		uint32_t p;
-		if (parse_u32(tok, 1, 65535, &p) != 0)
-			return ns_error(err, errlen, "%s: '%s' is not a port (1-65535)", from, tok);
+		int rc;
+
+		/* Blanks around a port, as in "7447, 7448", are not part of it. */
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		if ((rc = parse_u32(tok, false, 1, 65535, &p)) != 0)
+			return num_error(rc, from, tok, "a port (1-65535)", err, errlen);
 		if (c->nports == NS_MAX_PORTS)
 			return ns_error(err, errlen, "%s: at most %d ports", from, NS_MAX_PORTS);
 		for (int j = 0; j < c->nports; j++)
@@ -172,7 +213,8 @@ static int parse_range(struct ns_config *c, const struct setting *s, const char 
                        const char *from, char *err, size_t errlen)
 {
 	uint32_t lo, hi;
-	char buf[32], *dash;
+	char buf[32], *dash, what[64];
+	int rc;
 
 	if (strlen(v) >= sizeof(buf))
 		return ns_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
@@ -181,9 +223,10 @@ static int parse_range(struct ns_config *c, const struct setting *s, const char 
 	if (dash == NULL)
 		return ns_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
 	*dash = '\0';
-	if (parse_u32(buf, s->min, s->max, &lo) != 0 || parse_u32(dash + 1, s->min, s->max, &hi) != 0)
-		return ns_error(err, errlen, "%s: '%s' is not a range of ports %u-%u", from, v, s->min,
-		                 s->max);
+	snprintf(what, sizeof(what), "a range of ports LO-HI within %u-%u", s->min, s->max);
+	if ((rc = parse_u32(buf, false, s->min, s->max, &lo)) != 0 ||
+	    (rc = parse_u32(dash + 1, false, s->min, s->max, &hi)) != 0)
+		return num_error(rc, from, v, what, err, errlen);
 	if (hi < lo || hi - lo < 63)
 		return ns_error(err, errlen, "%s: '%s' holds fewer than 64 ports", from, v);
 	c->delivery_lo = (uint16_t)lo;
@@ -196,7 +239,8 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 {
 	char *field = (char *)c + s->offset;
 	uint32_t u;
-	int level;
+	int level, rc;
+	char what[64];
 
 	switch (s->kind) {
 	case K_PORTS:
@@ -248,7 +292,8 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	case K_HOSTPORT:
 		if (ns_hostport_parse(v, &c->metrics_addr) != 0)
 			return ns_error(err, errlen, "%s: '%s' is not ADDR:PORT, [IPv6]:PORT or PORT "
-			                "(an IP address, a port 1-65535)", from, v);
+			                "(an IP address, a port 1-65535 in decimal without a leading zero)",
+			                from, v);
 		c->metrics = true;
 		return 0;
 	case K_CONFIG:
@@ -256,9 +301,15 @@ static int apply(struct ns_config *c, const struct setting *s, const char *v, co
 	default:
 		break;
 	}
-	if (parse_u32(v, s->min, s->max, &u) != 0)
-		return ns_error(err, errlen, "%s: '%s' is not a number from %u to %u", from, v, s->min,
-		                 s->max);
+	/* Hex only where the setting is a bit pattern: the mark. */
+	if ((rc = parse_u32(v, s->offset == OFF(fwmark), s->min, s->max, &u)) != 0) {
+		if (s->offset == OFF(fwmark))
+			snprintf(what, sizeof(what), "a number from %u to %u (decimal, or hex as 0x...)",
+			         s->min, s->max);
+		else
+			snprintf(what, sizeof(what), "a number from %u to %u", s->min, s->max);
+		return num_error(rc, from, v, what, err, errlen);
+	}
 	if (s->kind == K_U16)
 		*(uint16_t *)(void *)field = (uint16_t)u;
 	else if (s->kind == K_U32)

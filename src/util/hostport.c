@@ -10,7 +10,8 @@ static int port_parse(const char *s, uint16_t *out)
 {
 	unsigned long v = 0;
 
-	if (*s == '\0' || strlen(s) > 5)
+	/* Decimal, and no leading zero: 09100 is not a way to write 9100. */
+	if (*s == '\0' || strlen(s) > 5 || (s[0] == '0' && s[1] != '\0'))
 		return -1;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')

