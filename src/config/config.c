@@ -30,7 +30,8 @@ const char ns_config_usage[] =
 	"                            [NODESEAL_NETWORK_KEY_FILE]\n"
 	"  NODESEAL_NETWORK_KEY=KEY  the network key itself, base64: environment or a config\n"
 	"                            file of mode 0600, never an option (a command line is\n"
-	"                            readable by every local user)\n"
+	"                            readable by every local user); with the key file one\n"
+	"                            setting: the higher layer's wins, both in one are refused\n"
 	"  --members FILE            proxy mode: only the node keys listed complete a handshake\n"
 	"                            (one 'nodeseal pubkey' public-key a line, then a name;\n"
 	"                            'nodeseal reload' rereads it) [NODESEAL_MEMBERS_FILE] (open)\n"
@@ -365,6 +366,13 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Two names of one field (NODESEAL_MEMBERS_FILE and NODESEAL_MEMBERS). */
+static bool same_field(const struct setting *a, const struct setting *b)
+{
+	return a != b && a->kind == b->kind && a->offset == b->offset &&
+	       (a->kind == K_STR || a->kind == K_SECRET);
+}
+
 /* One NAME = VALUE line, already trimmed; seen[k] is the line that set
  * settings[k] (0: none yet). */
 static int parse_line(struct ns_config *c, char *line, int lineno, int seen[], const char *name,
@@ -396,6 +404,10 @@ static int parse_line(struct ns_config *c, char *line, int lineno, int seen[], c
 	if (seen[k] != 0)
 		return ns_error(err, errlen, "%s:%d: %s set again (first on line %d)", name, lineno,
 		                key, seen[k]);
+	for (size_t j = 0; j < NSETTINGS; j++)
+		if (seen[j] != 0 && same_field(&settings[j], &settings[k]))
+			return ns_error(err, errlen, "%s:%d: %s sets what %s on line %d set; give one of "
+			                "them", name, lineno, key, settings[j].env, seen[j]);
 	seen[k] = lineno;
 	snprintf(from, sizeof(from), "%s:%d: %s", name, lineno, key);
 	/* Quotes, as EnvironmentFile= takes them, so one file serves both;
@@ -563,9 +575,33 @@ static int next_option(int argc, char **argv, int *i, const struct setting **s, 
 	return 0;
 }
 
+/* The network key, inline or as a file, is one setting across the layers:
+ * a layer that sets one of them (key, key_file: what the layers below
+ * left) takes the other away; one layer (where) setting both is refused.
+ * An inline key of the file's, so dropped, is wiped at once. */
+static int key_layer(struct ns_config *c, const char *key, const char *key_file,
+                     const char *where, char *err, size_t errlen)
+{
+	bool key_set = c->network_key != key, file_set = c->network_key_file != key_file;
+
+	if (key_set && file_set)
+		return ns_error(err, errlen, "%s: NODESEAL_NETWORK_KEY and NODESEAL_NETWORK_KEY_FILE "
+		                "both set; give one of them", where);
+	if (key_set) {
+		c->network_key_file = NULL;
+	} else if (file_set && c->network_key != NULL) {
+		if (c->network_key == file_secret) {
+			explicit_bzero(file_secret, strlen(file_secret));
+			file_secret = NULL;
+		}
+		c->network_key = NULL;
+	}
+	return 0;
+}
+
 int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err, size_t errlen)
 {
-	const char *off = getenv("NODESEAL"), *path = getenv("NODESEAL_CONFIG"), *v;
+	const char *off = getenv("NODESEAL"), *path = getenv("NODESEAL_CONFIG"), *v, *key, *key_file;
 	const struct setting *s;
 	int rc;
 
@@ -593,18 +629,34 @@ int ns_config_load(struct ns_config *c, int argc, char **argv, int *i, char *err
 	c->config_file = path;
 	if (path != NULL && load_file(c, path, err, errlen) != 0)
 		return -1;
+	if (key_layer(c, NULL, NULL, path != NULL ? path : "", err, errlen) != 0)
+		return -1;
+	key = c->network_key;
+	key_file = c->network_key_file;
 	for (size_t k = 0; k < NSETTINGS; k++) {
 		v = settings[k].env ? getenv(settings[k].env) : NULL;
-		if (v != NULL && settings[k].kind != K_CONFIG &&
-		    apply(c, &settings[k], v, settings[k].env, err, errlen) != 0)
+		if (v == NULL || settings[k].kind == K_CONFIG)
+			continue;
+		for (size_t j = 0; j < k; j++)
+			if (same_field(&settings[j], &settings[k]) && getenv(settings[j].env) != NULL)
+				return ns_error(err, errlen, "%s and %s are both set in the environment; "
+				                "they are one setting: give one of them", settings[j].env,
+				                settings[k].env);
+		if (apply(c, &settings[k], v, settings[k].env, err, errlen) != 0)
 			return -1;
 	}
+	if (key_layer(c, key, key_file, "the environment", err, errlen) != 0)
+		return -1;
+	key = c->network_key;
+	key_file = c->network_key_file;
 	for (; *i < argc && strcmp(argv[*i], "--") != 0; (*i)++) {
 		if (next_option(argc, argv, i, &s, &v, err, errlen) != 0)
 			return -1;
 		if (apply(c, s, v, s->opt, err, errlen) != 0)
 			return -1;
 	}
+	if (key_layer(c, key, key_file, "the options", err, errlen) != 0)
+		return -1;
 	if (c->members_file != NULL && strcmp(c->members_file, "chain") == 0) {
 		c->members_chain = true;
 		c->members_file = NULL;

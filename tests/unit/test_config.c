@@ -12,8 +12,13 @@
  *   file, the environment and an option, for every numeric kind and the
  *   delivery range; 0x only for the fwmark;
  * - layers: options win over the environment, which wins over the file;
+ *   the network key, inline or as a file, is one setting across them (a
+ *   higher layer's either takes the lower's other away), both in one layer
+ *   refused; NODESEAL_MEMBERS and _MEMBERS_FILE both in the environment
+ *   refused;
  *   a file others can write, or missing, stops the load.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +80,12 @@ static void test_bad(void)
 	        "an unknown name");
 	refused("NODESEAL_PORTS = 1\n# x\nNODESEAL_PORTS = 2\n", 0100644,
 	        "ns.conf:3: NODESEAL_PORTS set again (first on line 1)", "a name twice");
+	refused("NODESEAL_MEMBERS_FILE = /etc/nodeseal/members\nNODESEAL_MEMBERS = chain\n", 0100600,
+	        "ns.conf:2: NODESEAL_MEMBERS sets what NODESEAL_MEMBERS_FILE on line 1 set",
+	        "one field under its two names (the later won silently)");
+	refused("NODESEAL_MEMBERS = chain\n\nNODESEAL_MEMBERS_FILE = /etc/m\n", 0100600,
+	        "ns.conf:3: NODESEAL_MEMBERS_FILE sets what NODESEAL_MEMBERS on line 1 set",
+	        "and the other way round");
 	refused("NODESEAL_PORTS = 70000\n", 0100644,
 	        "ns.conf:1: NODESEAL_PORTS: '70000' is not a port", "a bad port");
 	refused("NODESEAL_MAX_CONNECTIONS = 0\n", 0100644,
@@ -188,6 +199,102 @@ static void test_numbers(void)
 	   "--fwmark 0x4e530000 (%s)", err);
 }
 
+/* One ns_config_load: a file holding body (NULL: none), the environment
+ * key and key_file (NULL: unset), the option --network-key-file opt. */
+static int key_load(struct ns_config *c, const char *body, const char *key,
+                    const char *key_file, const char *opt, char *err, size_t errlen)
+{
+	static char path[] = "/tmp/test_config_key.XXXXXX";
+	char *argv[] = { "up", "--network-key-file", (char *)(uintptr_t)opt, NULL };
+	int i = 1, rc, fd;
+
+	err[0] = '\0';
+	unsetenv("NODESEAL_CONFIG");
+	if (body != NULL) {
+		memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
+		fd = mkstemp(path);
+		if (fd < 0 || write(fd, body, strlen(body)) != (ssize_t)strlen(body))
+			return -9;
+		close(fd);
+		setenv("NODESEAL_CONFIG", path, 1);
+	}
+	if (key != NULL)
+		setenv("NODESEAL_NETWORK_KEY", key, 1);
+	else
+		unsetenv("NODESEAL_NETWORK_KEY");
+	if (key_file != NULL)
+		setenv("NODESEAL_NETWORK_KEY_FILE", key_file, 1);
+	else
+		unsetenv("NODESEAL_NETWORK_KEY_FILE");
+	rc = ns_config_load(c, opt != NULL ? 3 : 1, argv, &i, err, errlen);
+	if (body != NULL)
+		unlink(path);
+	unsetenv("NODESEAL_CONFIG");
+	unsetenv("NODESEAL_NETWORK_KEY");
+	unsetenv("NODESEAL_NETWORK_KEY_FILE");
+	return rc;
+}
+
+static bool is(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The network key: the highest layer that gives it, inline or as a file. */
+static void test_key_layers(void)
+{
+	static const char fkey[] = "NODESEAL_NETWORK_KEY = fkey\n",
+	                  ffile[] = "NODESEAL_NETWORK_KEY_FILE = /f/file\n",
+	                  fboth[] = "NODESEAL_NETWORK_KEY = fkey\nNODESEAL_NETWORK_KEY_FILE = /f/file\n";
+	static const struct {
+		const char *body, *key, *key_file, *opt, *want_key, *want_file, *what;
+	} cases[] = {
+		{ fkey, NULL, NULL, NULL, "fkey", NULL, "the file's key alone" },
+		{ fkey, NULL, NULL, "/o/file", NULL, "/o/file", "--network-key-file over the file's key" },
+		{ fkey, NULL, "/e/file", NULL, NULL, "/e/file", "the environment's file over the file's key" },
+		{ fkey, "ekey", NULL, NULL, "ekey", NULL, "the environment's key over the file's" },
+		{ ffile, "ekey", NULL, NULL, "ekey", NULL, "the environment's key over the file's file" },
+		{ ffile, NULL, "/e/file", NULL, NULL, "/e/file", "the environment's file over the file's" },
+		{ ffile, NULL, NULL, "/o/file", NULL, "/o/file", "an option's file over the file's" },
+		{ NULL, "ekey", NULL, "/o/file", NULL, "/o/file", "an option's file over the environment's key" },
+		{ fkey, "ekey", NULL, "/o/file", NULL, "/o/file", "an option over both lower layers" },
+		{ ffile, "ekey", NULL, "/o/file", NULL, "/o/file", "an option over the key between" },
+	};
+	struct ns_config c;
+	char err[512];
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		int rc = key_load(&c, cases[k].body, cases[k].key, cases[k].key_file, cases[k].opt, err,
+		                  sizeof(err));
+
+		ok(rc == 0 && is(c.network_key, cases[k].want_key) &&
+		   is(c.network_key_file, cases[k].want_file), "%s (%s; key %s, file %s)",
+		   cases[k].what, err, c.network_key ? c.network_key : "-",
+		   c.network_key_file ? c.network_key_file : "-");
+	}
+	ok(key_load(&c, fboth, NULL, NULL, NULL, err, sizeof(err)) != 0 &&
+	   strstr(err, "/tmp/test_config_key.") != NULL &&
+	   strstr(err, "NODESEAL_NETWORK_KEY and NODESEAL_NETWORK_KEY_FILE both set") != NULL,
+	   "both in the file: '%s'", err);
+	ok(key_load(&c, NULL, "ekey", "/e/file", NULL, err, sizeof(err)) != 0 &&
+	   strstr(err, "the environment: NODESEAL_NETWORK_KEY and NODESEAL_NETWORK_KEY_FILE both") !=
+	   NULL, "both in the environment: '%s'", err);
+	ok(key_load(&c, fboth, NULL, NULL, "/o/file", err, sizeof(err)) != 0,
+	   "both in the file, even under an option: '%s'", err);
+	ns_config_wipe_key();
+
+	setenv("NODESEAL_MEMBERS", "chain", 1);
+	setenv("NODESEAL_MEMBERS_FILE", "/etc/m", 1);
+	ok(key_load(&c, NULL, NULL, NULL, NULL, err, sizeof(err)) != 0 &&
+	   strstr(err, "NODESEAL_MEMBERS_FILE and NODESEAL_MEMBERS are both set in the environment") !=
+	   NULL, "NODESEAL_MEMBERS and _FILE both in the environment: '%s'", err);
+	unsetenv("NODESEAL_MEMBERS");
+	ok(key_load(&c, "NODESEAL_MEMBERS = chain\nNODESEAL_CHAIN_DIR = /c\n", NULL, NULL, NULL, err,
+	            sizeof(err)) == 0 && !c.members_chain && is(c.members_file, "/etc/m"),
+	   "the environment's NODESEAL_MEMBERS_FILE over the file's NODESEAL_MEMBERS (%s)", err);
+	unsetenv("NODESEAL_MEMBERS_FILE");
+}
+
 /* The layers, through ns_config_load with a real file. */
 static void test_layers(void)
 {
@@ -268,5 +375,6 @@ int main(void)
 	test_bad();
 	test_numbers();
 	test_layers();
+	test_key_layers();
 	return tap_done();
 }
