@@ -6,6 +6,7 @@
  * so the node never runs on a host where nodeseal is starting but does not
  * protect it yet.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "notify.h"
 
 int ns_notify(const char *msg)
@@ -23,12 +25,25 @@ int ns_notify(const char *msg)
 	ssize_t n;
 	int fd;
 
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+	static bool warned;
+
+	if (path == NULL || path[0] == '\0')
 		return 0;
+	/* Something else (vsock:, a relative path) is a manager we cannot
+	 * reach: said, once, rather than taken for none. */
+	if (path[0] != '/' && path[0] != '@') {
+		if (!warned)
+			ns_log(NS_LOG_WARN, "NOTIFY_SOCKET '%.120s' is neither a path (/...) nor an "
+			       "abstract address (@...): the service manager is not told", path);
+		warned = true;
+		return 0;
+	}
 	len = strlen(path);
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (len >= sizeof(sa.sun_path))
+	/* A path needs its NUL inside sun_path; an abstract name has none, and
+	 * may fill all of it. */
+	if (len > sizeof(sa.sun_path) || (path[0] == '/' && len == sizeof(sa.sun_path)))
 		return -1;
 	memcpy(sa.sun_path, path, len);
 	if (path[0] == '@')

@@ -9,10 +9,19 @@
  * - every byte value, alone and in a run of all 255, gives output made
  *   only of printable ASCII, escapes and valid UTF-8, with no bare quote;
  * - the format is parsed: text and json, nothing else.
+ * - sd_notify (src/util/notify.c): a full 108-byte abstract NOTIFY_SOCKET
+ *   (no NUL in the abstract namespace) is reached, a 108-byte path (no room
+ *   for its NUL) refused; one neither /... nor @... is warned about, once.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "../../src/util/log.h"
+#include "../../src/util/notify.h"
 #include "tap.h"
 
 static const char *esc(const char *in)
@@ -119,11 +128,65 @@ static void test_format_names(void)
 	   ns_log_parse_format("xml") == -1, "nothing else");
 }
 
+/* NOTIFY_SOCKET=@ + 107 bytes names a full 108-byte abstract address. */
+static void test_notify(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char env[sizeof(sa.sun_path) + 1], buf[256], tmpl[] = "/tmp/test_log.XXXXXX";
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0), rc, saved, fd;
+	ssize_t n;
+	FILE *f;
+
+	memset(sa.sun_path, 'n', sizeof(sa.sun_path));
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "test-log-%d-", (int)getpid());
+	sa.sun_path[strlen(sa.sun_path + 1) + 1] = 'n';
+	sa.sun_path[0] = '\0';
+	ok(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "a 108-byte abstract address bound");
+	env[0] = '@';
+	memcpy(env + 1, sa.sun_path + 1, sizeof(sa.sun_path) - 1);
+	env[sizeof(sa.sun_path)] = '\0';
+	setenv("NOTIFY_SOCKET", env, 1);
+	rc = ns_notify("READY=1");
+	n = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+	ok(rc == 0 && n == 7, "READY=1 reaches a 108-byte abstract NOTIFY_SOCKET (rc %d, %zd bytes)",
+	   rc, n);
+	env[0] = '/';
+	setenv("NOTIFY_SOCKET", env, 1);
+	ok(ns_notify("READY=1") != 0, "a 108-byte path, with no room for its NUL, is refused");
+	close(s);
+
+	/* The warning, on stderr. */
+	fflush(stderr);
+	saved = dup(2);
+	fd = mkstemp(tmpl);
+	dup2(fd, 2);
+	setenv("NOTIFY_SOCKET", "vsock:2:1234", 1);
+	rc = ns_notify("READY=1");
+	(void)ns_notify("STOPPING=1");
+	setenv("NOTIFY_SOCKET", "", 1);
+	(void)ns_notify("READY=1");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n < 0 ? 0 : n] = '\0';
+	fclose(f);
+	unlink(tmpl);
+	ok(rc == 0 && strstr(buf, "NOTIFY_SOCKET 'vsock:2:1234' is neither a path") != NULL,
+	   "NOTIFY_SOCKET=vsock:... is warned about, not silently taken for none");
+	ok(strstr(buf, "neither") != NULL && strstr(strstr(buf, "neither") + 1, "neither") == NULL,
+	   "once, and an empty NOTIFY_SOCKET is none: '%s'", buf);
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void)
 {
 	test_escapes();
 	test_truncation();
 	test_every_byte();
 	test_format_names();
+	test_notify();
 	return tap_done();
 }
