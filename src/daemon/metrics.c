@@ -54,8 +54,12 @@ static void scrape_close(struct ns_scrape *s)
 	s->inlen = s->outlen = s->outoff = 0;
 }
 
+static void scrape_step(struct ns_scrape *s);
+
 /* A free slot, or the place of the oldest connection still sending its
- * request; NULL if every slot is answering. */
+ * request; NULL if every slot is answering.  What has arrived is read
+ * first: a connection whose whole request is in is answered, never
+ * evicted, however many newcomers a flood brings at once. */
 static struct ns_scrape *slot_for_new(struct ns_metrics *m)
 {
 	struct ns_scrape *oldest = NULL;
@@ -65,6 +69,18 @@ static struct ns_scrape *slot_for_new(struct ns_metrics *m)
 
 		if (s->w.fd < 0)
 			return s;
+	}
+	for (int i = 0; i < NS_METRICS_CONNS; i++) {
+		struct ns_scrape *s = &m->slot[i];
+
+		if (s->out == NULL)
+			scrape_step(s);
+		if (s->w.fd < 0)
+			return s;
+	}
+	for (int i = 0; i < NS_METRICS_CONNS; i++) {
+		struct ns_scrape *s = &m->slot[i];
+
 		if (s->out == NULL && (oldest == NULL || s->accepted_ms < oldest->accepted_ms))
 			oldest = s;
 	}
@@ -102,6 +118,9 @@ static void on_listen(void *cookie, struct ns_watch *w, uint32_t events)
 		s->w.fd = fd;
 		s->accepted_ms = ns_now_ms();
 		ns_watch_set(&s->w, EPOLLIN);
+		/* Its request may be in already: taken now, before a later
+		 * newcomer of this burst looks for a place. */
+		scrape_step(s);
 	}
 }
 
@@ -156,12 +175,12 @@ static int scrape_read(struct ns_scrape *s)
 	return s->out != NULL ? 1 : -1;
 }
 
-static void on_scrape(void *cookie, struct ns_watch *w, uint32_t events)
+/* Reads what has arrived, and sends the answer once there is one. */
+static void scrape_step(struct ns_scrape *s)
 {
-	struct ns_scrape *s = cookie;
+	struct ns_watch *w = &s->w;
 	ssize_t n;
 
-	(void)events;
 	if (s->out == NULL) {
 		int rc = scrape_read(s);
 
@@ -181,6 +200,13 @@ static void on_scrape(void *cookie, struct ns_watch *w, uint32_t events)
 		s->outoff += (size_t)n;
 	}
 	scrape_close(s);
+}
+
+static void on_scrape(void *cookie, struct ns_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	scrape_step(cookie);
 }
 
 void ns_metrics_tick(struct ns_metrics *m, int64_t now_ms)

@@ -7,7 +7,8 @@
  * cannot become a way in or a way to stall the daemon: a request head of
  * at most NS_HTTP_HEAD_MAX bytes (more is a 400), NS_METRICS_CONNS
  * connections at once (a newcomer takes the place of the oldest one still
- * sending its request, so idle connections cannot keep a scrape out), and
+ * sending its request, so idle connections cannot keep a scrape out; what
+ * has arrived is read first, so a whole request is never evicted), and
  * NS_METRICS_TIMEOUT_MS for a whole exchange.  Every answer ends with
  * "Connection: close" and the close.
  */
