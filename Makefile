@@ -100,8 +100,16 @@ install: $(BUILD)/nodeseal
 # The package is what "make install PREFIX=/usr" puts in a fresh root, with
 # the man page compressed as Debian keeps them, and dist/debian's control
 # files.  --root-owner-group: every file root's, without fakeroot.
+# Never of the ASan build: the package would install a sanitised binary.
+ifneq ($(SAN),)
+deb:
+	@echo "deb: not with SAN=$(SAN): the package would hold the ASan+UBSan binary; run make deb" >&2
+	@exit 1
+else
 deb: $(DEB)
+endif
 $(DEB): $(BUILD)/nodeseal docs/nodeseal.8 $(wildcard dist/* dist/debian/*)
+	@test -z "$(SAN)" || { echo "deb: not with SAN=$(SAN)" >&2; exit 1; }
 	@test -n "$(VERSION)" || { echo "deb: no NS_VERSION found in src/util/version.h" >&2; exit 1; }
 	rm -rf $(BUILD)/deb-root
 	$(MAKE) --no-print-directory install BUILD=$(BUILD) DESTDIR=$(CURDIR)/$(BUILD)/deb-root PREFIX=/usr

@@ -16,7 +16,9 @@ With the package installed, two nodes exchange P2P messages under
 `/usr/bin/nodeseal run --config FILE` in proxy mode (the network key named
 in the config file), and the bridge sees none of them in clear; and the
 installed unit passes `systemd-analyze verify` (skipped where there is no
-systemd-analyze).  $NS_BUILD's binary is not used.  About 15 s with the
+systemd-analyze); the same package installed again (the upgrade path)
+passes; `make SAN=1 deb` is refused; a purge deletes /etc/nodeseal and
+/var/lib/nodeseal, keys put there included.  $NS_BUILD's binary is not used.  About 15 s with the
 tree already built.
 """
 
@@ -39,6 +41,7 @@ REPO = netbed.REPO
 BIN = "/usr/bin/nodeseal"
 UNIT = "/lib/systemd/system/nodeseal.service"
 CONF = "/etc/nodeseal/nodeseal.conf"
+STATE = "/var/lib/nodeseal"
 
 
 def run(argv, timeout=300, check=True):
@@ -63,7 +66,7 @@ def deb():
 def installed(deb):
     if run(["dpkg-query", "-W", "nodeseal"], check=False).returncode == 0:
         pytest.skip("a nodeseal package is installed on this host: not replaced by the test's")
-    for path in (BIN, "/etc/nodeseal", UNIT):
+    for path in (BIN, "/etc/nodeseal", UNIT, STATE):
         if os.path.lexists(path):
             pytest.skip("%s exists on this host: not overwritten by the test's package" % path)
     r = run(["dpkg", "-i", deb], check=False)
@@ -72,8 +75,15 @@ def installed(deb):
                                    "the package depends on):\n" + r.stdout)
         yield deb
     finally:
+        # What the daemon and the operator put there goes with a purge.
+        if r.returncode == 0 and os.path.isdir("/etc/nodeseal"):
+            os.makedirs(STATE, mode=0o700, exist_ok=True)
+            with open(os.path.join(STATE, "node.key"), "w") as f:
+                f.write("not a key\n")
+            with open("/etc/nodeseal/network.key", "w") as f:
+                f.write("not a key\n")
         run(["dpkg", "--purge", "nodeseal"], check=False)
-        left = [p for p in (BIN, UNIT, "/etc/nodeseal") if os.path.lexists(p)]
+        left = [p for p in (BIN, UNIT, "/etc/nodeseal", STATE) if os.path.lexists(p)]
         assert not left, "left after dpkg --purge: %s" % left
 
 
@@ -96,6 +106,20 @@ def test_deb_holds_what_it_should(deb):
     assert not want, "missing from the package: %s\n%s" % (sorted(want), contents)
     conffiles = run(["dpkg-deb", "--info", deb, "conffiles"]).stdout.split()
     assert conffiles == [CONF], conffiles
+
+
+def test_upgrade_in_place(installed):
+    """The same package again: the upgrade path of the scripts (postinst
+    configure with the version replaced, prerm upgrade) runs clean, and
+    the config file stays."""
+    r = run(["dpkg", "-i", installed], check=False)
+    assert r.returncode == 0, r.stdout
+    assert os.path.exists(CONF)
+
+
+def test_san_build_not_packaged():
+    r = run(["make", "-C", REPO, "--no-print-directory", "SAN=1", "deb"], check=False)
+    assert r.returncode != 0 and "not with SAN=1" in r.stdout, r.stdout
 
 
 def test_installed_unit_verifies(installed):
