@@ -5,7 +5,9 @@
 #   - adds to /etc/containers/containers.conf, only where not set already,
 #     [containers] default_ulimits (a host without CAP_SYS_RESOURCE refuses
 #     podman's default nofile 1048576) and [engine] runtime = "runc" (crun
-#     rejects a hybrid cgroup layout); other settings are kept as they are;
+#     rejects a hybrid cgroup layout); other settings, and the file's mode
+#     and owner, are kept as they are (a layout the edit cannot follow is
+#     one error, the file left unchanged);
 #   - builds the base image debian:12 with mmdebstrap from the Debian mirror
 #     apt already uses, if `podman image exists debian:12` says there is none.
 # Idempotent: a second run changes nothing.  Run as root.  The base image is
@@ -41,7 +43,7 @@ fi
 mkdir -p "$(dirname "$CONF")"
 [ -e "$CONF" ] || : >"$CONF"
 /usr/bin/python3 - "$CONF" <<'EOF'
-import re, sys, tomllib
+import os, re, sys, tomllib
 path = sys.argv[1]
 want = [("containers", "default_ulimits", '["nofile=20000:20000", "nproc=20000:20000"]'),
         ("engine", "runtime", '"runc"')]
@@ -58,7 +60,9 @@ for section, key, value in want:
             print(f"container-setup: {path}: [engine] runtime is {have[section][key]!r}, "
                   "kept (runc is the one known to work here)", file=sys.stderr)
         continue
-    hdr = [i for i, l in enumerate(lines) if re.match(r"\s*\[" + section + r"\]\s*(#.*)?$", l)]
+    # [name], [ name ], ["name"] or ['name'], as TOML allows.
+    name = r"""\s*(?:NAME|"NAME"|'NAME')\s*""".replace("NAME", section)
+    hdr = [i for i, l in enumerate(lines) if re.match(r"\s*\[" + name + r"\]\s*(#.*)?$", l)]
     if hdr:
         lines.insert(hdr[0] + 1, f"{key} = {value}")
     else:
@@ -66,10 +70,26 @@ for section, key, value in want:
     changed = True
 if changed:
     new = "\n".join(lines) + "\n"
-    tomllib.loads(new)
-    open(path + ".tmp", "w", encoding="utf-8").write(new)
-    import os
-    os.replace(path + ".tmp", path)
+    # A layout this edit does not follow (the table given by dotted keys,
+    # say): one clear error, the file left as it was.
+    try:
+        tomllib.loads(new)
+    except tomllib.TOMLDecodeError as e:
+        sys.exit(f"container-setup: {path}: cannot add the settings here ({e}); add by hand "
+                 f"{', '.join(f'[{s}] {k} = {v}' for s, k, v in want)}")
+    # The new file takes the old one's mode and owner.
+    st = os.stat(path)
+    tmp = path + ".tmp"
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchown(f.fileno(), st.st_uid, st.st_gid)
+        os.fchmod(f.fileno(), st.st_mode & 0o7777)
+        f.write(new)
+    os.replace(tmp, path)
     print(f"container-setup: {path} updated")
 EOF
 
