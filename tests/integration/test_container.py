@@ -20,7 +20,7 @@ scripts/container-setup.sh (run first) installs podman and makes the
 debian:12 base image if missing.  The images are built under tags of the
 run's id, removed at the end; the base image, the build cache and the last
 images (localhost/nodeseal-test:nodeseal and :node, which keep the cache's
-layers) stay for the next run.  The
+layers) stay for the next run, and the ones they named before are removed.  The
 binary comes from the image build, not from NS_BUILD.  Everything a test
 creates (containers, networks, the secret) carries the run's id and is
 removed by name, even on failure.
@@ -55,6 +55,12 @@ def podman(*args, check=True, timeout=120, **kw):
     return r
 
 
+def image_id(ref):
+    """The id of the image ref names, None if none."""
+    r = podman("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return (r.stdout.strip() or None) if r.returncode == 0 else None
+
+
 def logs_of(name):
     r = podman("logs", name, check=False)
     return r.stdout + r.stderr
@@ -83,8 +89,15 @@ def images():
         # The last images stay under these tags, and with them the layers
         # the next run's build takes from the cache (an image removed takes
         # its layers along).
+        old = {t: image_id(CACHE_TAG + t) for t in ("node", "nodeseal")}
         podman("tag", ns_img, CACHE_TAG + "nodeseal")
         podman("tag", node_img, CACHE_TAG + "node")
+        # The images these tags named before would stay, untagged, every
+        # run: removed, node first (it is built on nodeseal).  A plain rmi
+        # by id refuses an image another tag or a container still uses.
+        for t, img_id in old.items():
+            if img_id is not None and img_id != image_id(CACHE_TAG + t):
+                podman("rmi", img_id, check=False)
         yield {"nodeseal": ns_img, "node": node_img}
     finally:
         for img in (ns_img, node_img):

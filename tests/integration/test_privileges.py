@@ -112,24 +112,29 @@ def test_ready_notification_once_protected(ns_bin, keys, make_bed, tmp_path):
     seal = Seal(ns_bin)
     p = bed.spawn(node, up_argv(ns_bin, bed, node, keys.good), "up-notify",
                   env={"NOTIFY_SOCKET": path})
+    # The daemon stopped and its rules taken away, whatever fails.
     try:
-        msg = sock.recv(4096).decode()
-        guard = bed.ns_exec(node, ["nft", "list", "table", "inet", "nodeseal"]).stdout
-        rules = "".join(bed.ns_exec(node, [t]).stdout
-                        for t in ("iptables-nft-save", "iptables-legacy-save"))
-        c = caps(p.pid)
-    except socket.timeout:
-        pytest.fail("no READY=1 on NOTIFY_SOCKET:\n" + p.describe(), pytrace=False)
-    assert msg.split("\n")[0] == "READY=1", msg
-    assert "chain" in guard, "READY=1 before the guard table was in:\n" + guard
-    assert "--dport 7447" in rules or "--dports 7447" in rules, \
-        "READY=1 before the rules were in:\n" + rules
-    assert c["CapEff"] == NET, "READY=1 before the capabilities were dropped: %#x" % c["CapEff"]
-    assert seal.status_json(bed, node)[0] is not None
-    p.stop()
-    assert sock.recv(4096).decode() == "STOPPING=1"
-    sock.close()
-    down(ns_bin, bed, node, keys.good)
+        try:
+            msg = sock.recv(4096).decode()
+            guard = bed.ns_exec(node, ["nft", "list", "table", "inet", "nodeseal"]).stdout
+            rules = "".join(bed.ns_exec(node, [t]).stdout
+                            for t in ("iptables-nft-save", "iptables-legacy-save"))
+            c = caps(p.pid)
+        except socket.timeout:
+            pytest.fail("no READY=1 on NOTIFY_SOCKET:\n" + p.describe(), pytrace=False)
+        assert msg.split("\n")[0] == "READY=1", msg
+        assert "chain" in guard, "READY=1 before the guard table was in:\n" + guard
+        assert "--dport 7447" in rules or "--dports 7447" in rules, \
+            "READY=1 before the rules were in:\n" + rules
+        assert c["CapEff"] == NET, \
+            "READY=1 before the capabilities were dropped: %#x" % c["CapEff"]
+        assert seal.status_json(bed, node)[0] is not None
+        p.stop()
+        assert sock.recv(4096).decode() == "STOPPING=1"
+    finally:
+        p.stop()
+        sock.close()
+        down(ns_bin, bed, node, keys.good)
 
 
 def test_members_chain_keeps_dac_read_search_in_every_thread(ns_bin, keys, make_bed, tmp_path):
