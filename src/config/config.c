@@ -224,7 +224,7 @@ static int parse_range(struct ns_config *c, const struct setting *s, const char 
 	if (dash == NULL)
 		return ns_error(err, errlen, "%s: '%s' is not a range LO-HI", from, v);
 	*dash = '\0';
-	snprintf(what, sizeof(what), "a range of ports LO-HI within %u-%u", s->min, s->max);
+	snprintf(what, sizeof(what), "a range of ports %u-%u", s->min, s->max);
 	if ((rc = parse_u32(buf, false, s->min, s->max, &lo)) != 0 ||
 	    (rc = parse_u32(dash + 1, false, s->min, s->max, &hi)) != 0)
 		return num_error(rc, from, v, what, err, errlen);

@@ -109,6 +109,8 @@ def test_network_key_file_readable_by_others_refused(ns, tmp_path, key, mode):
 
 @pytest.mark.parametrize("args,message", [
     (["--ports", "70000"], "ports: '70000' is not a port"),
+    (["--ports", "07447"], "--ports: .07447. starts with 0; numbers are decimal"),
+    (["--delivery-ports", "061000-65535"], "starts with 0; numbers are decimal"),
     (["--ports", "7447,7447"], "given twice"),
     (["--log-level", "loud"], "not error, warn, info or debug"),
     (["--iptables", "ipfw"], "not auto, legacy or nft"),
