@@ -272,6 +272,12 @@ static void test_key_layers(void)
 		   cases[k].what, err, c.network_key ? c.network_key : "-",
 		   c.network_key_file ? c.network_key_file : "-");
 	}
+	/* The file's key, dropped, is wiped at once: its bytes sit 26 before
+	 * the state directory's in the file's text, which settings point into. */
+	ok(key_load(&c, "NODESEAL_NETWORK_KEY = fkey\nNODESEAL_STATE_DIR = /s\n", NULL, NULL,
+	            "/o/file", err, sizeof(err)) == 0 && c.network_key == NULL &&
+	   strcmp(c.state_dir, "/s") == 0 && memcmp(c.state_dir - 26, "\0\0\0\0", 4) == 0,
+	   "the file's inline key, dropped for --network-key-file, is wiped at once (%s)", err);
 	ok(key_load(&c, fboth, NULL, NULL, NULL, err, sizeof(err)) != 0 &&
 	   strstr(err, "/tmp/test_config_key.") != NULL &&
 	   strstr(err, "NODESEAL_NETWORK_KEY and NODESEAL_NETWORK_KEY_FILE both set") != NULL,
