@@ -1,0 +1,363 @@
+/*
+ * test_chain_worker: the chain worker (src/chain/chain.c) against an
+ * in-process fake JSON-RPC node on 127.0.0.1 (review of --members chain).
+ *
+ * - control: an admitted address whose connect is revoked is refused by
+ *   ns_chain_holds_connect after the next refresh;
+ * - review finding: a network-key holder that proves 256 invented addresses
+ *   (within the 20/s rate) between two refreshes evicts the revoked
+ *   address from the permission cache; chain_refreshed's
+ *   ns_chain_holds_connect then re-adds it unchecked, and "unchecked: the
+ *   verdict that admitted it stands" keeps the revoked connection alive.
+ */
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "../../src/chain/chain.h"
+#include "../../src/event/clock.h"
+#include "../../src/event/loop.h"
+#include "tap.h"
+
+#define OWN "1NodeAddrXXXXXXXXXXXXXXXXXXXXXXXX"
+#define VICTIM "1VictimAddrXXXXXXXXXXXXXXXXXXXXXX"
+
+static int lfd;
+static volatile int victim_revoked;
+static volatile int calls;
+static volatile int list_delay_ms; /* listpermissions answers this late */
+
+static void serve_one(int fd)
+{
+	char buf[8192], out[1024];
+	size_t have = 0, want = 0;
+	char *hdr_end, *cl, *res = NULL;
+	cJSON *req, *m, *params;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			return;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if ((hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
+			cl = strcasestr(buf, "Content-Length:");
+			want = (size_t)(hdr_end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+			if (have >= want)
+				break;
+		}
+	}
+	calls++;
+	req = cJSON_Parse(hdr_end + 4);
+	m = cJSON_GetObjectItem(req, "method");
+	params = cJSON_GetObjectItem(req, "params");
+	if (strcmp(m->valuestring, "getinfo") == 0) {
+		res = strdup("{\"handshakelocal\":\"" OWN "\",\"chainname\":\"chain1\",\"blocks\":10}");
+	} else if (strcmp(m->valuestring, "signmessage") == 0) {
+		res = strdup("\"SIGOWN=\"");
+	} else if (strcmp(m->valuestring, "verifymessage") == 0) {
+		res = strdup("true");
+	} else if (strcmp(m->valuestring, "listpermissions") == 0) {
+		if (list_delay_ms > 0) {
+			struct timespec d = { list_delay_ms / 1000, (list_delay_ms % 1000) * 1000000L };
+			nanosleep(&d, NULL);
+		}
+		const char *a = cJSON_GetArrayItem(params, 1)->valuestring;
+		int allowed = strcmp(a, OWN) == 0 || (strcmp(a, VICTIM) == 0 && !victim_revoked);
+		char tmp[256];
+
+		snprintf(tmp, sizeof(tmp), allowed ? "[{\"address\":\"%s\",\"type\":\"connect\","
+		         "\"startblock\":0,\"endblock\":4294967295}]" : "[]", a);
+		res = strdup(tmp);
+	}
+	{
+		char body[512];
+		int bl = snprintf(body, sizeof(body), "{\"result\":%s,\"error\":null,\"id\":1}",
+		                  res ? res : "null");
+		int hl = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json"
+		                  "\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+		if (write(fd, out, (size_t)hl) < 0)
+			return;
+	}
+	free(res);
+	cJSON_Delete(req);
+}
+
+static void *server(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		serve_one(fd);
+		close(fd);
+	}
+}
+
+static uint16_t server_start(void)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t al = sizeof(a);
+	pthread_t t;
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 64) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al) != 0)
+		return 0;
+	pthread_create(&t, NULL, server, NULL);
+	pthread_detach(t);
+	return ntohs(a.sin_port);
+}
+
+static char dir[64];
+
+static void chain_dir(uint16_t port)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/ns-chainw-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/params.dat", dir);
+	f = fopen(path, "w");
+	fprintf(f, "default-rpc-port = %u\n", port);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/multichain.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "rpcuser=u\nrpcpassword=p\n");
+	fclose(f);
+}
+
+/* ---- the relay's side, as relay.c has it ---- */
+
+static struct ns_chain *ch;
+static int verdicts[2048];
+static int refreshes;
+static int victim_kept_after_revocation = -1; /* holds_connect(VICTIM) at the last refresh */
+
+static void on_verdict(void *cookie, uint64_t id, int verdict, const char *why)
+{
+	(void)cookie;
+	(void)why;
+	if (id < 2048)
+		verdicts[id] = verdict + 100;
+}
+
+static void on_refresh(void *cookie)
+{
+	(void)cookie;
+	refreshes++;
+	/* What chain_refreshed does for the live connection of VICTIM. */
+	if (victim_revoked)
+		victim_kept_after_revocation = ns_chain_holds_connect(ch, VICTIM);
+	else
+		(void)ns_chain_holds_connect(ch, VICTIM);
+}
+
+static void spin(struct ns_loop *l, int ms)
+{
+	int64_t end = ns_now_ms() + ms;
+
+	while (ns_now_ms() < end)
+		ns_loop_wait(l, 10);
+}
+
+static void wait_refresh(struct ns_loop *l, int n, int max_ms)
+{
+	int64_t end = ns_now_ms() + max_ms;
+
+	while (refreshes < n && ns_now_ms() < end)
+		ns_loop_wait(l, 10);
+}
+
+static void mkaddr(int i, char *out)
+{
+	static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+	snprintf(out, 40, "1Attacker%c%c%cXXXXXXXXXXXXXXXXXXXXXX", b58[i % 58], b58[(i / 58) % 58],
+	         b58[(i / 3364) % 58]);
+}
+
+static void run(int refresh_s, int invented)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 }, key[32];
+	struct ns_proof p;
+	char err[256];
+	uint64_t id = 1;
+	int v, admitted_via;
+
+	memset(verdicts, 0, sizeof(verdicts));
+	refreshes = 0;
+	victim_revoked = 0;
+	victim_kept_after_revocation = -1;
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, dir, refresh_s, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, on_verdict, on_refresh, NULL);
+	ok(ns_chain_start(ch, err, sizeof(err)) == 0, "worker started (refresh %d s)", refresh_s);
+	wait_refresh(&loop, 1, 5000);
+	ok(refreshes == 1, "first refresh done");
+
+	/* The victim, a member, is admitted. */
+	memset(key, 0xee, 32);
+	memset(&p, 0, sizeof(p));
+	strcpy(p.addr, VICTIM);
+	strcpy(p.sig, "SIGVICTIM=");
+	v = ns_chain_ask(ch, id, key, &p);
+	while (v == NS_CHAIN_QUEUED && verdicts[id] == 0)
+		ns_loop_wait(&loop, 10);
+	admitted_via = v == NS_CHAIN_QUEUED ? verdicts[id] - 100 : v;
+	ok(admitted_via == NS_CHAIN_YES, "the victim's address is admitted");
+	id++;
+
+	/* Its connect is revoked on the chain. */
+	victim_revoked = 1;
+
+	/* A network-key holder proves addresses of its own, at the rate allowed. */
+	{
+		int done = 0, unavailable = 0;
+		int64_t t0 = ns_now_ms();
+
+		while (done < invented) {
+			char a[64];
+
+			memset(key, 0, 32);
+			memcpy(key, &done, sizeof(done));
+			memset(&p, 0, sizeof(p));
+			mkaddr(done, a);
+			strcpy(p.addr, a);
+			snprintf(p.sig, sizeof(p.sig), "SIG%d=", done);
+			v = ns_chain_ask(ch, id++, key, &p);
+			if (v == NS_CHAIN_UNAVAILABLE) {
+				unavailable++;
+				spin(&loop, 50);
+				continue;
+			}
+			done++;
+			ns_loop_wait(&loop, 0);
+		}
+		spin(&loop, 300); /* the last verdicts */
+		if (invented > 0)
+			diag("%d invented addresses proven in %lld ms (%d asks refused by the rate)",
+			     invented, (long long)(ns_now_ms() - t0), unavailable);
+	}
+	/* The next refresh after the revocation. */
+	wait_refresh(&loop, 2, refresh_s * 1000 + 10000);
+	ok(refreshes >= 2, "a refresh after the revocation");
+	if (invented == 0)
+		ok(victim_kept_after_revocation == 0,
+		   "control: the revoked address is refused at the next refresh (holds_connect %d)",
+		   victim_kept_after_revocation);
+	else
+		ok(victim_kept_after_revocation == 0,
+		   "after %d invented addresses: the revoked address is refused at the next refresh "
+		   "(holds_connect %d)", invented, victim_kept_after_revocation);
+	ns_chain_free(ch);
+	ns_loop_close(&loop);
+}
+
+/* ns_chain_free "waits for its RPC call to end" (chain.h): it waits for the
+ * whole refresh, one listpermissions per cached address, each up to 2 s. */
+static void test_free_waits_whole_refresh(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 }, key[32];
+	struct ns_proof p;
+	char err[256], a[64];
+	uint64_t id = 5000;
+	int64_t t0, took;
+
+	refreshes = 0;
+	victim_revoked = 0;
+	list_delay_ms = 0;
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, dir, 1, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, NULL, NULL, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 300);
+	for (int i = 0; i < 8; i++) {
+		memset(key, 0x40 + i, 32);
+		memset(&p, 0, sizeof(p));
+		mkaddr(1000 + i, a);
+		strcpy(p.addr, a);
+		strcpy(p.sig, "SIGX=");
+		(void)ns_chain_ask(ch, id++, key, &p);
+	}
+	spin(&loop, 400);
+	list_delay_ms = 1500;       /* a slow node: each call answered within the 2 s timeout */
+	spin(&loop, 1200);          /* the next refresh is under way */
+	t0 = ns_now_ms();
+	ns_chain_free(ch);
+	took = ns_now_ms() - t0;
+	list_delay_ms = 0;
+	ok(took < 2500, "ns_chain_free waits at most one RPC call (took %lld ms; 8 cached "
+	   "addresses, 1.5 s a call)", (long long)took);
+	ns_loop_close(&loop);
+}
+
+/* params.dat a FIFO: the worker's open() blocks, and so does shutdown. */
+static void *free_thread(void *arg)
+{
+	ns_chain_free(arg);
+	return NULL;
+}
+
+static void test_fifo_conf(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 };
+	char err[256], fdir[64], path[128];
+	pthread_t t;
+	int64_t t0;
+	volatile int done = 0;
+
+	snprintf(fdir, sizeof(fdir), "/tmp/ns-chainf-XXXXXX");
+	if (mkdtemp(fdir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/params.dat", fdir);
+	mkfifo(path, 0600);
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, fdir, 1, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, NULL, NULL, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 300);
+	pthread_create(&t, NULL, free_thread, ch);
+	t0 = ns_now_ms();
+	while (ns_now_ms() - t0 < 3000 && pthread_tryjoin_np(t, NULL) != 0)
+		usleep(10000);
+	done = ns_now_ms() - t0 < 3000;
+	ok(done, "params.dat a FIFO: ns_chain_free returns (%s)", done ? "yes" : "still blocked after 3 s");
+	if (!done) {
+		/* unblock the worker's open() and read() */
+		int w = open(path, O_WRONLY);
+		if (w >= 0)
+			close(w);
+		pthread_join(t, NULL);
+	}
+	ns_loop_close(&loop);
+}
+
+int main(void)
+{
+	uint16_t port = server_start();
+
+	ok(port != 0, "fake RPC on 127.0.0.1:%u", port);
+	chain_dir(port);
+	run(1, 0);
+	run(15, 256);
+	test_free_waits_whole_refresh();
+	test_fifo_conf();
+	return tap_done();
+}
