@@ -307,6 +307,66 @@ static void test_free_waits_whole_refresh(void)
 	ns_loop_close(&loop);
 }
 
+/* The revocation bound (SECURITY.md: the interval plus one RPC timeout,
+ * 1 + 2 s here) against a node that answers each call in 0.6 s, well
+ * within the timeout, with 16 addresses in the permission cache. */
+static int64_t revoked_seen_ms;
+
+static void on_refresh_bound(void *cookie)
+{
+	(void)cookie;
+	refreshes++;
+	if (victim_revoked && revoked_seen_ms == 0 && !ns_chain_holds_connect(ch, VICTIM))
+		revoked_seen_ms = ns_now_ms();
+	else if (!victim_revoked)
+		(void)ns_chain_holds_connect(ch, VICTIM);
+}
+
+static void test_revocation_bound_slow_node(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 }, key[32];
+	struct ns_proof p;
+	char err[256], a[64];
+	uint64_t id = 9000;
+	int64_t t0;
+
+	refreshes = 0;
+	victim_revoked = 0;
+	revoked_seen_ms = 0;
+	list_delay_ms = 0;
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, dir, 1, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, NULL, on_refresh_bound, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 300);
+	memset(key, 0xee, 32);
+	memset(&p, 0, sizeof(p));
+	strcpy(p.addr, VICTIM);
+	strcpy(p.sig, "SIGVICTIM=");
+	(void)ns_chain_ask(ch, id++, key, &p);
+	for (int i = 0; i < 15; i++) {
+		memset(key, 0x60 + i, 32);
+		memset(&p, 0, sizeof(p));
+		mkaddr(2000 + i, a);
+		strcpy(p.addr, a);
+		strcpy(p.sig, "SIGY=");
+		(void)ns_chain_ask(ch, id++, key, &p);
+	}
+	spin(&loop, 1500);
+	list_delay_ms = 600;
+	victim_revoked = 1;
+	t0 = ns_now_ms();
+	while (revoked_seen_ms == 0 && ns_now_ms() - t0 < 40000)
+		ns_loop_wait(&loop, 10);
+	ok(revoked_seen_ms != 0 && revoked_seen_ms - t0 <= 3000,
+	   "slow node (0.6 s a call), 16 cached addresses: revocation seen within 1 + 2 s "
+	   "(took %lld ms)", (long long)(revoked_seen_ms ? revoked_seen_ms - t0 : -1));
+	list_delay_ms = 0;
+	ns_chain_free(ch);
+	ns_loop_close(&loop);
+}
+
 /* params.dat a FIFO: the worker's open() blocks, and so does shutdown. */
 static void *free_thread(void *arg)
 {
@@ -358,6 +418,7 @@ int main(void)
 	run(1, 0);
 	run(15, 256);
 	test_free_waits_whole_refresh();
+	test_revocation_bound_slow_node();
 	test_fifo_conf();
 	return tap_done();
 }
