@@ -236,7 +236,7 @@ static long recv_all(int fd, char *buf, size_t cap, int64_t deadline)
 		if (want != 0 && want != SIZE_MAX && have >= want)
 			return (long)have;
 		if (have == cap)
-			return NS_RPC_GARBAGE; /* over NS_RPC_RESPONSE_MAX */
+			return NS_RPC_GARBAGE; /* over the answer's bound */
 	}
 }
 
@@ -249,6 +249,7 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 	char *body = NULL, head[600], *buf = NULL;
 	const char *rb;
 	size_t rblen;
+	size_t cap = t->response_max != 0 ? t->response_max : NS_RPC_RESPONSE_MAX;
 	long got;
 	int fd = -1, rc = NS_RPC_GARBAGE, status, n;
 
@@ -263,7 +264,7 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 	if (cJSON_AddStringToObject(req, "method", method) == NULL ||
 	    cJSON_AddNumberToObject(req, "id", 1) == NULL ||
 	    (body = cJSON_PrintUnformatted(req)) == NULL ||
-	    (buf = malloc(NS_RPC_RESPONSE_MAX)) == NULL) {
+	    (buf = malloc(cap)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -285,7 +286,7 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 		snprintf(err, errlen, "%s: sending the request failed", method);
 		goto out;
 	}
-	got = recv_all(fd, buf, NS_RPC_RESPONSE_MAX, deadline);
+	got = recv_all(fd, buf, cap, deadline);
 	if (got < 0) {
 		rc = (int)got;
 		snprintf(err, errlen, "%s: %s", method,

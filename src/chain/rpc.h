@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NS_RPC_RESPONSE_MAX (64 * 1024) /* larger answers are refused */
+#define NS_RPC_RESPONSE_MAX (64 * 1024) /* larger answers are refused (the default) */
 
 enum ns_rpc_rc {
 	NS_RPC_OK = 0,
@@ -25,6 +25,7 @@ struct ns_rpc_target {
 	uint16_t port;
 	char auth[360];        /* base64 of user:password (secret) */
 	int timeout_ms;        /* the whole call */
+	size_t response_max;   /* the largest answer taken; 0: NS_RPC_RESPONSE_MAX */
 };
 
 /* Sets t from the credentials; -1 if they do not fit. */

@@ -29,15 +29,18 @@
 
 #define OWN "1NodeAddrXXXXXXXXXXXXXXXXXXXXXXXX"
 #define VICTIM "1VictimAddrXXXXXXXXXXXXXXXXXXXXXX"
+#define KEEPER "1KeeperAddrXXXXXXXXXXXXXXXXXXXXXX" /* a member whose connect stays */
 
 static int lfd;
 static volatile int victim_revoked;
 static volatile int calls;
 static volatile int list_delay_ms; /* listpermissions answers this late */
+static volatile int garbage;       /* every call answered with what is not HTTP */
+static volatile int all_delay_ms;  /* every call answered this late */
 
 static void serve_one(int fd)
 {
-	char buf[8192], out[1024];
+	static char buf[65536], out[65536 + 256];
 	size_t have = 0, want = 0;
 	char *hdr_end, *cl, *res = NULL;
 	cJSON *req, *m, *params;
@@ -56,6 +59,15 @@ static void serve_one(int fd)
 		}
 	}
 	calls++;
+	if (all_delay_ms > 0) {
+		struct timespec d = { all_delay_ms / 1000, (all_delay_ms % 1000) * 1000000L };
+		nanosleep(&d, NULL);
+	}
+	if (garbage) {
+		if (write(fd, "garbage\r\n\r\n", 11) < 0)
+			return;
+		return;
+	}
 	req = cJSON_Parse(hdr_end + 4);
 	m = cJSON_GetObjectItem(req, "method");
 	params = cJSON_GetObjectItem(req, "params");
@@ -70,16 +82,27 @@ static void serve_one(int fd)
 			struct timespec d = { list_delay_ms / 1000, (list_delay_ms % 1000) * 1000000L };
 			nanosleep(&d, NULL);
 		}
-		const char *a = cJSON_GetArrayItem(params, 1)->valuestring;
-		int allowed = strcmp(a, OWN) == 0 || (strcmp(a, VICTIM) == 0 && !victim_revoked);
-		char tmp[256];
+		/* MultiChain's: a comma-separated list of addresses, the items
+		 * of those that have one. */
+		char *list = strdup(cJSON_GetArrayItem(params, 1)->valuestring), *save = NULL;
+		static char tmp[60000];
+		size_t tl = 0;
 
-		snprintf(tmp, sizeof(tmp), allowed ? "[{\"address\":\"%s\",\"type\":\"connect\","
-		         "\"startblock\":0,\"endblock\":4294967295}]" : "[]", a);
+		tl += (size_t)snprintf(tmp + tl, sizeof(tmp) - tl, "[");
+		for (char *a = strtok_r(list, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
+			int allowed = strcmp(a, OWN) == 0 || strcmp(a, KEEPER) == 0 ||
+			              (strcmp(a, VICTIM) == 0 && !victim_revoked);
+			if (allowed && tl < sizeof(tmp) - 200)
+				tl += (size_t)snprintf(tmp + tl, sizeof(tmp) - tl, "%s{\"address\":\"%s\","
+				                       "\"type\":\"connect\",\"startblock\":0,"
+				                       "\"endblock\":4294967295}", tl > 1 ? "," : "", a);
+		}
+		snprintf(tmp + tl, sizeof(tmp) - tl, "]");
+		free(list);
 		res = strdup(tmp);
 	}
 	{
-		char body[512];
+		static char body[62000];
 		int bl = snprintf(body, sizeof(body), "{\"result\":%s,\"error\":null,\"id\":1}",
 		                  res ? res : "null");
 		int hl = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json"
@@ -146,6 +169,7 @@ static struct ns_chain *ch;
 static int verdicts[2048];
 static int refreshes;
 static int victim_kept_after_revocation = -1; /* holds_connect(VICTIM) at the last refresh */
+static int keeper_kept = -1;                  /* holds_connect(KEEPER) at the last refresh */
 
 static void on_verdict(void *cookie, uint64_t id, int verdict, const char *why)
 {
@@ -164,6 +188,7 @@ static void on_refresh(void *cookie)
 		victim_kept_after_revocation = ns_chain_holds_connect(ch, VICTIM);
 	else
 		(void)ns_chain_holds_connect(ch, VICTIM);
+	keeper_kept = ns_chain_holds_connect(ch, KEEPER);
 }
 
 static void spin(struct ns_loop *l, int ms)
@@ -203,6 +228,7 @@ static void run(int refresh_s, int invented)
 	refreshes = 0;
 	victim_revoked = 0;
 	victim_kept_after_revocation = -1;
+	keeper_kept = -1;
 	ns_loop_init(&loop);
 	ch = ns_chain_new(&loop, dir, refresh_s, own_key, err, sizeof(err));
 	ns_chain_set_handlers(ch, on_verdict, on_refresh, NULL);
@@ -221,6 +247,19 @@ static void run(int refresh_s, int invented)
 	admitted_via = v == NS_CHAIN_QUEUED ? verdicts[id] - 100 : v;
 	ok(admitted_via == NS_CHAIN_YES, "the victim's address is admitted");
 	id++;
+	/* A second member, whose connect stays. */
+	memset(key, 0xdd, 32);
+	memset(&p, 0, sizeof(p));
+	strcpy(p.addr, KEEPER);
+	strcpy(p.sig, "SIGKEEPER=");
+	v = ns_chain_ask(ch, id, key, &p);
+	while (v == NS_CHAIN_QUEUED && verdicts[id] == 0)
+		ns_loop_wait(&loop, 10);
+	ok((v == NS_CHAIN_QUEUED ? verdicts[id] - 100 : v) == NS_CHAIN_YES,
+	   "the keeper's address is admitted");
+	id++;
+	/* As the relay does for its live connections. */
+	ok(ns_chain_pin(ch, VICTIM) && ns_chain_pin(ch, KEEPER), "both addresses pinned");
 
 	/* Its connect is revoked on the chain. */
 	victim_revoked = 1;
@@ -264,6 +303,10 @@ static void run(int refresh_s, int invented)
 		ok(victim_kept_after_revocation == 0,
 		   "after %d invented addresses: the revoked address is refused at the next refresh "
 		   "(holds_connect %d)", invented, victim_kept_after_revocation);
+	ok(keeper_kept == 1, "after %d invented addresses: the pinned member is still admitted "
+	   "at the next refresh (holds_connect %d)", invented, keeper_kept);
+	ns_chain_unpin(ch, VICTIM);
+	ns_chain_unpin(ch, KEEPER);
 	ns_chain_free(ch);
 	ns_loop_close(&loop);
 }
@@ -409,6 +452,90 @@ static void test_fifo_conf(void)
 	ns_loop_close(&loop);
 }
 
+static int ask_wait(struct ns_loop *l, uint64_t id, const char *addr, uint8_t kb,
+                    const char *sig)
+{
+	uint8_t key[32];
+	struct ns_proof p;
+	int v;
+
+	memset(key, kb, 32);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.addr, sizeof(p.addr), "%s", addr);
+	snprintf(p.sig, sizeof(p.sig), "%s", sig);
+	v = ns_chain_ask(ch, id, key, &p);
+	while (v == NS_CHAIN_QUEUED && verdicts[id] == 0)
+		ns_loop_wait(l, 10);
+	return v == NS_CHAIN_QUEUED ? verdicts[id] - 100 : v;
+}
+
+/* RPC down or garbage: nothing admitted, not even a peer in the caches. */
+static void test_unhealthy_refuses(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 };
+	char err[256];
+	int v;
+
+	memset(verdicts, 0, sizeof(verdicts));
+	refreshes = 0;
+	victim_revoked = 0;
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, dir, 30, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, on_verdict, NULL, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 300);
+	v = ask_wait(&loop, 100, KEEPER, 0xdd, "SIGKEEPER=");
+	ok(v == NS_CHAIN_YES, "healthy RPC: the member admitted (%d)", v);
+	v = ask_wait(&loop, 101, KEEPER, 0xdd, "SIGKEEPER=");
+	ok(v == NS_CHAIN_YES, "and again, from the caches (%d)", v);
+	garbage = 1;
+	v = ask_wait(&loop, 102, VICTIM, 0xee, "SIGVICTIM=");
+	ok(v == NS_CHAIN_UNAVAILABLE, "the node answers garbage: a new peer unavailable (%d)", v);
+	v = ask_wait(&loop, 103, KEEPER, 0xdd, "SIGKEEPER=");
+	ok(v == NS_CHAIN_UNAVAILABLE, "and the member in the caches refused too, before any "
+	   "refresh (%d)", v);
+	garbage = 0;
+	ns_chain_free(ch);
+	ns_loop_close(&loop);
+}
+
+/* A node that stops answering in time: the stale cut (3 intervals and a
+ * timeout from the last answered refresh) holds, whatever the refresh. */
+static void test_stale_cut(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 };
+	char err[256];
+	int64_t t0, cut = 0;
+
+	refreshes = 0;
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, dir, 1, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, NULL, NULL, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 500);
+	ok(!ns_chain_stale(ch), "answering node: not stale");
+	all_delay_ms = 2500;        /* each call past its 2 s timeout */
+	t0 = ns_now_ms();
+	while (ns_now_ms() - t0 < 12000) {
+		ns_loop_wait(&loop, 50);
+		if (ns_chain_stale(ch)) {
+			cut = ns_now_ms() - t0;
+			break;
+		}
+	}
+	ok(cut > 0 && cut <= 3 * 1000 + 2000 + 1000, "silent node: stale within 3 intervals + "
+	   "2 s of the last answer (%lld ms after it stopped answering)", (long long)cut);
+	t0 = ns_now_ms();
+	ns_chain_free(ch);
+	ok(ns_now_ms() - t0 <= 2500, "ns_chain_free within one call's timeout (2 s) (%lld ms)",
+	   (long long)(ns_now_ms() - t0));
+	all_delay_ms = 0;
+	ns_loop_close(&loop);
+	usleep(600000);             /* the fake server's last late answer */
+}
+
 int main(void)
 {
 	uint16_t port = server_start();
@@ -420,5 +547,7 @@ int main(void)
 	test_free_waits_whole_refresh();
 	test_revocation_bound_slow_node();
 	test_fifo_conf();
+	test_unhealthy_refuses();
+	test_stale_cut();
 	return tap_done();
 }
