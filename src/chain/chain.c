@@ -8,7 +8,11 @@
  * no call (the proof cache, keyed by its key, address and signature, and
  * the permission cache, kept fresh by the refresh), a new one two
  * (verifymessage, listpermissions).  A refusal is cached for one interval
- * like a grant, so a grant is seen within one interval.
+ * like a grant, so a grant is seen within one interval.  Invented
+ * addresses evict only unpinned entries (PERMS_MAX of them), never the
+ * pinned addresses of live connections, and an address the cache does not
+ * hold is refused.  New admissions wait for a healthy RPC (the last
+ * refresh answered, no call failed since).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -285,6 +289,7 @@ static int load_conf(struct ns_chain *ch, char *err, size_t errlen)
 	size_t cap = FILE_MAX, len;
 	char *buf = malloc(cap), path[600];
 	struct ns_chainconf cc;
+	struct stat st;
 	uint16_t port = 0;
 	int rc = -1;
 
@@ -301,11 +306,17 @@ static int load_conf(struct ns_chain *ch, char *err, size_t errlen)
 		goto out;
 	if (cc.rpcport != 0)
 		port = cc.rpcport;
+	if (stat(ch->dir, &st) != 0) {
+		ns_error(err, errlen, "%s: %s", ch->dir, strerror(errno));
+		goto out;
+	}
 	if (ns_rpc_target_set(&ch->target, cc.user, cc.password, port, NS_CHAIN_RPC_TIMEOUT_MS)
 	    != 0) {
 		ns_error(err, errlen, "%s: rpcuser and rpcpassword too long", path);
 		goto out;
 	}
+	ch->target.check_owner = true;
+	ch->target.owner = st.st_uid;
 	ch->conf_loaded = true;
 	rc = 0;
 out:
@@ -358,7 +369,7 @@ static int call(struct ns_chain *ch, const char *method, cJSON *params, int64_t 
 	pthread_mutex_unlock(&ch->mu);
 	/* The conf is read again after a refusal or no connection: a node
 	 * that created its chain since, or restarted with new credentials. */
-	if (rc == NS_RPC_DOWN || rc == NS_RPC_DENIED)
+	if (rc == NS_RPC_DOWN || rc == NS_RPC_DENIED || rc == NS_RPC_STRANGER)
 		ch->conf_loaded = false;
 	return rc;
 }

@@ -7,8 +7,11 @@
  * A worker thread does every RPC call to the local node (rpc.c), so the
  * event loop never blocks on it: it refreshes this node's own state every
  * refresh interval (getinfo; signmessage when the address or the chain
- * changed; listpermissions of every address of the permission cache), and
- * verifies the proofs of new peers (verifymessage, listpermissions).  Jobs
+ * changed; one listpermissions of a comma-separated list of our address
+ * and every address of the permission cache; all within
+ * NS_CHAIN_REFRESH_DEADLINE_MS), and verifies the proofs of new peers
+ * (verifymessage, listpermissions).  The permission cache keeps the
+ * addresses the relay pins (live connections) and at most 256 others.  Jobs
  * go in through a bounded queue, verdicts come back through an eventfd the
  * event loop watches.  Every function here but the worker's own is called
  * from the event loop's thread.

@@ -13,11 +13,13 @@
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -40,7 +42,7 @@ static volatile int all_delay_ms;  /* every call answered this late */
 
 static void serve_one(int fd)
 {
-	static char buf[65536], out[65536 + 256];
+	char buf[65536], out[65536 + 256], body[62000]; /* a thread's stack: 8 MiB */
 	size_t have = 0, want = 0;
 	char *hdr_end, *cl, *res = NULL;
 	cJSON *req, *m, *params;
@@ -85,7 +87,7 @@ static void serve_one(int fd)
 		/* MultiChain's: a comma-separated list of addresses, the items
 		 * of those that have one. */
 		char *list = strdup(cJSON_GetArrayItem(params, 1)->valuestring), *save = NULL;
-		static char tmp[60000];
+		char tmp[60000];
 		size_t tl = 0;
 
 		tl += (size_t)snprintf(tmp + tl, sizeof(tmp) - tl, "[");
@@ -102,7 +104,6 @@ static void serve_one(int fd)
 		res = strdup(tmp);
 	}
 	{
-		static char body[62000];
 		int bl = snprintf(body, sizeof(body), "{\"result\":%s,\"error\":null,\"id\":1}",
 		                  res ? res : "null");
 		int hl = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json"
@@ -114,15 +115,31 @@ static void serve_one(int fd)
 	cJSON_Delete(req);
 }
 
+static void *serve_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	serve_one(fd);
+	close(fd);
+	return NULL;
+}
+
+/* A thread a connection: a call abandoned by one test (still sleeping its
+ * delay) does not hold up the next test's. */
 static void *server(void *arg)
 {
 	(void)arg;
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
+		pthread_t t;
+
 		if (fd < 0)
 			return NULL;
-		serve_one(fd);
-		close(fd);
+		if (pthread_create(&t, NULL, serve_thread, (void *)(intptr_t)fd) != 0) {
+			close(fd);
+			continue;
+		}
+		pthread_detach(t);
 	}
 }
 
@@ -536,6 +553,97 @@ static void test_stale_cut(void)
 	usleep(600000);             /* the fake server's last late answer */
 }
 
+/* Another user's listener on the RPC port (the node down): it gets
+ * nothing, not the credentials. */
+static void test_stranger_gets_nothing(void)
+{
+	struct ns_loop loop;
+	uint8_t own_key[32] = { 1 };
+	char err[256], sdir[64], path[128];
+	struct ns_chain_status st;
+	int p[2], q[2];
+	uint16_t sport = 0;
+	long got = -1;
+	pid_t pid;
+	FILE *f;
+
+	if (geteuid() != 0) {
+		ok(1, "# SKIP not root: no listener of another uid");
+		ok(1, "# SKIP");
+		return;
+	}
+	if (pipe(p) != 0 || pipe(q) != 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct sockaddr_in a = { 0 };
+		socklen_t al = sizeof(a);
+		int l, c;
+		long n = 0;
+		char b[512];
+		ssize_t r;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(1);
+		l = socket(AF_INET, SOCK_STREAM, 0);
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 8) != 0 ||
+		    getsockname(l, (struct sockaddr *)&a, &al) != 0)
+			_exit(1);
+		sport = ntohs(a.sin_port);
+		if (write(p[1], &sport, sizeof(sport)) != sizeof(sport))
+			_exit(1);
+		/* Every byte any caller sends, until the parent asks. */
+		fcntl(l, F_SETFL, O_NONBLOCK);
+		fcntl(q[0], F_SETFL, O_NONBLOCK);
+		for (;;) {
+			char x;
+
+			if ((c = accept(l, NULL, NULL)) >= 0) {
+				struct timeval tv = { 0, 300000 };
+				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+				while ((r = read(c, b, sizeof(b))) > 0)
+					n += r;
+				close(c);
+			}
+			if (read(q[0], &x, 1) == 1) {
+				if (write(p[1], &n, sizeof(n)) != sizeof(n))
+					_exit(1);
+				_exit(0);
+			}
+			usleep(5000);
+		}
+	}
+	if (read(p[0], &sport, sizeof(sport)) != sizeof(sport))
+		sport = 0;
+	snprintf(sdir, sizeof(sdir), "/tmp/ns-chains-XXXXXX");
+	if (mkdtemp(sdir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/params.dat", sdir);
+	f = fopen(path, "w");
+	fprintf(f, "default-rpc-port = %u\n", sport);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/multichain.conf", sdir);
+	f = fopen(path, "w");
+	fprintf(f, "rpcuser=u\nrpcpassword=secret\n");
+	fclose(f);
+	ns_loop_init(&loop);
+	ch = ns_chain_new(&loop, sdir, 1, own_key, err, sizeof(err));
+	ns_chain_set_handlers(ch, NULL, NULL, NULL);
+	ns_chain_start(ch, err, sizeof(err));
+	spin(&loop, 1500);
+	ns_chain_status(ch, &st);
+	ns_chain_free(ch);
+	ns_loop_close(&loop);
+	if (write(q[1], "x", 1) != 1 || read(p[0], &got, sizeof(got)) != sizeof(got))
+		got = -1;
+	waitpid(pid, NULL, 0);
+	ok(strstr(st.error, "served by uid 65534") != NULL, "a listener of uid 65534 on the RPC "
+	   "port: refused (%s)", st.error);
+	ok(got == 0, "and it received nothing (%ld bytes)", got);
+}
+
 int main(void)
 {
 	uint16_t port = server_start();
@@ -549,5 +657,6 @@ int main(void)
 	test_fifo_conf();
 	test_unhealthy_refuses();
 	test_stale_cut();
+	test_stranger_gets_nothing();
 	return tap_done();
 }
