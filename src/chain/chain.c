@@ -8,7 +8,11 @@
  * no call (the proof cache, keyed by its key, address and signature, and
  * the permission cache, kept fresh by the refresh), a new one two
  * (verifymessage, listpermissions).  A refusal is cached for one interval
- * like a grant, so a grant is seen within one interval.
+ * like a grant, so a grant is seen within one interval.  Invented
+ * addresses evict only unpinned entries (PERMS_MAX of them), never the
+ * pinned addresses of live connections, and an address the cache does not
+ * hold is refused.  New admissions wait for a healthy RPC (the last
+ * refresh answered, no call failed since).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +33,11 @@
 #include "chainconf.h"
 #include "rpc.h"
 
-#define PERMS_MAX 256
+#define PERMS_MAX 256         /* unpinned entries; pinned ones (live connections) besides */
 #define PROOFS_MAX 256
+#define LIST_BATCH 512        /* addresses in one listpermissions */
+#define LIST_RESPONSE_MAX (256 * 1024)
+#define FILE_MAX (4 * NS_CHAINCONF_FILE_MAX)
 #define RESULTS_MAX (NS_CHAIN_QUEUE + 8)
 #define PERM_IDLE_MS (10 * 60 * 1000) /* an address nobody asked about this long is dropped */
 
@@ -40,6 +47,7 @@ struct perm {
 	char addr[NS_PROOF_ADDR_MAX + 1];
 	bool allowed;
 	bool checked;
+	int pins;                       /* live connections with this address */
 	int64_t checked_ms, used_ms;
 };
 
@@ -47,7 +55,7 @@ struct proof_seen {
 	uint8_t key[32], sighash[32];
 	char addr[NS_PROOF_ADDR_MAX + 1];
 	bool ok;
-	int64_t at_ms;
+	int64_t at_ms, used_ms;
 };
 
 struct job {
@@ -85,10 +93,12 @@ struct ns_chain {
 	char own_addr[NS_PROOF_ADDR_MAX + 1];
 	char own_sig[NS_PROOF_SIG_MAX + 1];
 	bool own_connect;
+	bool healthy;                   /* the last refresh answered, no call failed since */
 	int64_t blocks;
 	int64_t last_ok_ms, last_refresh_wall;
 	uint64_t rpc_calls;
-	struct perm perms[PERMS_MAX];
+	struct perm *perms;             /* perms_n used of perms_cap */
+	int perms_n, perms_cap;
 	struct proof_seen proofs[PROOFS_MAX];
 	struct job jobs[NS_CHAIN_QUEUE];
 	int jobs_head, jobs_n;
@@ -103,30 +113,56 @@ struct ns_chain {
 
 static struct perm *perm_find(struct ns_chain *ch, const char *addr)
 {
-	for (int i = 0; i < PERMS_MAX; i++)
+	for (int i = 0; i < ch->perms_n; i++)
 		if (ch->perms[i].addr[0] != '\0' && strcmp(ch->perms[i].addr, addr) == 0)
 			return &ch->perms[i];
 	return NULL;
 }
 
+/* addr's entry, added if new: at most PERMS_MAX unpinned entries (the least
+ * recently used goes), and the pinned ones (addresses of live connections)
+ * never go.  NULL only out of memory. */
 static struct perm *perm_get(struct ns_chain *ch, const char *addr, int64_t now)
 {
-	struct perm *p = perm_find(ch, addr), *old = &ch->perms[0];
+	struct perm *p = perm_find(ch, addr), *old = NULL, *free_slot = NULL;
+	int unpinned = 0;
 
 	if (p != NULL)
 		return p;
-	for (int i = 0; i < PERMS_MAX; i++) {
-		if (ch->perms[i].addr[0] == '\0') {
-			old = &ch->perms[i];
-			break;
+	for (int i = 0; i < ch->perms_n; i++) {
+		struct perm *q = &ch->perms[i];
+
+		if (q->addr[0] == '\0') {
+			if (free_slot == NULL)
+				free_slot = q;
+			continue;
 		}
-		if (ch->perms[i].used_ms < old->used_ms)
-			old = &ch->perms[i];
+		if (q->pins > 0)
+			continue;
+		unpinned++;
+		if (old == NULL || q->used_ms < old->used_ms)
+			old = q;
 	}
-	memset(old, 0, sizeof(*old));
-	snprintf(old->addr, sizeof(old->addr), "%s", addr);
-	old->used_ms = now;
-	return old;
+	if (unpinned >= PERMS_MAX && old != NULL) {
+		p = old;
+	} else if (free_slot != NULL) {
+		p = free_slot;
+	} else {
+		if (ch->perms_n == ch->perms_cap) {
+			int cap = ch->perms_cap == 0 ? 64 : ch->perms_cap * 2;
+			struct perm *n = realloc(ch->perms, (size_t)cap * sizeof(*n));
+
+			if (n == NULL)
+				return NULL;
+			ch->perms = n;
+			ch->perms_cap = cap;
+		}
+		p = &ch->perms[ch->perms_n++];
+	}
+	memset(p, 0, sizeof(*p));
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	p->used_ms = now;
+	return p;
 }
 
 static void sig_hash(const char *sig, uint8_t out[32])
@@ -151,13 +187,14 @@ static void proof_put(struct ns_chain *ch, const uint8_t key[32], const char *ad
 {
 	struct proof_seen *s = proof_find(ch, key, addr, sh), *old = &ch->proofs[0];
 
+	/* Full: the least recently used goes. */
 	if (s == NULL) {
 		for (int i = 0; i < PROOFS_MAX; i++) {
 			if (ch->proofs[i].at_ms == 0) {
 				old = &ch->proofs[i];
 				break;
 			}
-			if (ch->proofs[i].at_ms < old->at_ms)
+			if (ch->proofs[i].used_ms < old->used_ms)
 				old = &ch->proofs[i];
 		}
 		s = old;
@@ -167,8 +204,10 @@ static void proof_put(struct ns_chain *ch, const uint8_t key[32], const char *ad
 	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	s->ok = ok;
 	s->at_ms = now;
+	s->used_ms = now;
 }
 
+/* Live connections go once this holds (checked on the loop's tick too). */
 static bool stale(const struct ns_chain *ch, int64_t now)
 {
 	return ch->last_ok_ms == 0 ||
@@ -198,40 +237,59 @@ static void wake_loop(struct ns_chain *ch)
 
 /* ---- the worker: RPC calls without the mutex ---- */
 
+/* A FIFO, a device or a symbolic link is refused, not waited on; so is a
+ * file of cap bytes or more. */
 static int read_small(const char *path, char *buf, size_t cap, size_t *len, char *err,
                       size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
 	size_t have = 0;
 
 	if (fd < 0)
 		return ns_error(err, errlen, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		ns_error(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ns_error(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size >= cap) {
+		ns_error(err, errlen, "%s: too large", path);
+		goto fail;
+	}
 	for (;;) {
 		ssize_t n = read(fd, buf + have, cap - have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			close(fd);
-			return ns_error(err, errlen, "%s: %s", path, strerror(errno));
+			ns_error(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
 		}
 		if (n == 0)
 			break;
 		have += (size_t)n;
 		if (have == cap) {
-			close(fd);
-			return ns_error(err, errlen, "%s: too large", path);
+			ns_error(err, errlen, "%s: too large", path);
+			goto fail;
 		}
 	}
 	close(fd);
 	*len = have;
 	return 0;
+fail:
+	close(fd);
+	return -1;
 }
 
 static int load_conf(struct ns_chain *ch, char *err, size_t errlen)
 {
-	size_t cap = 4 * NS_CHAINCONF_FILE_MAX, len;
+	size_t cap = FILE_MAX, len;
 	char *buf = malloc(cap), path[600];
 	struct ns_chainconf cc;
+	struct stat st;
 	uint16_t port = 0;
 	int rc = -1;
 
@@ -248,11 +306,17 @@ static int load_conf(struct ns_chain *ch, char *err, size_t errlen)
 		goto out;
 	if (cc.rpcport != 0)
 		port = cc.rpcport;
+	if (stat(ch->dir, &st) != 0) {
+		ns_error(err, errlen, "%s: %s", ch->dir, strerror(errno));
+		goto out;
+	}
 	if (ns_rpc_target_set(&ch->target, cc.user, cc.password, port, NS_CHAIN_RPC_TIMEOUT_MS)
 	    != 0) {
 		ns_error(err, errlen, "%s: rpcuser and rpcpassword too long", path);
 		goto out;
 	}
+	ch->target.check_owner = true;
+	ch->target.owner = st.st_uid;
 	ch->conf_loaded = true;
 	rc = 0;
 out:
@@ -262,17 +326,50 @@ out:
 	return rc;
 }
 
-static int call(struct ns_chain *ch, const char *method, cJSON *params, cJSON **doc,
-                const cJSON **res, char *err, size_t errlen)
+/* A call fails the RPC's health (no new admission until a refresh answers)
+ * unless the node answered with a JSON-RPC error (a proof it refuses). */
+static void unhealthy(struct ns_chain *ch)
 {
-	int rc = ns_rpc_call(&ch->target, method, params, doc, res, err, errlen);
+	pthread_mutex_lock(&ch->mu);
+	ch->healthy = false;
+	pthread_mutex_unlock(&ch->mu);
+}
 
+/* One call, ended by deadline if sooner than its own timeout; none once
+ * the worker is stopping. */
+static int call(struct ns_chain *ch, const char *method, cJSON *params, int64_t deadline,
+                size_t response_max, cJSON **doc, const cJSON **res, char *err,
+                size_t errlen)
+{
+	struct ns_rpc_target t = ch->target;
+	int64_t left = deadline - ns_now_ms();
+	bool stop;
+	int rc;
+
+	*doc = NULL;
+	*res = NULL;
+	pthread_mutex_lock(&ch->mu);
+	stop = ch->stop;
+	pthread_mutex_unlock(&ch->mu);
+	if (stop || left <= 0) {
+		cJSON_Delete(params);
+		snprintf(err, errlen, "%s: %s", method, stop ? "stopping" : "the refresh's deadline "
+		         "passed");
+		return stop ? NS_RPC_DOWN : NS_RPC_TIMEOUT;
+	}
+	if (left < t.timeout_ms)
+		t.timeout_ms = (int)left;
+	t.response_max = response_max;
+	rc = ns_rpc_call(&t, method, params, doc, res, err, errlen);
+	ns_wipe(&t, sizeof(t));
 	pthread_mutex_lock(&ch->mu);
 	ch->rpc_calls++;
+	if (rc != NS_RPC_OK && rc != NS_RPC_ERROR)
+		ch->healthy = false;
 	pthread_mutex_unlock(&ch->mu);
 	/* The conf is read again after a refusal or no connection: a node
 	 * that created its chain since, or restarted with new credentials. */
-	if (rc == NS_RPC_DOWN || rc == NS_RPC_DENIED)
+	if (rc == NS_RPC_DOWN || rc == NS_RPC_DENIED || rc == NS_RPC_STRANGER)
 		ch->conf_loaded = false;
 	return rc;
 }
@@ -288,20 +385,36 @@ static cJSON *params2(const char *a, const char *b)
 	return p;
 }
 
-/* listpermissions connect addr: 1 holds connect at blocks, 0 not, or an
- * ns_rpc_rc.  The rule: an item of type connect for addr with
- * startblock <= blocks < endblock (MultiChain's bounds: from startblock
- * on, up to endblock excluded; a revoked one has both 0). */
-static int list_connect(struct ns_chain *ch, const char *addr, int64_t blocks, char *err,
+/* listpermissions connect "A1,A2,...": for each of the n addresses, into
+ * held[i], 1 if it holds connect at blocks, else 0; 0 or an ns_rpc_rc.
+ * MultiChain takes a comma-separated list of addresses (rpcpermissions.cpp)
+ * and lists the items of those that have one.  The rule: an item of type
+ * connect for the address with startblock <= blocks < endblock
+ * (MultiChain's bounds: from startblock on, up to endblock excluded; a
+ * revoked one has both 0). */
+static int list_connect(struct ns_chain *ch, char (*addrs)[NS_PROOF_ADDR_MAX + 1], int n,
+                        int64_t blocks, int64_t deadline, int *held, char *err,
                         size_t errlen)
 {
-	cJSON *doc;
+	cJSON *doc = NULL;
 	const cJSON *res, *it;
-	int rc = call(ch, "listpermissions", params2("connect", addr), &doc, &res, err, errlen);
+	size_t cap = (size_t)n * (NS_PROOF_ADDR_MAX + 1) + 1, len = 0;
+	char *list = malloc(cap);
+	int rc;
 
+	if (list == NULL) {
+		snprintf(err, errlen, "listpermissions: out of memory");
+		return NS_RPC_GARBAGE;
+	}
+	for (int i = 0; i < n; i++) {
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", addrs[i]);
+		held[i] = 0;
+	}
+	rc = call(ch, "listpermissions", params2("connect", list), deadline, LIST_RESPONSE_MAX,
+	          &doc, &res, err, errlen);
+	free(list);
 	if (rc != NS_RPC_OK)
 		return rc;
-	rc = 0;
 	if (!cJSON_IsArray(res)) {
 		snprintf(err, errlen, "listpermissions: the result is not a list");
 		rc = NS_RPC_GARBAGE;
@@ -320,9 +433,12 @@ static int list_connect(struct ns_chain *ch, const char *addr, int64_t blocks, c
 			rc = NS_RPC_GARBAGE;
 			goto out;
 		}
-		if (strcmp(a->valuestring, addr) == 0 && strcmp(t->valuestring, "connect") == 0 &&
-		    s->valuedouble <= (double)blocks && (double)blocks < e->valuedouble)
-			rc = 1;
+		if (strcmp(t->valuestring, "connect") != 0 || !(s->valuedouble <= (double)blocks &&
+		    (double)blocks < e->valuedouble))
+			continue;
+		for (int i = 0; i < n; i++)
+			if (strcmp(a->valuestring, addrs[i]) == 0)
+				held[i] = 1;
 	}
 out:
 	cJSON_Delete(doc);
@@ -345,27 +461,35 @@ static void refresh_failed(struct ns_chain *ch, bool conf, const char *err)
 		       ch->state == RPC_READY ? "; new connections refused until it answers" :
 		                                "; connections refused until it answers");
 	snprintf(ch->error, sizeof(ch->error), "%s", line);
+	ch->healthy = false;
 	if (ch->state == RPC_READY || ch->last_ok_ms != 0)
 		ch->state = RPC_ERROR;
 	pthread_mutex_unlock(&ch->mu);
 }
 
+/*
+ * A refresh: getinfo, signmessage when the address or the chain changed,
+ * and one listpermissions for our address and every address of the
+ * permission cache (one more per LIST_BATCH addresses), all within
+ * NS_CHAIN_REFRESH_DEADLINE_MS; the stop flag is looked at before each.
+ */
 static void refresh(struct ns_chain *ch)
 {
 	char err[200], addr[NS_PROOF_ADDR_MAX + 1], name[NS_CHAIN_NAME_MAX + 1];
 	char stmt[NS_PROOF_STATEMENT_MAX], sig[NS_PROOF_SIG_MAX + 1] = "";
 	const cJSON *res, *hl, *cn, *bl;
-	char todo[PERMS_MAX][NS_PROOF_ADDR_MAX + 1];
+	char (*todo)[NS_PROOF_ADDR_MAX + 1] = NULL;
+	int *held = NULL;
 	int ntodo = 0, rc, own;
 	cJSON *doc = NULL;
 	bool need_sig;
-	int64_t blocks, now = ns_now_ms();
+	int64_t blocks, now = ns_now_ms(), deadline = now + NS_CHAIN_REFRESH_DEADLINE_MS;
 
 	if (!ch->conf_loaded && load_conf(ch, err, sizeof(err)) != 0) {
 		refresh_failed(ch, true, err);
 		return;
 	}
-	rc = call(ch, "getinfo", cJSON_CreateArray(), &doc, &res, err, sizeof(err));
+	rc = call(ch, "getinfo", cJSON_CreateArray(), deadline, 0, &doc, &res, err, sizeof(err));
 	if (rc != NS_RPC_OK)
 		goto failed;
 	hl = cJSON_GetObjectItemCaseSensitive(res, "handshakelocal");
@@ -394,7 +518,8 @@ static void refresh(struct ns_chain *ch)
 			rc = NS_RPC_GARBAGE;
 			goto failed;
 		}
-		rc = call(ch, "signmessage", params2(addr, stmt), &doc, &res, err, sizeof(err));
+		rc = call(ch, "signmessage", params2(addr, stmt), deadline, 0, &doc, &res, err,
+		          sizeof(err));
 		if (rc != NS_RPC_OK)
 			goto failed;
 		if (!cJSON_IsString(res) || !ns_proof_sig_ok(res->valuestring)) {
@@ -406,44 +531,52 @@ static void refresh(struct ns_chain *ch)
 		cJSON_Delete(doc);
 		doc = NULL;
 	}
-	own = list_connect(ch, addr, blocks, err, sizeof(err));
-	if (own < 0) {
-		rc = own;
-		goto failed;
-	}
 
-	/* The addresses to check again: those in use lately. */
+	/* The addresses to check: ours, then the pinned ones (live
+	 * connections) and those asked about lately. */
 	pthread_mutex_lock(&ch->mu);
-	for (int i = 0; i < PERMS_MAX; i++) {
-		struct perm *p = &ch->perms[i];
-		if (p->addr[0] == '\0')
-			continue;
-		if (now - p->used_ms > PERM_IDLE_MS)
-			memset(p, 0, sizeof(*p));
-		else
-			snprintf(todo[ntodo++], sizeof(todo[0]), "%s", p->addr);
+	todo = malloc((size_t)(ch->perms_n + 1) * sizeof(*todo));
+	held = malloc((size_t)(ch->perms_n + 1) * sizeof(*held));
+	if (todo != NULL && held != NULL) {
+		snprintf(todo[ntodo++], sizeof(todo[0]), "%s", addr);
+		for (int i = 0; i < ch->perms_n; i++) {
+			struct perm *p = &ch->perms[i];
+			if (p->addr[0] == '\0' || strcmp(p->addr, addr) == 0)
+				continue;
+			if (p->pins == 0 && now - p->used_ms > PERM_IDLE_MS)
+				memset(p, 0, sizeof(*p));
+			else
+				snprintf(todo[ntodo++], sizeof(todo[0]), "%s", p->addr);
+		}
 	}
 	pthread_mutex_unlock(&ch->mu);
-	for (int i = 0; i < ntodo; i++) {
-		int r = list_connect(ch, todo[i], blocks, err, sizeof(err));
-		struct perm *p;
-
-		if (r < 0) {
-			rc = r;
-			goto failed;
-		}
-		pthread_mutex_lock(&ch->mu);
-		if ((p = perm_find(ch, todo[i])) != NULL) {
-			if (p->checked && p->allowed && !r)
-				ns_log(NS_LOG_INFO, "chain: %s no longer holds connect", p->addr);
-			p->allowed = r == 1;
-			p->checked = true;
-			p->checked_ms = ns_now_ms();
-		}
-		pthread_mutex_unlock(&ch->mu);
+	if (todo == NULL || held == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		rc = NS_RPC_GARBAGE;
+		goto failed;
 	}
+	for (int i = 0; i < ntodo; i += LIST_BATCH) {
+		int n = ntodo - i < LIST_BATCH ? ntodo - i : LIST_BATCH;
+
+		rc = list_connect(ch, todo + i, n, blocks, deadline, held + i, err, sizeof(err));
+		if (rc < 0)
+			goto failed;
+	}
+	own = held[0];
 
 	pthread_mutex_lock(&ch->mu);
+	now = ns_now_ms();
+	for (int i = 1; i < ntodo; i++) {
+		struct perm *p = perm_find(ch, todo[i]);
+
+		if (p == NULL)
+			continue;
+		if (p->checked && p->allowed && !held[i])
+			ns_log(NS_LOG_INFO, "chain: %s no longer holds connect", p->addr);
+		p->allowed = held[i] == 1;
+		p->checked = true;
+		p->checked_ms = now;
+	}
 	if (ch->state != RPC_READY || strcmp(ch->own_addr, addr) != 0 ||
 	    strcmp(ch->chainname, name) != 0 || ch->own_connect != (own == 1))
 		ns_log(own == 1 ? NS_LOG_INFO : NS_LOG_WARN, "chain: node's RPC answers: chain %s, "
@@ -459,37 +592,52 @@ static void refresh(struct ns_chain *ch)
 	ch->own_connect = own == 1;
 	ch->blocks = blocks;
 	ch->state = RPC_READY;
+	ch->healthy = true;
 	ch->error[0] = '\0';
-	ch->last_ok_ms = ns_now_ms();
+	ch->last_ok_ms = now;
 	ch->last_refresh_wall = ns_wall_s();
 	pthread_mutex_unlock(&ch->mu);
+	free(todo);
+	free(held);
 	return;
 failed:
 	cJSON_Delete(doc);
+	free(todo);
+	free(held);
 	refresh_failed(ch, false, err);
 }
 
-/* One verification: the verdict and why. */
+/* One verification: the verdict and why.  Only while the RPC is healthy;
+ * two calls at most (verifymessage, listpermissions), within
+ * NS_CHAIN_REFRESH_DEADLINE_MS. */
 static int verify(struct ns_chain *ch, const struct job *j, char *why, size_t whylen)
 {
 	char stmt[NS_PROOF_STATEMENT_MAX], name[NS_CHAIN_NAME_MAX + 1], err[200];
+	char one[1][NS_PROOF_ADDR_MAX + 1];
 	uint8_t sh[32];
 	struct proof_seen *seen;
 	struct perm *p;
-	bool verified = false, fresh = false, allowed = false;
+	bool verified = false, fresh = false, allowed = false, healthy;
 	const cJSON *res;
 	cJSON *doc;
-	int64_t blocks, now = ns_now_ms();
-	int rc;
+	int64_t blocks, now = ns_now_ms(), deadline = now + NS_CHAIN_REFRESH_DEADLINE_MS;
+	int rc, held;
 
 	sig_hash(j->proof.sig, sh);
 	pthread_mutex_lock(&ch->mu);
 	snprintf(name, sizeof(name), "%s", ch->chainname);
 	blocks = ch->blocks;
+	healthy = ch->healthy;
 	if ((seen = proof_find(ch, j->key, j->proof.addr, sh)) != NULL &&
-	    (seen->ok || now - seen->at_ms < ch->refresh_ms))
+	    (seen->ok || now - seen->at_ms < ch->refresh_ms)) {
 		verified = seen->ok, fresh = true;
+		seen->used_ms = now;
+	}
 	pthread_mutex_unlock(&ch->mu);
+	if (!healthy) {
+		snprintf(why, whylen, "chain: the node's RPC failed since its last refresh");
+		return NS_CHAIN_UNAVAILABLE;
+	}
 	if (name[0] == '\0' || ns_proof_statement(name, j->key, stmt, sizeof(stmt)) != 0) {
 		snprintf(why, whylen, "chain: no chain name from the node yet");
 		return NS_CHAIN_UNAVAILABLE;
@@ -499,14 +647,16 @@ static int verify(struct ns_chain *ch, const struct job *j, char *why, size_t wh
 
 		if (params != NULL)
 			cJSON_AddItemToArray(params, cJSON_CreateString(stmt));
-		rc = call(ch, "verifymessage", params, &doc, &res, err, sizeof(err));
+		rc = call(ch, "verifymessage", params, deadline, 0, &doc, &res, err, sizeof(err));
 		if (rc == NS_RPC_ERROR) {
 			snprintf(why, whylen, "proof of %s refused by the node (%.60s)", j->proof.addr, err);
 			return NS_CHAIN_BAD_PROOF;
 		}
 		if (rc != NS_RPC_OK || !cJSON_IsBool(res)) {
-			if (rc == NS_RPC_OK)
+			if (rc == NS_RPC_OK) {
 				cJSON_Delete(doc);
+				unhealthy(ch);
+			}
 			snprintf(why, whylen, "chain: %.100s", rc == NS_RPC_OK ?
 			         "verifymessage: the result is not true or false" : err);
 			return NS_CHAIN_UNAVAILABLE;
@@ -524,22 +674,31 @@ static int verify(struct ns_chain *ch, const struct job *j, char *why, size_t wh
 	}
 	pthread_mutex_lock(&ch->mu);
 	p = perm_get(ch, j->proof.addr, now);
-	p->used_ms = now;
-	fresh = p->checked && now - p->checked_ms < ch->refresh_ms;
-	allowed = p->allowed;
+	if (p != NULL) {
+		p->used_ms = now;
+		fresh = p->checked && now - p->checked_ms < ch->refresh_ms;
+		allowed = p->allowed;
+	}
 	pthread_mutex_unlock(&ch->mu);
+	if (p == NULL) {
+		snprintf(why, whylen, "chain: out of memory");
+		return NS_CHAIN_UNAVAILABLE;
+	}
 	if (!fresh) {
-		rc = list_connect(ch, j->proof.addr, blocks, err, sizeof(err));
+		snprintf(one[0], sizeof(one[0]), "%s", j->proof.addr);
+		rc = list_connect(ch, one, 1, blocks, deadline, &held, err, sizeof(err));
 		if (rc < 0) {
+			unhealthy(ch);
 			snprintf(why, whylen, "chain: %.100s", err);
 			return NS_CHAIN_UNAVAILABLE;
 		}
-		allowed = rc == 1;
+		allowed = held == 1;
 		pthread_mutex_lock(&ch->mu);
-		p = perm_get(ch, j->proof.addr, now);
-		p->allowed = allowed;
-		p->checked = true;
-		p->checked_ms = ns_now_ms();
+		if ((p = perm_get(ch, j->proof.addr, now)) != NULL) {
+			p->allowed = allowed;
+			p->checked = true;
+			p->checked_ms = ns_now_ms();
+		}
 		pthread_mutex_unlock(&ch->mu);
 	}
 	if (!allowed) {
@@ -559,11 +718,13 @@ static void *worker(void *arg)
 	while (!ch->stop) {
 		int64_t now = ns_now_ms();
 
+		/* Refreshes start every interval (from the start of the last),
+		 * before any job waiting. */
 		if (now >= next_refresh) {
 			pthread_mutex_unlock(&ch->mu);
 			refresh(ch);
 			pthread_mutex_lock(&ch->mu);
-			next_refresh = ns_now_ms() + ch->refresh_ms;
+			next_refresh = now + ch->refresh_ms;
 			ch->refreshed = true;
 			wake_loop(ch);
 			continue;
@@ -696,6 +857,7 @@ void ns_chain_free(struct ns_chain *ch)
 		pthread_join(ch->thread, NULL);
 	}
 	ns_watch_drop(&ch->watch);
+	free(ch->perms);
 	pthread_cond_destroy(&ch->cv);
 	pthread_mutex_destroy(&ch->mu);
 	ns_wipe(ch, sizeof(*ch));
@@ -709,7 +871,7 @@ int ns_chain_own_proof(struct ns_chain *ch, uint8_t *out, size_t outlen, char *w
 	int n = -1;
 
 	pthread_mutex_lock(&ch->mu);
-	if (ch->own_sig[0] == '\0' || stale(ch, ns_now_ms()))
+	if (ch->own_sig[0] == '\0' || !ch->healthy || stale(ch, ns_now_ms()))
 		snprintf(why, whylen, "chain: %s", ch->error[0] ? ch->error
 		         : "waiting for the node's RPC (no answer yet)");
 	else if (!ch->own_connect)
@@ -737,12 +899,15 @@ int ns_chain_ask(struct ns_chain *ch, uint64_t id, const uint8_t key[32],
 
 	sig_hash(p->sig, sh);
 	pthread_mutex_lock(&ch->mu);
-	if (stale(ch, now) || !ch->own_connect) {
+	/* New admissions only while the RPC is healthy. */
+	if (!ch->healthy || stale(ch, now) || !ch->own_connect) {
 		v = NS_CHAIN_UNAVAILABLE;
 		goto out;
 	}
 	seen = proof_find(ch, key, p->addr, sh);
 	perm = perm_find(ch, p->addr);
+	if (seen != NULL)
+		seen->used_ms = now;
 	if (seen != NULL && !seen->ok && now - seen->at_ms < ch->refresh_ms) {
 		v = NS_CHAIN_BAD_PROOF;
 		goto out;
@@ -783,12 +948,50 @@ bool ns_chain_holds_connect(struct ns_chain *ch, const char *addr)
 	bool ok;
 
 	pthread_mutex_lock(&ch->mu);
-	p = perm_get(ch, addr, now);
-	p->used_ms = now;
-	/* Unchecked yet (just added): the verdict that admitted it stands. */
-	ok = !stale(ch, now) && ch->own_connect && (!p->checked || p->allowed);
+	p = perm_find(ch, addr);
+	if (p != NULL)
+		p->used_ms = now;
+	/* An address the cache does not know, or that no refresh or
+	 * verification checked: no. */
+	ok = p != NULL && p->checked && p->allowed && !stale(ch, now) && ch->own_connect;
 	pthread_mutex_unlock(&ch->mu);
 	return ok;
+}
+
+bool ns_chain_pin(struct ns_chain *ch, const char *addr)
+{
+	int64_t now = ns_now_ms();
+	struct perm *p;
+
+	pthread_mutex_lock(&ch->mu);
+	if ((p = perm_get(ch, addr, now)) != NULL) {
+		p->pins++;
+		p->used_ms = now;
+	}
+	pthread_mutex_unlock(&ch->mu);
+	return p != NULL;
+}
+
+void ns_chain_unpin(struct ns_chain *ch, const char *addr)
+{
+	struct perm *p;
+
+	pthread_mutex_lock(&ch->mu);
+	if ((p = perm_find(ch, addr)) != NULL && p->pins > 0) {
+		p->pins--;
+		p->used_ms = ns_now_ms();
+	}
+	pthread_mutex_unlock(&ch->mu);
+}
+
+bool ns_chain_stale(struct ns_chain *ch)
+{
+	bool st;
+
+	pthread_mutex_lock(&ch->mu);
+	st = ch->last_ok_ms != 0 && stale(ch, ns_now_ms());
+	pthread_mutex_unlock(&ch->mu);
+	return st;
 }
 
 void ns_chain_status(struct ns_chain *ch, struct ns_chain_status *out)

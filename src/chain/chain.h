@@ -7,8 +7,11 @@
  * A worker thread does every RPC call to the local node (rpc.c), so the
  * event loop never blocks on it: it refreshes this node's own state every
  * refresh interval (getinfo; signmessage when the address or the chain
- * changed; listpermissions of every address of the permission cache), and
- * verifies the proofs of new peers (verifymessage, listpermissions).  Jobs
+ * changed; one listpermissions of a comma-separated list of our address
+ * and every address of the permission cache; all within
+ * NS_CHAIN_REFRESH_DEADLINE_MS), and verifies the proofs of new peers
+ * (verifymessage, listpermissions).  The permission cache keeps the
+ * addresses the relay pins (live connections) and at most 256 others.  Jobs
  * go in through a bounded queue, verdicts come back through an eventfd the
  * event loop watches.  Every function here but the worker's own is called
  * from the event loop's thread.
@@ -25,7 +28,8 @@
 
 #define NS_CHAIN_QUEUE 32         /* verification jobs waiting, at most */
 #define NS_CHAIN_RATE 20          /* new verifications a second, at most (burst: as many) */
-#define NS_CHAIN_RPC_TIMEOUT_MS 2000
+#define NS_CHAIN_RPC_TIMEOUT_MS 2000 /* one call */
+#define NS_CHAIN_REFRESH_DEADLINE_MS (2 * NS_CHAIN_RPC_TIMEOUT_MS) /* a refresh's calls, or a job's */
 #define NS_CHAIN_STALE_INTERVALS 3 /* refreshes missed before live connections go */
 
 enum ns_chain_verdict {
@@ -76,10 +80,20 @@ int ns_chain_own_proof(struct ns_chain *ch, uint8_t *out, size_t outlen, char *w
  * NS_CHAIN_QUEUED and the verdict later, for job id. */
 int ns_chain_ask(struct ns_chain *ch, uint64_t id, const uint8_t key[32],
                  const struct ns_proof *p);
-/* Whether addr holds connect by the last refresh (false once the RPC has
- * not answered for NS_CHAIN_STALE_INTERVALS intervals, or our own address
- * lost it); keeps addr in the cache the refresh checks. */
+/* Whether addr holds connect by the last refresh or verification that
+ * checked it (false for an address the cache does not hold, once the RPC
+ * has not answered for NS_CHAIN_STALE_INTERVALS intervals and a timeout,
+ * or once our own address lost it). */
 bool ns_chain_holds_connect(struct ns_chain *ch, const char *addr);
+/* A live connection with addr: its entry is kept (never evicted) and
+ * checked by every refresh until as many ns_chain_unpin.  False out of
+ * memory (the connection is to be refused). */
+bool ns_chain_pin(struct ns_chain *ch, const char *addr);
+void ns_chain_unpin(struct ns_chain *ch, const char *addr);
+/* Whether the last successful refresh is older than the stale cut
+ * (NS_CHAIN_STALE_INTERVALS intervals and NS_CHAIN_RPC_TIMEOUT_MS); the
+ * relay asks every second.  False before any refresh answered. */
+bool ns_chain_stale(struct ns_chain *ch);
 void ns_chain_status(struct ns_chain *ch, struct ns_chain_status *out);
 
 #endif

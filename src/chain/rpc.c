@@ -2,7 +2,7 @@
  * rpc.c: the JSON-RPC client of the chain worker (rpc.h).
  *
  * The node is local, but its answers are still input: the response is
- * bounded (NS_RPC_RESPONSE_MAX), its status line and Content-Length are
+ * bounded (NS_RPC_RESPONSE_MAX, or the target's response_max), its status line and Content-Length are
  * checked, and the JSON is parsed with cJSON and its shape checked by the
  * caller.  Every call has one deadline for connect, send and receive, so a
  * node that hangs costs the worker at most timeout_ms a call.
@@ -20,6 +20,7 @@
 
 #include "../crypto/crypto.h"
 #include "../event/clock.h"
+#include "../util/sockowner.h"
 #include "rpc.h"
 
 static void b64_encode(const uint8_t *in, size_t len, char *out)
@@ -236,7 +237,7 @@ static long recv_all(int fd, char *buf, size_t cap, int64_t deadline)
 		if (want != 0 && want != SIZE_MAX && have >= want)
 			return (long)have;
 		if (have == cap)
-			return NS_RPC_GARBAGE; /* over NS_RPC_RESPONSE_MAX */
+			return NS_RPC_GARBAGE; /* over the answer's bound */
 	}
 }
 
@@ -249,6 +250,7 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 	char *body = NULL, head[600], *buf = NULL;
 	const char *rb;
 	size_t rblen;
+	size_t cap = t->response_max != 0 ? t->response_max : NS_RPC_RESPONSE_MAX;
 	long got;
 	int fd = -1, rc = NS_RPC_GARBAGE, status, n;
 
@@ -263,7 +265,7 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 	if (cJSON_AddStringToObject(req, "method", method) == NULL ||
 	    cJSON_AddNumberToObject(req, "id", 1) == NULL ||
 	    (body = cJSON_PrintUnformatted(req)) == NULL ||
-	    (buf = malloc(NS_RPC_RESPONSE_MAX)) == NULL) {
+	    (buf = malloc(cap)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -279,13 +281,34 @@ int ns_rpc_call(const struct ns_rpc_target *t, const char *method, cJSON *params
 		rc = NS_RPC_DOWN;
 		goto out;
 	}
+	/* Whoever binds the port while the node is down would get the
+	 * credentials, and could answer verifymessage true: the server's
+	 * socket must be root's or the chain directory owner's. */
+	if (t->check_owner) {
+		uid_t uid;
+		char why[160];
+
+		rc = NS_RPC_STRANGER;
+		if (ns_sock_peer_uid(fd, &uid, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "127.0.0.1:%u: who serves it unknown (%s): nothing sent",
+			         t->port, why);
+			goto out;
+		}
+		if (uid != 0 && uid != t->owner) {
+			snprintf(err, errlen, "127.0.0.1:%u is served by uid %u, neither root nor the "
+			         "chain directory's owner (uid %u): nothing sent", t->port,
+			         (unsigned)uid, (unsigned)t->owner);
+			goto out;
+		}
+		rc = NS_RPC_GARBAGE;
+	}
 	if (send_all(fd, head, (size_t)n, deadline) != 0 ||
 	    send_all(fd, body, strlen(body), deadline) != 0) {
 		rc = ns_now_ms() >= deadline ? NS_RPC_TIMEOUT : NS_RPC_DOWN;
 		snprintf(err, errlen, "%s: sending the request failed", method);
 		goto out;
 	}
-	got = recv_all(fd, buf, NS_RPC_RESPONSE_MAX, deadline);
+	got = recv_all(fd, buf, cap, deadline);
 	if (got < 0) {
 		rc = (int)got;
 		snprintf(err, errlen, "%s: %s", method,

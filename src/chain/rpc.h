@@ -8,9 +8,11 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#define NS_RPC_RESPONSE_MAX (64 * 1024) /* larger answers are refused */
+#define NS_RPC_RESPONSE_MAX (64 * 1024) /* larger answers are refused (the default) */
 
 enum ns_rpc_rc {
 	NS_RPC_OK = 0,
@@ -19,12 +21,16 @@ enum ns_rpc_rc {
 	NS_RPC_DENIED = -3,    /* HTTP 401: the credentials are not (or no longer) right */
 	NS_RPC_GARBAGE = -4,   /* not HTTP, not JSON, too large, or not the shape asked */
 	NS_RPC_ERROR = -5,     /* the node answered with a JSON-RPC error */
+	NS_RPC_STRANGER = -6,  /* the port is served by neither root nor owner: nothing sent */
 };
 
 struct ns_rpc_target {
 	uint16_t port;
 	char auth[360];        /* base64 of user:password (secret) */
 	int timeout_ms;        /* the whole call */
+	size_t response_max;   /* the largest answer taken; 0: NS_RPC_RESPONSE_MAX */
+	bool check_owner;      /* send only to a server socket of root's or owner's */
+	uid_t owner;
 };
 
 /* Sets t from the credentials; -1 if they do not fit. */

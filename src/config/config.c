@@ -41,7 +41,7 @@ const char ns_config_usage[] =
 	"  --chain-dir DIR           --members chain: the chain's directory, with multichain.conf\n"
 	"                            and params.dat; need not exist yet [NODESEAL_CHAIN_DIR]\n"
 	"  --chain-refresh SEC       --members chain: permissions checked again this often; a\n"
-	"                            revoked peer is cut within SEC + 2 s [NODESEAL_CHAIN_REFRESH] (5)\n"
+	"                            revoked peer is cut within SEC + 8 s [NODESEAL_CHAIN_REFRESH] (5)\n"
 	"  --state-dir DIR           node key and control socket [NODESEAL_STATE_DIR]"
 	" (/var/lib/nodeseal)\n"
 	"  --log-level LEVEL         error, warn, info or debug [NODESEAL_LOG_LEVEL] (info)\n"

@@ -73,6 +73,9 @@ void ns_conn_close(struct ns_conn *c, bool abort, const char *reason)
 	}
 	ns_watch_drop(&c->local);
 	ns_watch_drop(&c->remote);
+	if (c->pinned && c->relay->chain != NULL)
+		ns_chain_unpin(c->relay->chain, c->chain_addr);
+	c->pinned = false;
 	if (c->hs) {
 		ns_handshake_free(c->hs);
 		free(c->hs);
@@ -427,6 +430,17 @@ static enum step proving_start(struct ns_conn *c, const char **why, char *err, s
 /* After the chain's yes: on as a handshake done without --members chain. */
 static enum step after_proof(struct ns_conn *c, char *err, size_t errlen);
 
+/* The chain's yes: the address pinned in its cache while c lives, so that
+ * every refresh checks it; false out of memory. */
+static bool admit(struct ns_conn *c)
+{
+	if (!ns_chain_pin(c->relay->chain, c->chain_addr))
+		return false;
+	c->pinned = true;
+	c->admitted = true;
+	return true;
+}
+
 static enum step step_proving(struct ns_conn *c, const char **why, char *err, size_t errlen)
 {
 	struct ns_wants w = { 0, 0 };
@@ -438,9 +452,9 @@ static enum step step_proving(struct ns_conn *c, const char **why, char *err, si
 		c->asked = true;
 		snprintf(c->chain_addr, sizeof(c->chain_addr), "%s", c->proof.addr);
 		v = ns_chain_ask(c->relay->chain, c->id, c->session.peer_key, &c->proof);
-		if (v == NS_CHAIN_YES) {
-			c->admitted = true;
-		} else if (v != NS_CHAIN_QUEUED) {
+		if (v == NS_CHAIN_YES && !admit(c))
+			v = NS_CHAIN_UNAVAILABLE;
+		if (v != NS_CHAIN_YES && v != NS_CHAIN_QUEUED) {
 			c->refusal = v == NS_CHAIN_NOT_MEMBER ? NS_R_NOT_MEMBER :
 			             v == NS_CHAIN_BAD_PROOF ? NS_R_BAD_PROOF : NS_R_CHAIN_UNAVAILABLE;
 			snprintf(err, errlen, "%s (%s)", v == NS_CHAIN_NOT_MEMBER ?
@@ -693,10 +707,13 @@ void ns_conn_verdict(struct ns_conn *c, int verdict, const char *why)
 
 	if (c->state != NS_C_PROVING || !c->asked || c->admitted)
 		return;
-	if (verdict == NS_CHAIN_YES) {
-		c->admitted = true;
+	if (verdict == NS_CHAIN_YES && admit(c)) {
 		conn_run(c, &c->remote, 0);
 		return;
+	}
+	if (verdict == NS_CHAIN_YES) {
+		verdict = NS_CHAIN_UNAVAILABLE;
+		why = "chain: out of memory";
 	}
 	c->refusal = verdict == NS_CHAIN_NOT_MEMBER ? NS_R_NOT_MEMBER :
 	             verdict == NS_CHAIN_BAD_PROOF ? NS_R_BAD_PROOF : NS_R_CHAIN_UNAVAILABLE;

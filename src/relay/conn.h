@@ -103,6 +103,7 @@ struct ns_conn {
 	bool proof_in;                  /* the peer's proof read */
 	bool asked;                     /* asked of the chain */
 	bool admitted;                  /* the chain's yes */
+	bool pinned;                    /* chain_addr pinned in the chain's cache (ns_chain_pin) */
 
 	/* handshake */
 	struct ns_handshake *hs;

@@ -63,8 +63,13 @@ static void clear_seen(struct ns_relay *r)
 			ns_peers_saw_clear(r->peers, &c->peer_ip, now);
 }
 
+static void chain_refreshed(void *cookie);
+
 void ns_relay_tick(struct ns_relay *r, int64_t now_ms)
 {
+	/* The stale cut holds whenever the refresh ends, or does not. */
+	if (r->chain != NULL && ns_chain_stale(r->chain))
+		chain_refreshed(r);
 	ns_admit_expire(r, now_ms);
 	ns_pool_trim(&r->pool);
 	clear_seen(r);
@@ -217,8 +222,9 @@ static void chain_verdict(void *cookie, uint64_t id, int verdict, const char *wh
 
 /*
  * After each refresh: a connection whose peer's address no longer holds
- * connect ends (so does every one once our own address lost it, or the
- * node's RPC has not answered for NS_CHAIN_STALE_INTERVALS intervals).
+ * connect ends (so does every one once our own address lost it).  Every
+ * second too while the node's RPC has not answered a refresh for
+ * NS_CHAIN_STALE_INTERVALS intervals and a timeout (ns_relay_tick).
  */
 static void chain_refreshed(void *cookie)
 {
