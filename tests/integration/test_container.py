@@ -357,28 +357,50 @@ def test_compose_in_step_with_cli(images):
         "Config"]["Entrypoint"] == ["nodeseal", "run", "--"]
 
 
-def test_compose_up(images, key, tmp_path):
-    """podman-compose runs compose.yaml as it stands: three nodes, sealed."""
-    if shutil.which("podman-compose") is None:
-        pytest.fail("podman-compose missing (scripts/container-setup.sh installs it)")
-    project = RUN + secrets.token_hex(2)
-    env = dict(os.environ, NODE_IMAGE=images["node"], NETWORK_KEY_FILE=str(key["file"]),
-               MARKER="NSCT-" + secrets.token_hex(8))
-    base = ["podman-compose", "-f", str(COMPOSE), "-p", project]
+# What podman's DNS (aardvark-dns) says when it has not learned a container
+# started a moment later: seen once in CI, node2 still could not resolve
+# node3 41 s after node3 had started.  The names are podman's business, not
+# nodeseal's, so such a run is made once more; any other failure fails.
+PODMAN_DNS_MISS = "Name or service not known"
+
+
+def compose_run(base, env, tmp_path):
+    """podman-compose up, then each node's exit code and log; the project is
+    taken down whatever happens."""
+    project = base[base.index("-p") + 1]
     try:
         up = subprocess.run(base + ["up"], capture_output=True, text=True, env=env,
                             timeout=120, cwd=tmp_path)
         out = up.stdout + up.stderr
+        nodes = {}
         for node in ("node1", "node2", "node3"):
             name = "%s_%s_1" % (project, node)
             code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
-            log = logs_of(name)
-            assert code == "0", "%s exit %s:\n%s" % (name, code, log[-3000:] + out[-2000:])
-            assert re.search(r"mcpeer %s: OK" % node, log), log
-            assert "protecting port 7447" in log and "sealed for the first time" in log, log
+            nodes[node] = (name, code, logs_of(name))
+        return out, nodes
     finally:
         subprocess.run(base + ["down", "-t", "0"], capture_output=True, env=env, timeout=120,
                        cwd=tmp_path)
         for node in ("node1", "node2", "node3"):
             podman("rm", "-f", "-t", "0", "%s_%s_1" % (project, node), check=False)
         podman("network", "rm", "-f", project + "_default", check=False)
+
+
+def test_compose_up(images, key, tmp_path):
+    """podman-compose runs compose.yaml as it stands: three nodes, sealed."""
+    if shutil.which("podman-compose") is None:
+        pytest.fail("podman-compose missing (scripts/container-setup.sh installs it)")
+    for attempt in (1, 2):
+        project = RUN + secrets.token_hex(2)
+        env = dict(os.environ, NODE_IMAGE=images["node"], NETWORK_KEY_FILE=str(key["file"]),
+                   MARKER="NSCT-" + secrets.token_hex(8))
+        base = ["podman-compose", "-f", str(COMPOSE), "-p", project]
+        out, nodes = compose_run(base, env, tmp_path)
+        dns_miss = any(code != "0" and PODMAN_DNS_MISS in log
+                       for _, code, log in nodes.values())
+        if not (dns_miss and attempt == 1):
+            break
+    for node, (name, code, log) in nodes.items():
+        assert code == "0", "%s exit %s:\n%s" % (name, code, log[-3000:] + out[-2000:])
+        assert re.search(r"mcpeer %s: OK" % node, log), log
+        assert "protecting port 7447" in log and "sealed for the first time" in log, log
